@@ -1,0 +1,604 @@
+"""Build a MigrationPlan from an SQLite file: map every column's type from its declaration and its real data."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from wizard.errors import InputError
+from wizard.expressions import literal_value, quote, translate
+from wizard.identifiers import NameSpace, derived_name
+from wizard.plan_model import (
+    CheckPlan,
+    ColumnPlan,
+    Finding,
+    ForeignKeyPlan,
+    IndexPlan,
+    ManualItem,
+    MigrationPlan,
+    TablePlan,
+    ViewPlan,
+)
+from wizard.profiling import Candidate, ColumnProfile, aggregate_profile, check_key, check_values
+from wizard.sqlite_reader import SqliteColumn, SqliteSchema, SqliteTable, open_readonly, read_schema
+from wizard.type_mapping import Mapping, map_declared, parse_target_type
+from wizard.values import guess_epoch_unit
+
+_FLAG_NAME = re.compile(r"^(is|has|can|should|allow|enable|use)_|_(flag|enabled|active|deleted|visible|"
+                        r"archived|done)$|^(active|enabled|deleted|visible|flag|done|archived|published)$",
+                        re.IGNORECASE)
+_DATE_LIKE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}")
+_FK_ACTIONS = {"NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"}
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    """`TABLE.COLUMN=PGTYPE` strings to a dict; bad ones raise InputError naming the item."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key or not value.strip():
+            raise InputError(f"--type '{item}' is not TABLE.COLUMN=PGTYPE.", title="Bad override",
+                             hint="For example: --type users.created_at=timestamptz")
+        try:
+            parse_target_type(value)
+        except ValueError as exc:
+            raise InputError(f"--type '{item}': {exc}.", title="Bad override",
+                             hint="Pick a supported type (see 'pgmigrate-wizard plan --help').") from None
+        out[key.strip()] = value.strip()
+    return out
+
+
+def build_plan(sqlite_path: Path | str, *, overrides: dict[str, str] | None = None, keep_case: bool = False,
+               excluded: list[str] | None = None) -> MigrationPlan:
+    overrides = dict(overrides or {})
+    excluded = list(excluded or [])
+    schema = read_schema(sqlite_path)
+    _check_override_targets(schema, overrides)
+    conn = open_readonly(sqlite_path)
+    try:
+        return _Planner(schema, conn, overrides, keep_case, excluded).run()
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"{sqlite_path} could not be read completely: {exc}.", title="Unreadable data",
+                         hint="The file may be damaged; try 'sqlite3 FILE .recover' to salvage it.") from None
+    finally:
+        conn.close()
+
+
+def _check_override_targets(schema: SqliteSchema, overrides: dict[str, str]) -> None:
+    for key in overrides:
+        table, _, column = key.partition(".")
+        try:
+            t = schema.table(table)
+        except KeyError:
+            raise InputError(f"--type {key}: there is no table '{table}'.", title="Bad override",
+                             hint="Table names: " + ", ".join(x.name for x in schema.tables[:20])) from None
+        if column not in {c.name for c in t.columns}:
+            raise InputError(f"--type {key}: table '{table}' has no column '{column}'.", title="Bad override",
+                             hint="Columns: " + ", ".join(c.name for c in t.columns[:30])) from None
+
+
+class _Planner:
+    def __init__(self, schema: SqliteSchema, conn: sqlite3.Connection, overrides: dict[str, str], keep_case: bool,
+                 excluded: list[str]) -> None:
+        self.schema = schema
+        self.conn = conn
+        self.overrides = overrides
+        self.keep_case = keep_case
+        self.excluded = excluded
+        self.findings: list[Finding] = []
+        self.relations = NameSpace(keep_case)
+        self.table_names: dict[str, str] = {}
+
+    def find(self, code: str, severity: str, table: str | None, column: str | None, message: str,
+             resolution: str, count: int = 0, examples: list[str] | None = None) -> None:
+        self.findings.append(Finding(code, severity, table, column, message, resolution, count, examples or []))
+
+    def run(self) -> MigrationPlan:
+        if not self.schema.tables:
+            self.find("no_tables", "error", None, None, "The database has no tables to migrate.",
+                      "Nothing will be copied; check this is the application's database.")
+        for t in self.schema.tables:
+            name, note = self.relations.assign(t.name)
+            self.table_names[t.name] = name
+            if note:
+                self.find("identifier", "warning", t.name, None, note, "The table gets the new name in PostgreSQL.")
+        tables = [self.plan_table(t) for t in self.schema.tables]
+        by_source = {t.source: t for t in tables}
+        for st, tp in zip(self.schema.tables, tables):
+            tp.foreign_keys = self.plan_foreign_keys(st, tp, by_source)
+        views = [self.plan_view(v.name, v.sql, by_source) for v in self.schema.views]
+        manual = [ManualItem("trigger", o.name, o.table, o.sql,
+                             "SQLite triggers are not translated; rewrite it as a PL/pgSQL trigger function.")
+                  for o in self.schema.triggers]
+        manual += [ManualItem("virtual table", o.name, o.table, o.sql,
+                              "Virtual tables (FTS, R-tree...) have no PostgreSQL equivalent here; use a tsvector "
+                              "column with a GIN index for full text, or PostGIS for R-trees.")
+                   for o in self.schema.virtual_tables]
+        for m in manual:
+            self.find("manual", "warning", m.table, None, f"{m.kind} '{m.name}' needs manual work.", m.note)
+        for t in tables:
+            if t.source in self.excluded:
+                t.include = False
+        return MigrationPlan(source_path=str(Path(self.schema.path).absolute()), source_size=self.schema.size_bytes,
+                             keep_case=self.keep_case, tables=tables, views=views, manual=manual,
+                             findings=self.findings, overrides=dict(self.overrides), excluded=list(self.excluded))
+
+    # -- tables and columns -------------------------------------------------------------------------------
+
+    def plan_table(self, t: SqliteTable) -> TablePlan:
+        colspace = NameSpace(self.keep_case)
+        names = [c.name for c in t.columns]
+        profiles = aggregate_profile(self.conn, t.name, names) if t.columns else {}
+        base: dict[str, Mapping] = {}
+        wanted: dict[str, list[Candidate]] = {}
+        for c in t.columns:
+            mapping = self.initial_mapping(t, c, profiles[c.name])
+            base[c.name] = mapping
+            wanted[c.name] = self.candidates(c, mapping, profiles[c.name])
+        check_values(self.conn, t.name, wanted, profiles)
+        columns = []
+        for c in t.columns:
+            target, note = colspace.assign(c.name)
+            if note:
+                self.find("identifier", "warning", t.name, c.name, note, "The column gets the new name.")
+            columns.append(self.decide_column(t, c, target, base[c.name], profiles[c.name]))
+        target = self.table_names[t.name]
+        pk_cols = [t_col for t_col in columns if t_col.source in t.primary_key]
+        pk_order = [next(c for c in columns if c.source == s).target for s in t.primary_key]
+        pk_nulls = [c for c in pk_cols if c.nulls]
+        pk_name = derived_name(target, suffix="pkey")
+        tp = TablePlan(source=t.name, target=target, columns=columns, primary_key=pk_order, pk_name=pk_name,
+                       row_count=t.row_count, without_rowid=t.without_rowid,
+                       key_columns=list(t.primary_key) if t.without_rowid else ["rowid"],
+                       autoincrement=t.autoincrement, sequence_floor=self.schema.sequences.get(t.name, 0))
+        if pk_nulls and not t.rowid_alias:
+            names_ = ", ".join(c.source for c in pk_nulls)
+            self.find("pk_nulls", "error", t.name, pk_nulls[0].source,
+                      f"Primary key column(s) {names_} hold NULL in {sum(c.nulls for c in pk_nulls)} row(s); "
+                      "SQLite allows that in rowid tables, PostgreSQL does not.",
+                      "The primary key becomes a UNIQUE index (which allows NULLs); the rows are kept.",
+                      count=sum(c.nulls for c in pk_nulls))
+            tp.indexes.append(IndexPlan(name=derived_name(target, suffix="pkey_uniq"), unique=True,
+                                        parts=[quote(n) for n in pk_order]))
+            tp.primary_key = []
+        else:
+            for c in pk_cols:
+                c.nullable = False
+        if not t.primary_key:
+            self.find("no_pk", "info", t.name, None, "The table has no primary key.",
+                      "It is copied as is; consider adding a key in PostgreSQL for updates by the application.")
+        resolve = self.column_resolver(tp)
+        bools = frozenset(c.source.lower() for c in tp.columns if c.conversion == "bool")
+        tp.indexes += self.plan_indexes(t, tp, resolve, bools)
+        for n, src in enumerate(t.checks + [ch for c in t.columns for ch in c.checks], start=1):
+            tp.checks.append(self.plan_check(t, tp, src, n, resolve, bools))
+        for col in t.columns:
+            if col.generated:
+                self.find("generated", "warning", t.name, col.name,
+                          f"'{col.name}' is a generated column ({col.generated_expr}).",
+                          "Its current values are copied into a plain column; re-create the expression in "
+                          "PostgreSQL as GENERATED ALWAYS AS (...) STORED if the application needs it.")
+        if t.strict:
+            self.find("strict", "info", t.name, None, "The table is STRICT.", "Types map as declared.")
+        return tp
+
+    def initial_mapping(self, t: SqliteTable, c: SqliteColumn, p: ColumnProfile) -> Mapping:
+        key = f"{t.name}.{c.name}"
+        if key in self.overrides:
+            return parse_target_type(self.overrides[key])
+        if c.name == t.rowid_alias:
+            return Mapping("bigint", "int")
+        declared = map_declared(c.declared_type)
+        if declared is not None:
+            if declared.conversion == "numeric" and declared.precision is None and not c.declared_type.upper() \
+                    .startswith(("NUMERIC", "DECIMAL", "MONEY")):
+                return _from_data(p) or declared  # NUMERIC affinity by fallback: let the data decide
+            return declared
+        return _from_data(p) or Mapping("text", "text")
+
+    def candidates(self, c: SqliteColumn, m: Mapping, p: ColumnProfile) -> list[Candidate]:
+        out = [Candidate(m.conversion, m.length, m.precision, m.scale)]
+        if m.conversion == "text" and not p.blobs and m.length is None:
+            out = []  # text always fits (NUL and UTF-8 are counted by the profile)
+        if m.conversion == "int":
+            if not (p.texts or p.reals or p.blobs):
+                out = []
+            else:
+                out.append(Candidate("float"))
+        if m.conversion == "float" and not (p.texts or p.blobs):
+            out = []
+        if m.conversion == "numeric":
+            out.append(Candidate("numeric"))
+            out.append(Candidate("float"))
+        if m.conversion in ("timestamp", "date"):
+            out += [Candidate("timestamp"), Candidate("timestamptz")]
+        if m.conversion == "bool":
+            out.append(Candidate("int"))
+        if m.conversion == "text" and p.texts:
+            lo, hi = str(p.min_value or ""), str(p.max_value or "")
+            if _DATE_LIKE.match(lo) and _DATE_LIKE.match(hi):
+                out += [Candidate("timestamp"), Candidate("timestamptz")]
+            if lo[:1] in "[{" and hi[:1] in "[{" and lo and hi:
+                out.append(Candidate("json"))
+        return list(dict.fromkeys(out))
+
+    def decide_column(self, t: SqliteTable, c: SqliteColumn, target: str, m: Mapping,
+                      p: ColumnProfile) -> ColumnPlan:
+        key = f"{t.name}.{c.name}"
+        col = ColumnPlan(source=c.name, target=target, declared_type=c.declared_type, pg_type=m.pg_type,
+                         conversion=m.conversion, nullable=not c.notnull, length=m.length, precision=m.precision,
+                         scale=m.scale, epoch_unit=guess_epoch_unit(p.max_abs_integer),
+                         override=self.overrides.get(key), mapped_type=m.pg_type,
+                         generated_sql=c.generated_expr, classes=p.classes, nulls=p.nulls)
+        col.identity = c.name == t.rowid_alias and m.conversion == "int" and m.pg_type == "bigint"
+        if col.identity:
+            col.nullable = False
+        self.fit_column(t, col, p)
+        self.text_issues(t, col, p)
+        self.suggest(t, col, p)
+        col.default = self.plan_default(t, c, col)
+        if col.nulls and not col.nullable:
+            col.nullable = True  # a NOT NULL column holding NULLs (SQLite allows it in some cases) stays loadable
+            self.find("notnull_violated", "warning", t.name, c.name,
+                      f"'{c.name}' is declared NOT NULL but holds {p.nulls} NULL(s).",
+                      "The column is created without NOT NULL so every row loads.", count=p.nulls)
+        return col
+
+    def fit_column(self, t: SqliteTable, col: ColumnPlan, p: ColumnProfile) -> None:
+        """Keep the mapped type when every value fits; otherwise fall back, with a finding that says why."""
+        if col.conversion == "text" and col.length is None:
+            return
+        main = p.checks.get(check_key(Candidate(col.conversion, col.length, col.precision, col.scale)))
+        if main is None or main.failures == 0:
+            if col.conversion in ("timestamp", "date"):
+                ts = p.checks.get("timestamp")
+                tz = p.checks.get("timestamptz")
+                if ts and tz and ts.failures and not tz.failures and tz.with_offset:
+                    self._switch(col, "timestamptz", "timestamptz")
+            if col.conversion in ("int", "float", "numeric", "bool", "timestamp", "timestamptz", "date") \
+                    and p.empty_strings:
+                col.empty_to_null = True
+            return
+        failures, examples = main.failures, main.examples
+        was = col.pg_type
+        if col.conversion in ("int", "float", "numeric", "bool", "timestamp", "date", "timestamptz", "time", "json") \
+                and p.empty_strings and p.empty_strings == failures and col.nullable and not col.identity:
+            col.empty_to_null = True
+            self.find("empty_string", "warning", t.name, col.source,
+                      f"{p.empty_strings} empty string(s) in {col.declared_type or 'untyped'} column "
+                      f"'{col.source}'.", f"They are loaded as NULL into {col.pg_type}.", count=p.empty_strings)
+            return
+        fallback: tuple[str, str] | None = None
+        if col.conversion in ("timestamp", "date"):
+            if col.conversion == "date" and not p.checks["timestamp"].failures:
+                fallback = ("timestamp", "timestamp")
+            elif not p.checks["timestamptz"].failures and p.checks["timestamptz"].with_offset:
+                fallback = ("timestamptz", "timestamptz")
+        elif col.conversion == "numeric" and col.precision and not p.checks["numeric"].failures:
+            fallback = ("numeric", "numeric")
+        elif col.conversion == "int" and not p.checks["float"].failures and p.max_abs_integer <= 2**53:
+            fallback = ("double precision", "float")
+        elif col.conversion == "bool" and not p.checks["int"].failures:
+            fallback = ("bigint", "int")
+        if fallback is None:
+            fallback = ("bytea", "bytea") if p.blobs and p.invalid_utf8 else ("text", "text")
+        if col.identity:
+            col.identity = False
+        self._switch(col, *fallback)
+        self.find("type_fallback", "warning", t.name, col.source,
+                  f"{failures} value(s) in '{col.source}' do not fit {was}.",
+                  f"The column becomes {col.pg_type}, so every value loads unchanged; "
+                  f"override with --type {t.name}.{col.source}=TYPE after cleaning the data.",
+                  count=failures, examples=examples)
+
+    @staticmethod
+    def _switch(col: ColumnPlan, pg_type: str, conversion: str) -> None:
+        col.pg_type, col.conversion = pg_type, conversion
+        col.length = col.precision = col.scale = None
+
+    def text_issues(self, t: SqliteTable, col: ColumnPlan, p: ColumnProfile) -> None:
+        if col.conversion == "bytea":
+            return
+        if p.nul_bytes:
+            col.text_fix = "strip_nul"
+            self.find("nul_bytes", "warning", t.name, col.source,
+                      f"{p.nul_bytes} value(s) in '{col.source}' contain NUL bytes (\\x00), which PostgreSQL text "
+                      "cannot hold.", "NUL bytes are removed; choose bytea for the column to keep them.",
+                      count=p.nul_bytes)
+        if p.invalid_utf8:
+            col.text_fix = "replace"
+            self.find("invalid_utf8", "warning", t.name, col.source,
+                      f"{p.invalid_utf8} value(s) in '{col.source}' are not valid UTF-8.",
+                      "Invalid bytes become U+FFFD; choose bytea for the column to keep the exact bytes.",
+                      count=p.invalid_utf8)
+        if p.infinities and col.conversion == "float":
+            self.find("infinity", "info", t.name, col.source,
+                      f"{p.infinities} value(s) in '{col.source}' are ±Infinity.",
+                      "double precision holds them exactly.", count=p.infinities)
+        if p.blobs and col.conversion == "text":
+            self.find("blob_in_text", "warning", t.name, col.source,
+                      f"{p.blobs} BLOB value(s) in text column '{col.source}'.",
+                      "They are decoded as UTF-8 text.", count=p.blobs)
+        other = {k: v for k, v in p.classes.items() if v}
+        if len(other) > 1:
+            self.find("mixed_types", "info", t.name, col.source,
+                      f"'{col.source}' holds several storage classes: "
+                      + ", ".join(f"{k} {v}" for k, v in other.items()) + ".",
+                      f"All are converted to {col.pg_type}.")
+
+    def suggest(self, t: SqliteTable, col: ColumnPlan, p: ColumnProfile) -> None:
+        if col.override:
+            return
+        if col.conversion == "int" and not col.identity and p.int_zero_one_only and not p.texts and not p.reals \
+                and _FLAG_NAME.search(col.source):
+            col.suggestions.append("boolean")
+        if col.conversion == "text" and p.texts and not p.blobs:
+            ts, tz, js = p.checks.get("timestamp"), p.checks.get("timestamptz"), p.checks.get("json")
+            if ts and not ts.failures:
+                col.suggestions.append("timestamp")
+            elif tz and not tz.failures:
+                col.suggestions.append("timestamptz")
+            if js and not js.failures:
+                col.suggestions.append("jsonb")
+        for s in col.suggestions:
+            self.find("suggestion", "info", t.name, col.source,
+                      f"Every value of '{col.source}' fits {s}.",
+                      f"Kept as {col.pg_type}; use --type {t.name}.{col.source}={s} to convert.")
+
+    def plan_default(self, t: SqliteTable, c: SqliteColumn, col: ColumnPlan) -> str | None:
+        if c.default is None or col.identity:
+            return None
+        lit = literal_value(c.default)
+        kind = col.conversion
+        drop_reason = None
+        if lit is None:
+            resolved = translate(c.default, lambda n: None)
+            if resolved.sql is not None and kind in ("text",) and False:
+                return resolved.sql
+            drop_reason = resolved.reason or "it is an expression PostgreSQL may not accept"
+        else:
+            what, text = lit
+            if what == "null":
+                return None
+            if what == "now":
+                if kind in ("timestamp", "timestamptz", "text"):
+                    return text if kind != "text" else None if False else text
+                if kind == "date":
+                    return "CURRENT_DATE"
+                drop_reason = f"{text} does not fit {col.pg_type}"
+            elif kind == "bool":
+                v = text.strip().lower()
+                if v in ("1", "t", "true", "y", "yes", "on"):
+                    return "true"
+                if v in ("0", "f", "false", "n", "no", "off"):
+                    return "false"
+                drop_reason = f"{text!r} is not a boolean"
+            elif kind in ("int", "float", "numeric"):
+                try:
+                    float(text)
+                    return text.strip() if what == "number" else _num_literal(text)
+                except ValueError:
+                    drop_reason = f"{text!r} is not a number"
+            elif what == "blob":
+                return f"'\\x{text}'::bytea" if kind == "bytea" else None
+            elif kind in ("timestamp", "timestamptz", "date", "time", "json"):
+                from wizard.values import BadValue, converter
+
+                try:
+                    converter(kind)(text)
+                    return _str_literal(text)
+                except BadValue as exc:
+                    drop_reason = str(exc)
+            else:
+                return _str_literal(text) if what in ("string", "number") else _str_literal(text)
+        self.find("default_dropped", "warning", t.name, c.name,
+                  f"DEFAULT {c.default} of '{c.name}' cannot be used in PostgreSQL: {drop_reason}.",
+                  "The column is created without a default; add one by hand if the application relies on it.")
+        return None
+
+    # -- indexes, checks, foreign keys, views ----------------------------------------------------------------
+
+    def column_resolver(self, tp: TablePlan) -> Callable[[str], str | None]:
+        lookup = {c.source.lower(): quote(c.target) for c in tp.columns}
+        return lambda name: lookup.get(name.lower())
+
+    def plan_indexes(self, t: SqliteTable, tp: TablePlan, resolve: Callable[[str], str | None],
+                     bools: frozenset[str]) -> list[IndexPlan]:
+        out = []
+        nocase_cols = {c.name for c in t.columns if (c.collation or "").upper() == "NOCASE"}
+        for idx in t.indexes:
+            if idx.origin == "pk":
+                continue
+            parts: list[str] = []
+            reason = None
+            nocase = False
+            for part in idx.parts:
+                if part.column is not None:
+                    ref = resolve(part.column)
+                    if ref is None:
+                        reason = f"refers to unknown column {part.column}"
+                        break
+                    coll = (part.collation or ("NOCASE" if part.column in nocase_cols else "")).upper()
+                    if coll == "NOCASE":
+                        nocase = True
+                        ref = f"lower({ref})"
+                    elif coll == "RTRIM":
+                        ref = f"rtrim({ref})"
+                    parts.append(ref + (" DESC" if part.descending else ""))
+                elif part.expression:
+                    tr = translate(part.expression, resolve, bool_columns=bools)
+                    if tr.sql is None:
+                        reason = f"its expression {part.expression} {tr.reason}"
+                        break
+                    parts.append(f"({tr.sql})" + (" DESC" if part.descending else ""))
+                else:
+                    reason = "its expression could not be read"
+                    break
+            where = None
+            if reason is None and idx.where:
+                tr = translate(idx.where, resolve, bool_columns=bools)
+                if tr.sql is None:
+                    reason = f"its WHERE clause {tr.reason}"
+                else:
+                    where = tr.sql
+            name = idx.name if idx.origin == "c" else "_".join([tp.target, *(p.column or "expr" for p in
+                                                                               idx.parts)])
+            target_name, _ = self.relations.assign(name if idx.origin == "c" else name + "_key")
+            plan = IndexPlan(name=target_name, unique=idx.unique, parts=parts, where=where, source_sql=idx.sql,
+                             skipped=reason)
+            if reason:
+                self.find("index_skipped", "warning", t.name, None, f"Index {idx.name} cannot be translated: "
+                          f"{reason}.", "It is not created; its SQL is listed for manual translation.")
+            elif nocase and idx.unique:
+                dupes = self._nocase_duplicates(t, idx.parts)
+                if dupes:
+                    plan.skipped = f"{dupes} value(s) collide when compared case-insensitively"
+                    self.find("nocase_duplicates", "error", t.name, None,
+                              f"Unique index {idx.name} (COLLATE NOCASE) has {dupes} duplicate value(s) once "
+                              "compared with lower().", "The index is not created; clean the duplicates, then "
+                              "create it by hand.", count=dupes)
+            if nocase and not reason:
+                self.find("nocase", "info", t.name, None, f"Index {idx.name} uses COLLATE NOCASE.",
+                          "It is built on lower(column); queries must compare lower(column) to use it, or "
+                          "choose the citext type for the column.")
+            out.append(plan)
+        return out
+
+    def _nocase_duplicates(self, t: SqliteTable, parts: list) -> int:  # type: ignore[type-arg]
+        cols = [p.column for p in parts if p.column]
+        if len(cols) != len(parts):
+            return 0
+        keys = ", ".join(f"lower({quote(c)})" for c in cols)
+        notnull = " AND ".join(f"{quote(c)} IS NOT NULL" for c in cols)
+        row = self.conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {quote(t.name)} WHERE {notnull} "
+                                f"GROUP BY {keys} HAVING count(*) > 1)").fetchone()
+        return int(row[0])
+
+    def plan_check(self, t: SqliteTable, tp: TablePlan, src: str, n: int, resolve: Callable[[str], str | None],
+                   bools: frozenset[str]) -> CheckPlan:
+        name, _ = self.relations.assign(derived_name(tp.target, f"check{n}", suffix="ck"))
+        tr = translate(src, resolve, bool_columns=bools)
+        if tr.sql is None:
+            self.find("check_skipped", "warning", t.name, None, f"CHECK ({src}) cannot be translated: {tr.reason}.",
+                      "It is not created; add an equivalent constraint by hand.")
+        return CheckPlan(name=name, source=src, sql=tr.sql, skipped=tr.reason)
+
+    def plan_foreign_keys(self, t: SqliteTable, tp: TablePlan, tables: dict[str, TablePlan]) -> list[ForeignKeyPlan]:
+        out = []
+        violations = self._fk_violations(t)
+        for n, fk in enumerate(t.foreign_keys):
+            ref = tables.get(fk.ref_table) or next((x for x in tables.values()
+                                                    if x.source.lower() == fk.ref_table.lower()), None)
+            cols = [tp.column(c).target for c in fk.from_columns if c in {x.source for x in tp.columns}]
+            name, _ = self.relations.assign(derived_name(tp.target, *fk.from_columns, suffix="fkey"))
+            plan = ForeignKeyPlan(name=name, columns=cols, ref_table=ref.target if ref else fk.ref_table,
+                                  ref_columns=[], on_update=_action(fk.on_update), on_delete=_action(fk.on_delete),
+                                  violations=violations.get(n, 0))
+            if ref is None:
+                plan.skipped = f"the referenced table {fk.ref_table} does not exist"
+            elif len(cols) != len(fk.from_columns):
+                plan.skipped = "it names a column the table does not have"
+            else:
+                try:
+                    plan.ref_columns = [ref.column(c).target if c in {x.source for x in ref.columns}
+                                        else next(x.target for x in ref.columns if x.source.lower() == c.lower())
+                                        for c in fk.to_columns]
+                except StopIteration:
+                    plan.skipped = f"it refers to a column {fk.ref_table} does not have"
+                if not plan.skipped and not _is_unique_target(ref, plan.ref_columns):
+                    plan.skipped = (f"the referenced columns of {fk.ref_table} are neither its primary key nor "
+                                    "unique (PostgreSQL requires that)")
+                if not plan.skipped and not ref.include:
+                    plan.skipped = f"the referenced table {fk.ref_table} is excluded"
+            if plan.skipped:
+                self.find("fk_skipped", "warning", t.name, None,
+                          f"Foreign key ({', '.join(fk.from_columns)}) -> {fk.ref_table} cannot be created: "
+                          f"{plan.skipped}.", "It is left out; the data is copied anyway.")
+            elif plan.violations:
+                self.find("fk_violations", "error", t.name, None,
+                          f"{plan.violations} row(s) of {t.name} break the foreign key ({', '.join(fk.from_columns)})"
+                          f" -> {fk.ref_table} (SQLite does not enforce foreign keys by default).",
+                          "The rows are copied; the key is created NOT VALID so new rows are checked, and the "
+                          "offending rows are listed by the copy's report.", count=plan.violations)
+            out.append(plan)
+        return out
+
+    def _fk_violations(self, t: SqliteTable) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        if not t.foreign_keys:
+            return counts
+        try:
+            rows = self.conn.execute(f"PRAGMA foreign_key_check({quote(t.name)})").fetchall()
+        except sqlite3.DatabaseError:
+            return counts  # a mismatched FK (no such parent table/column) cannot be checked
+        # PRAGMA foreign_key_list numbers FKs in reverse declaration order relative to foreign_key_check's fkid
+        total = len(t.foreign_keys)
+        for _tbl, _rowid, _parent, fkid in rows:
+            idx = total - 1 - int(fkid) if fkid is not None else 0
+            idx = idx if 0 <= idx < total else 0
+            counts[idx] = counts.get(idx, 0) + 1
+        return counts
+
+    def plan_view(self, name: str, sql: str, tables: dict[str, TablePlan]) -> ViewPlan:
+        target, _ = self.relations.assign(name)
+        lookup: dict[str, str] = {}
+        for tp in tables.values():
+            for c in tp.columns:
+                lookup.setdefault(c.source.lower(), quote(c.target))
+        for tp in tables.values():
+            lookup[tp.source.lower()] = quote(tp.target)
+        body = _view_body(sql)
+        tr = translate(body, lambda n: lookup.get(n.lower()), allow_unknown_functions=False) if body else None
+        if tr is None or tr.sql is None:
+            reason = tr.reason if tr else "its SELECT could not be found"
+            self.find("view_skipped", "warning", None, None, f"View {name} cannot be translated: {reason}.",
+                      "It is not created; its SQL is listed for manual translation.")
+            return ViewPlan(source=name, target=target, source_sql=sql, sql=None, skipped=reason)
+        return ViewPlan(source=name, target=target, source_sql=sql, sql=tr.sql)
+
+
+def _from_data(p: ColumnProfile) -> Mapping | None:
+    """Type from the storage classes actually present (for untyped or NUMERIC-affinity columns)."""
+    classes = set(p.classes)
+    if not classes:
+        return None
+    if classes == {"integer"}:
+        return Mapping("bigint", "int")
+    if classes <= {"integer", "real"}:
+        return Mapping("double precision", "float") if p.max_abs_integer <= 2**53 else Mapping("numeric", "numeric")
+    if classes == {"blob"}:
+        return Mapping("bytea", "bytea")
+    return Mapping("text", "text")
+
+
+def _num_literal(text: str) -> str:
+    return text.strip()
+
+
+def _str_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _action(a: str) -> str:
+    a = (a or "NO ACTION").upper()
+    return a if a in _FK_ACTIONS else "NO ACTION"
+
+
+def _is_unique_target(ref: TablePlan, cols: list[str]) -> bool:
+    if set(cols) == set(ref.primary_key) and ref.primary_key:
+        return True
+    quoted = {quote(c) for c in cols}
+    return any(ix.unique and not ix.where and not ix.skipped and set(ix.parts) == quoted and len(ix.parts) ==
+               len(cols) for ix in ref.indexes)
+
+
+def _view_body(sql: str) -> str | None:
+    from wizard.sql_tokens import is_word, join, tokenize
+
+    toks = tokenize(sql)
+    for i, t in enumerate(toks):
+        if is_word(t, "AS"):
+            return join(toks[i + 1:]).rstrip(";").strip()
+    return None
