@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan-file", type=Path, default=None,
                    help="project file keeping your choices (default: SQLITE_FILE.pgmigrate.json beside the source)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sp = sub.add_parser("wizard", help="the interactive wizard (the default)", description="The interactive wizard.",
+    sp: argparse.ArgumentParser = sub.add_parser(
+        "wizard", help="the interactive wizard (the default)", description="The interactive wizard.",
                         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("sqlite_file", nargs="?", type=Path, metavar="SQLITE_FILE",
                     help="the SQLite database to start with (optional)")

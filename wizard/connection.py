@@ -95,7 +95,8 @@ def parse_dsn(text: str) -> ConnectionSpec:
     elif "://" in raw:
         scheme = raw.split("://", 1)[0]
         raise InputError(f"'{scheme}://' is not a PostgreSQL URL.", title="Bad connection string",
-                         hint="Use postgresql://user@host:port/dbname (postgres:// and postgresql+psycopg2:// work too).")
+                         hint="Use postgresql://user@host:port/dbname "
+                              "(postgres:// and postgresql+psycopg2:// work too).")
     elif "=" not in raw:
         raise InputError("The connection string is neither a URL nor key=value pairs.", title="Bad connection string",
                          hint="Use postgresql://user@host:port/dbname.")
@@ -152,6 +153,7 @@ def connect(spec: ConnectionSpec, **extra: Any) -> psycopg2.extensions.connectio
     from wizard.server_check import classify_connect_error
 
     try:
-        return psycopg2.connect(**{**spec.connect_kwargs(), **extra})
+        conn: psycopg2.extensions.connection = psycopg2.connect(**{**spec.connect_kwargs(), **extra})
+        return conn
     except psycopg2.OperationalError as exc:
         raise classify_connect_error(exc, spec) from None

@@ -62,9 +62,9 @@ def phase2(plan: MigrationPlan, schema: str = "public") -> list[Statement]:
     for t in tables:
         ti = table_ident(t, schema)
         if t.primary_key:
-            out.append(Statement(2, "pk", t.target, t.pk_name, sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})")
-                                 .format(ti, sql.Identifier(t.pk_name),
-                                         sql.SQL(", ").join(map(sql.Identifier, t.primary_key))), True))
+            pk = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
+                ti, sql.Identifier(t.pk_name), sql.SQL(", ").join(map(sql.Identifier, t.primary_key)))
+            out.append(Statement(2, "pk", t.target, t.pk_name, pk, True))
         for ix in t.indexes:
             if ix.skipped:
                 continue

@@ -74,6 +74,7 @@ def translate(sql: str, resolve: Callable[[str], str | None], *, bool_columns: f
               allow_unknown_functions: bool = False) -> Translated:
     """Translate an SQLite expression; `resolve` maps an identifier to its quoted PostgreSQL name (or None)."""
     tokens = tokenize(sql)
+    as_bool, as_int = _boolean_literals(tokens, resolve, bool_columns)
     out: list[str] = []
     i = 0
     while i < len(tokens):
@@ -98,7 +99,7 @@ def translate(sql: str, resolve: Callable[[str], str | None], *, bool_columns: f
                 return Translated(None, f"uses SQLite's {t.text.upper()} operator")
             target = resolve(t.value)
             if target is not None and not (t.kind == "ident" and low in _KEYWORDS and resolve(t.value) is None):
-                out.append(f"({target})::int" if t.value.lower() in bool_columns else target)
+                out.append(f"({target})::int" if i in as_int else target)
             elif t.kind == "ident" and low in _NOW:
                 out.append(_NOW[low])
             elif t.kind == "ident":
@@ -110,7 +111,9 @@ def translate(sql: str, resolve: Callable[[str], str | None], *, bool_columns: f
                 return Translated(None, f"refers to {t.text}, which is not a known column or table")
             i += 1
             continue
-        if t.kind == "op" and t.text == "==":
+        if i in as_bool:
+            out.append(as_bool[i])
+        elif t.kind == "op" and t.text == "==":
             out.append("=")
         elif t.kind == "blob":
             out.append("'\\x" + t.text[2:-1] + "'::bytea")
@@ -124,6 +127,60 @@ def translate(sql: str, resolve: Callable[[str], str | None], *, bool_columns: f
     text = "".join(out).strip()
     text = text.replace("IS NOT DISTINCT FROM NOT", "IS DISTINCT FROM")
     return Translated(text)
+
+
+_EQ = ("=", "==", "!=", "<>")
+
+
+def _boolean_literals(tokens: list[Token], resolve: Callable[[str], str | None],
+                      bool_columns: frozenset[str]) -> tuple[dict[int, str], set[int]]:
+    """For columns that became boolean: 0/1 compared by equality become false/true; other numeric uses cast ::int."""
+    if not bool_columns:
+        return {}, set()
+    sig = [i for i, t in enumerate(tokens) if t.kind != "ws"]
+    as_bool: dict[int, str] = {}
+    as_int: set[int] = set()
+
+    def literal(k: int) -> str | None:
+        if 0 <= k < len(sig) and tokens[sig[k]].kind == "number" and tokens[sig[k]].text in ("0", "1"):
+            return "true" if tokens[sig[k]].text == "1" else "false"
+        return None
+
+    for k, i in enumerate(sig):
+        t = tokens[i]
+        if t.kind not in ("ident", "qident") or t.value.lower() not in bool_columns or resolve(t.value) is None:
+            continue
+        nxt = tokens[sig[k + 1]] if k + 1 < len(sig) else None
+        prev = tokens[sig[k - 1]] if k > 0 else None
+        if nxt is not None and (nxt.text in _EQ or is_word(nxt, "IS")):
+            j = k + 2 if not (k + 2 < len(sig) and is_word(tokens[sig[k + 2]], "NOT")) else k + 3
+            if (lit := literal(j)) is not None:
+                as_bool[sig[j]] = lit
+                continue
+        if prev is not None and prev.text in _EQ and (lit := literal(k - 2)) is not None:
+            as_bool[sig[k - 2]] = lit
+            continue
+        if nxt is not None and is_word(nxt, "IN") and k + 2 < len(sig) and tokens[sig[k + 2]].text == "(":
+            j, ok, found = k + 3, True, {}
+            while j < len(sig) and tokens[sig[j]].text != ")":
+                if tokens[sig[j]].text != ",":
+                    lit = literal(j)
+                    if lit is None:
+                        ok = False
+                        break
+                    found[sig[j]] = lit
+                j += 1
+            if ok:
+                as_bool.update(found)
+                continue
+        after = tokens[sig[k + 2]] if k + 2 < len(sig) else None
+        before = tokens[sig[k - 2]] if k >= 2 else None
+        arith = ("<", ">", "<=", ">=", "+", "-", "*", "/", "%", *_EQ)
+        if (nxt is not None and nxt.kind == "op" and nxt.text in arith and after is not None
+                and after.kind == "number") or (prev is not None and prev.kind == "op" and prev.text in arith
+                                                and before is not None and before.kind == "number"):
+            as_int.add(i)
+    return as_bool, as_int
 
 
 def _next_sig(tokens: list[Token], i: int) -> Token | None:

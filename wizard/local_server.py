@@ -16,6 +16,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -141,7 +142,7 @@ def start_local_server(pgdata: Path | None = None, *, port: int | None = None) -
     return server
 
 
-def _connect_retry(spec: ConnectionSpec) -> object:
+def _connect_retry(spec: ConnectionSpec) -> Any:
     import psycopg2
 
     deadline = time.monotonic() + 15
@@ -165,7 +166,7 @@ def _is_running(bin_path: Path, pgdata: Path, user: str | None) -> bool:
     kwargs: dict[str, object] = {"user": user} if user else {}
     done = subprocess.run([str(exe), "-D", str(pgdata), "status"], capture_output=True, check=False,
                           **kwargs)  # type: ignore[call-overload]
-    return done.returncode == 0
+    return bool(done.returncode == 0)
 
 
 def stop_local_server(pgdata: Path | None = None, *, mode: str = "fast") -> None:

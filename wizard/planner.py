@@ -106,7 +106,7 @@ class _Planner:
                 self.find("identifier", "warning", t.name, None, note, "The table gets the new name in PostgreSQL.")
         tables = [self.plan_table(t) for t in self.schema.tables]
         by_source = {t.source: t for t in tables}
-        for st, tp in zip(self.schema.tables, tables):
+        for st, tp in zip(self.schema.tables, tables, strict=True):
             tp.foreign_keys = self.plan_foreign_keys(st, tp, by_source)
         views = [self.plan_view(v.name, v.sql, by_source) for v in self.schema.views]
         manual = [ManualItem("trigger", o.name, o.table, o.sql,
@@ -118,9 +118,9 @@ class _Planner:
                    for o in self.schema.virtual_tables]
         for m in manual:
             self.find("manual", "warning", m.table, None, f"{m.kind} '{m.name}' needs manual work.", m.note)
-        for t in tables:
-            if t.source in self.excluded:
-                t.include = False
+        for tp in tables:
+            if tp.source in self.excluded:
+                tp.include = False
         return MigrationPlan(source_path=str(Path(self.schema.path).absolute()), source_size=self.schema.size_bytes,
                              keep_case=self.keep_case, tables=tables, views=views, manual=manual,
                              findings=self.findings, overrides=dict(self.overrides), excluded=list(self.excluded))
@@ -164,8 +164,8 @@ class _Planner:
                                         parts=[quote(n) for n in pk_order]))
             tp.primary_key = []
         else:
-            for c in pk_cols:
-                c.nullable = False
+            for pc in pk_cols:
+                pc.nullable = False
         if not t.primary_key:
             self.find("no_pk", "info", t.name, None, "The table has no primary key.",
                       "It is copied as is; consider adding a key in PostgreSQL for updates by the application.")
@@ -355,8 +355,6 @@ class _Planner:
         drop_reason = None
         if lit is None:
             resolved = translate(c.default, lambda n: None)
-            if resolved.sql is not None and kind in ("text",) and False:
-                return resolved.sql
             drop_reason = resolved.reason or "it is an expression PostgreSQL may not accept"
         else:
             what, text = lit
@@ -364,7 +362,7 @@ class _Planner:
                 return None
             if what == "now":
                 if kind in ("timestamp", "timestamptz", "text"):
-                    return text if kind != "text" else None if False else text
+                    return text
                 if kind == "date":
                     return "CURRENT_DATE"
                 drop_reason = f"{text} does not fit {col.pg_type}"
