@@ -542,13 +542,16 @@ class _Planner:
     def plan_view(self, name: str, sql: str, tables: dict[str, TablePlan]) -> ViewPlan:
         target, _ = self.relations.assign(name)
         lookup: dict[str, str] = {}
+        kinds: dict[str, set[bool]] = {}
         for tp in tables.values():
             for c in tp.columns:
                 lookup.setdefault(c.source.lower(), quote(c.target))
+                kinds.setdefault(c.source.lower(), set()).add(c.conversion == "bool")
+        bools = frozenset(name for name, k in kinds.items() if k == {True})
         for tp in tables.values():
             lookup[tp.source.lower()] = quote(tp.target)
         body = _view_body(sql)
-        tr = translate(body, lambda n: lookup.get(n.lower()), allow_unknown_functions=False) if body else None
+        tr = translate(body, lambda n: lookup.get(n.lower()), bool_columns=bools) if body else None
         if tr is None or tr.sql is None:
             reason = tr.reason if tr else "its SELECT could not be found"
             self.find("view_skipped", "warning", None, None, f"View {name} cannot be translated: {reason}.",

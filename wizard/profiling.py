@@ -90,7 +90,12 @@ def _aggregate(conn: sqlite3.Connection, table: str, columns: list[str]) -> dict
             f"max(CASE WHEN typeof({q})='integer' THEN abs(CAST({q} AS REAL)) END)",
             f"sum(typeof({q})='integer' AND {q} NOT IN (0, 1))",
         ]
-    row = conn.execute(f"SELECT {', '.join(exprs)} FROM {_q(table)}").fetchone()
+    old_factory = conn.text_factory
+    conn.text_factory = _lenient_text  # min()/max() of invalid UTF-8 text must not abort the profile
+    try:
+        row = conn.execute(f"SELECT {', '.join(exprs)} FROM {_q(table)}").fetchone()
+    finally:
+        conn.text_factory = old_factory
     total = int(row[0])
     out: dict[str, ColumnProfile] = {}
     width = 14
@@ -104,6 +109,10 @@ def _aggregate(conn: sqlite3.Connection, table: str, columns: list[str]) -> dict
         p.int_zero_one_only = p.integers > 0 and int(v[13] or 0) == 0
         out[c] = p
     return out
+
+
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
 
 
 def _printable(v: Any) -> Any:
