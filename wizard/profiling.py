@@ -86,7 +86,7 @@ def _aggregate(conn: sqlite3.Connection, table: str, columns: list[str]) -> dict
             f"sum(typeof({q})='text' AND {q}='')",
             f"sum(typeof({q}) IN ('text','blob') AND instr(CAST({q} AS BLOB), x'00') > 0)",
             f"sum(typeof({q})='text' AND {q} GLOB '*[^'||char(1)||'-'||char(127)||']*')",
-            f"sum(typeof({q})='real' AND abs({q}) > 1.7976931348623157e308)",
+            f"sum(typeof({q})='real' AND abs(CAST({q} AS REAL)) > 1.7976931348623157e308)",
             f"max(CASE WHEN typeof({q})='integer' THEN abs(CAST({q} AS REAL)) END)",
             f"sum(typeof({q})='integer' AND {q} NOT IN (0, 1))",
         ]

@@ -1,0 +1,178 @@
+"""The copy against a real PostgreSQL: exact values, resume after kill -9, rejects, sequences."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from wizard.connection import ConnectionSpec
+from wizard.data_copy import CopyError, CopyOptions, migrate, read_state
+from wizard.planner import build_plan, parse_overrides
+
+EDGE_SCRIPT = """
+CREATE TABLE edge (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    t TEXT, n INTEGER, r REAL, b BLOB, flag BOOLEAN, at DATETIME, atz DATETIME, js JSON, price NUMERIC(10,2)
+);
+"""
+EDGE_ROWS = [
+    (1, "", 0, 0.0, b"", 0, "2024-01-02 03:04:05", "2024-01-02T03:04:05Z", '{"a": [1, 2]}', "12.50"),
+    (2, None, None, None, None, None, None, None, None, None),
+    (3, "tab\there\nnewline\\back \\N \u00e9\u4e2d\U0001F600", 2**63 - 1, float("inf"), bytes(range(256)), 1,
+     "2024-01-02T03:04:05.123456", "2024-01-02 03:04:05+02:00", "[]", 0.1),
+    (4, "x\x00y", -(2**63), float("-inf"), b"\x00", 1, 1700000000, "2024-06-01T00:00:00-05:30", '"s"', -99999999.99),
+    (5, "'quotes\" and ; -- sql", 42, 1.7976931348623157e308, b"\\x", 0, "1999-12-31", "2000-01-01T00:00:00Z",
+     "null", 7),
+    (6, "NaN", 7, 5e-324, b"\xff\xfe", 1, "2024-02-29 23:59:59.9999995", "2024-01-01T00:00:00+00:00", "1.5", None),
+]
+
+
+def run(plan, spec, **kw):  # type: ignore[no-untyped-def]
+    return migrate(plan, spec, CopyOptions(jobs=2, batch_size=kw.pop("batch_size", 2), **kw))
+
+
+def test_exact_round_trip_of_edge_values(make_sqlite, pg_db: ConnectionSpec) -> None:  # type: ignore[no-untyped-def]
+    path = make_sqlite(EDGE_SCRIPT, {"edge": EDGE_ROWS})
+    plan = build_plan(path)
+    result = run(plan, pg_db)
+    assert [(t.table, t.rows, t.rejected) for t in result.tables] == [("edge", 6, 0)]
+    assert result.failed_statements == []
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    with conn.cursor() as cur:
+        cur.execute("SELECT id, t, n, r, b, flag, at, atz, js, price FROM edge ORDER BY id")
+        rows = {r[0]: r for r in cur.fetchall()}
+    conn.close()
+    assert rows[1][1:] == ("", 0, 0.0, b"", False, datetime(2024, 1, 2, 3, 4, 5),
+                           datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc), {"a": [1, 2]}, Decimal("12.50"))
+    assert rows[2][1:] == (None,) * 9  # NULL stays NULL, distinct from ''
+    r3 = rows[3]
+    assert r3[1] == "tab\there\nnewline\\back \\N \u00e9\u4e2d\U0001F600" and r3[2] == 2**63 - 1
+    assert math.isinf(r3[3]) and r3[3] > 0 and bytes(r3[4]) == bytes(range(256)) and r3[5] is True
+    assert r3[6] == datetime(2024, 1, 2, 3, 4, 5, 123456)
+    assert r3[7] == datetime(2024, 1, 2, 1, 4, 5, tzinfo=timezone.utc) and r3[8] == [] and r3[9] == Decimal("0.10")
+    r4 = rows[4]
+    assert r4[1] == "xy"  # NUL removed, as the plan's finding said
+    assert r4[2] == -(2**63) and r4[3] == float("-inf") and bytes(r4[4]) == b"\x00"
+    assert r4[6] == datetime(2023, 11, 14, 22, 13, 20)  # Unix epoch seconds
+    assert r4[7] == datetime(2024, 6, 1, 5, 30, tzinfo=timezone.utc) and r4[8] == "s"
+    assert r4[9] == Decimal("-99999999.99")
+    r5 = rows[5]
+    assert r5[1] == "'quotes\" and ; -- sql" and r5[3] == 1.7976931348623157e308 and bytes(r5[4]) == b"\\x"
+    assert r5[6] == datetime(1999, 12, 31) and r5[8] is None and r5[9] == Decimal("7.00")
+    r6 = rows[6]
+    assert r6[1] == "NaN" and r6[3] == 5e-324 and bytes(r6[4]) == b"\xff\xfe"
+    assert r6[6] == datetime(2024, 3, 1, 0, 0, 0)  # 7 fractional digits round like PostgreSQL does
+    assert r6[8] == 1.5
+
+
+def test_sequences_continue_past_max_and_sqlite_sequence(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
+    path = make_sqlite("CREATE TABLE u (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT);"
+                       "CREATE TABLE empty (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT);"
+                       "CREATE TABLE plain (id INTEGER PRIMARY KEY, v TEXT);"
+                       "INSERT INTO u(name) VALUES ('a'),('b'),('c'),('d'); DELETE FROM u WHERE id = 4;"
+                       "INSERT INTO empty(v) VALUES ('x'); DELETE FROM empty;"
+                       "INSERT INTO plain VALUES (10, 'x');")
+    run(build_plan(path), pg_db)
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO u (name) VALUES ('new') RETURNING id")
+        assert cur.fetchone() == (5,)  # past the deleted 4: AUTOINCREMENT never reuses ids
+        cur.execute("INSERT INTO empty (v) VALUES ('y') RETURNING id")
+        assert cur.fetchone() == (2,)
+        cur.execute("INSERT INTO plain (v) VALUES ('y') RETURNING id")
+        assert cur.fetchone() == (11,)
+    conn.commit()
+    conn.close()
+
+
+def test_on_error_fail_names_table_row_and_column(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
+    path = make_sqlite("CREATE TABLE m (id INTEGER PRIMARY KEY, n INTEGER);",
+                       {"m": [(i, i if i != 7 else 2**40) for i in range(1, 11)]})
+    plan = build_plan(path, overrides=parse_overrides(["m.n=integer"]))
+    with pytest.raises(CopyError) as exc:
+        run(plan, pg_db, batch_size=4)
+    err = exc.value
+    assert (err.table, err.key, err.column) == ("m", "7", "n") and "out of range" in err.pg_message
+    state = read_state(pg_db)
+    assert state is not None and state["tables"]["m"]["rows_done"] == 4  # the first batch stays committed
+
+
+def test_on_error_skip_writes_rejects_and_continues(make_sqlite, pg_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = make_sqlite("CREATE TABLE m (id INTEGER PRIMARY KEY, n INTEGER, j JSON);",
+                       {"m": [(i, 2**40 if i in (3, 9) else i, "[1]") for i in range(1, 13)]})
+    plan = build_plan(path, overrides=parse_overrides(["m.n=integer"]))
+    result = migrate(plan, pg_db, CopyOptions(batch_size=5, on_error="skip", rejects_dir=tmp_path / "rej"))
+    assert (result.tables[0].rows, result.tables[0].rejected) == (10, 2)
+    lines = [json.loads(x) for x in (tmp_path / "rej" / "m.jsonl").read_text().splitlines()]
+    assert sorted(r["key"][0] for r in lines) == [3, 9]
+    assert all("out of range" in r["reason"] for r in lines) and lines[0]["row"]["n"] == 2**40
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT id) FROM m")
+        assert cur.fetchone() == (10, 10)
+    conn.close()
+
+
+def test_second_run_refuses_and_finished_run_is_not_repeated(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
+    path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(1, "x"), (2, "y")]})
+    plan = build_plan(path)
+    run(plan, pg_db)
+    again = run(plan, pg_db)
+    assert again.already_done and again.tables[0].rows == 2
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM a")
+        assert cur.fetchone() == (2,)
+    conn.close()
+
+
+def test_resume_after_kill_9(tmp_path: Path, pg_db: ConnectionSpec) -> None:
+    """A real subprocess is killed with SIGKILL mid-copy; the rerun loses and duplicates nothing."""
+    import sqlite3
+
+    path = tmp_path / "big.db"
+    src = sqlite3.connect(path)
+    src.execute("CREATE TABLE ev (id INTEGER PRIMARY KEY, payload TEXT, n INTEGER)")
+    src.executemany("INSERT INTO ev VALUES (?, ?, ?)", ((i, f"row {i} " + "x" * 50, i * 7) for i in range(1, 300_001)))
+    src.execute("CREATE TABLE small (id INTEGER PRIMARY KEY, v TEXT)")
+    src.executemany("INSERT INTO small VALUES (?, ?)", ((i, str(i)) for i in range(1, 1001)))
+    src.commit()
+    src.close()
+    env = {**os.environ, "PGPASSWORD": pg_db.password or "", "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+    target = ConnectionSpec(host=pg_db.host, port=pg_db.port, user=pg_db.user, dbname=pg_db.dbname,
+                            sslmode=pg_db.sslmode).url(mask=False)
+    cmd = [sys.executable, "-m", "wizard", "migrate", str(path), "--target", target, "--batch-size", "5000",
+           "--jobs", "2"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    done = 0
+    while time.monotonic() < deadline:
+        state = read_state(pg_db)
+        done = state["tables"].get("ev", {}).get("rows_done", 0) if state else 0
+        if done >= 20_000:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    state = read_state(pg_db)
+    assert state is not None and 0 < state["tables"]["ev"]["rows_done"] < 300_000, "kill came too late"
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT id), sum(n) FROM ev")
+        assert cur.fetchone() == (300_000, 300_000, 7 * 300_000 * 300_001 // 2)
+        cur.execute("SELECT count(*) FROM small")
+        assert cur.fetchone() == (1000,)
+    conn.close()

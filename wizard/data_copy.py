@@ -1,0 +1,615 @@
+"""The data copy: phase-1 tables, batched streaming COPY with an exactly-once checkpoint per batch, then phase 2.
+
+Each batch is one PostgreSQL transaction holding both the rows and the checkpoint row in `pgmigrate.progress`;
+after a crash, kill -9, Ctrl-C or a dropped connection, a rerun continues after the last committed batch. Only
+the snapshot is read, so a resumed run sees exactly the data the first run started from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+from psycopg2 import sql
+
+from wizard import ddl
+from wizard.connection import ConnectionSpec, connect
+from wizard.copy_format import column_encoder
+from wizard.errors import Cancelled, InputError, StepFailed
+from wizard.plan_model import MigrationPlan, TablePlan
+from wizard.snapshot import Snapshot, take_snapshot
+from wizard.values import BadValue
+
+STATE_SCHEMA = "pgmigrate"
+_LOCK_KEY = 0x70676D77  # "pgmw": one migrate at a time per target database
+_FETCH = 2000
+
+
+@dataclass(frozen=True)
+class CopyOptions:
+    jobs: int = 2
+    batch_size: int = 50_000
+    on_error: str = "fail"  # or "skip"
+    backup_dir: Path | None = None
+    rejects_dir: Path | None = None
+    schema: str = "public"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Emitted per batch and every few thousand rows; cheap enough for live bars, never per row."""
+
+    table: str
+    phase: str  # "copy", "done", "post", "resumed"
+    rows_done: int
+    rows_total: int
+    bytes_done: int
+    rows_per_s: float
+    eta_s: float | None
+    overall_done: int
+    overall_total: int
+
+
+@dataclass
+class TableResult:
+    table: str
+    rows: int
+    rejected: int
+    seconds: float
+    resumed_from: int = 0
+    rejects_file: str | None = None
+
+
+@dataclass
+class MigrationResult:
+    snapshot: Snapshot
+    tables: list[TableResult]
+    post: list[ddl.StatementResult] = field(default_factory=list)
+    already_done: bool = False
+
+    @property
+    def rejected(self) -> int:
+        return sum(t.rejected for t in self.tables)
+
+    @property
+    def failed_statements(self) -> list[ddl.StatementResult]:
+        return [r for r in self.post if not r.ok]
+
+
+class CopyError(StepFailed):
+    """A batch could not be loaded (with --on-error fail): names the table, the row key, column and message."""
+
+    def __init__(self, table: str, key: Any, column: str | None, message: str) -> None:
+        where = f"table {table}, row {key}" + (f", column {column}" if column else "")
+        super().__init__(f"A row could not be loaded ({where}): {message}", title="Copy failed",
+                         hint="Fix the value or the column's type in the plan (--type), or rerun with "
+                              "--on-error skip to set such rows aside; the rerun resumes where this stopped.")
+        self.table, self.key, self.column, self.pg_message = table, key, column, message
+
+
+# -- state in the target -----------------------------------------------------------------------------------
+
+def _state_exists(cur: Any) -> bool:
+    cur.execute("SELECT to_regclass('pgmigrate.run') IS NOT NULL")
+    return bool(cur.fetchone()[0])
+
+
+def read_state(spec: ConnectionSpec) -> dict[str, Any] | None:
+    """The recorded run in the target, or None when no migration was started there."""
+    conn = connect(spec)
+    try:
+        with conn.cursor() as cur:
+            if not _state_exists(cur):
+                return None
+            cur.execute("SELECT snapshot, phase FROM pgmigrate.run WHERE id = 1")
+            row = cur.fetchone()
+            if row is None:
+                return None
+            cur.execute("SELECT table_name, rows_done, rejected, done FROM pgmigrate.progress")
+            tables = {r[0]: {"rows_done": r[1], "rejected": r[2], "done": r[3]} for r in cur.fetchall()}
+            return {"snapshot": json.loads(row[0]), "phase": row[1], "tables": tables}
+    finally:
+        conn.close()
+
+
+def reset_target(plan: MigrationPlan, spec: ConnectionSpec, schema: str = "public") -> None:
+    """--restart: drop the plan's tables and views and the state, in one transaction."""
+    conn = connect(spec)
+    try:
+        with conn.cursor() as cur:
+            for v in plan.views:
+                cur.execute(sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(
+                    sql.SQL(".").join([sql.Identifier(schema), sql.Identifier(v.target)])))
+            for t in plan.tables:
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(ddl.table_ident(t, schema)))
+            cur.execute("DROP SCHEMA IF EXISTS pgmigrate CASCADE")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+# -- reading the snapshot ----------------------------------------------------------------------------------
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _rowid_name(t: TablePlan) -> str:
+    names = {c.source.lower() for c in t.columns}
+    return next(n for n in ("rowid", "_rowid_", "oid") if n not in names)
+
+
+class _BatchReader:
+    """File-like object for copy_expert: encodes rows of one batch as COPY text, chunk by chunk."""
+
+    def __init__(self, rows: Iterator[tuple[Any, ...]], encoders: list[Callable[[Any], str]], nkey: int,
+                 cancel: threading.Event, on_bad: Callable[[tuple[Any, ...], int, BadValue], bool],
+                 on_rows: Callable[[int, int], None]) -> None:
+        self.rows = rows
+        self.encoders = encoders
+        self.nkey = nkey
+        self.cancel = cancel
+        self.on_bad = on_bad
+        self.on_rows = on_rows
+        self.buf = bytearray()
+        self.count = 0
+        self.sent = 0
+        self.last_key: tuple[Any, ...] | None = None
+        self.keys: list[tuple[Any, ...]] = []  # keys in COPY line order, to name a row PostgreSQL rejects
+        self.failure: BaseException | None = None
+        self.done = False
+
+    def readline(self, size: int = -1) -> bytes:  # part of the file protocol; COPY FROM only calls read()
+        return self.read(size if size > 0 else 65536)
+
+    def read(self, size: int = 65536) -> bytes:
+        try:
+            while len(self.buf) < size and not self.done:
+                if self.cancel.is_set():
+                    raise Cancelled("The copy was cancelled.", title="Cancelled",
+                                    hint="Run migrate again to resume from the last committed batch.")
+                lines = []
+                fetched = 0
+                for row in self.rows:
+                    fetched += 1
+                    key = row[: self.nkey]
+                    self.last_key = key
+                    try:
+                        line = "\t".join([enc(v) for enc, v in zip(self.encoders, row[self.nkey:], strict=True)])
+                    except BadValue as exc:
+                        col = next(i for i, (enc, v) in enumerate(zip(self.encoders, row[self.nkey:], strict=True))
+                                   if _fails(enc, v))
+                        if self.on_bad(row, col, exc):
+                            continue
+                        raise
+                    lines.append(line)
+                    self.keys.append(key)
+                    if fetched >= _FETCH:
+                        break
+                if fetched == 0:
+                    self.done = True
+                    break
+                if lines:
+                    self.buf += ("\n".join(lines) + "\n").encode("utf-8")
+                self.count += fetched
+                self.on_rows(fetched, len(self.buf))
+            out = bytes(self.buf[:size])
+            del self.buf[:size]
+            self.sent += len(out)
+            return out
+        except BaseException as exc:
+            # psycopg2 reports any error from read() as a generic COPY failure; keep the real one for the caller
+            self.failure = exc
+            raise
+
+
+def _fails(enc: Callable[[Any], str], v: Any) -> bool:
+    try:
+        enc(v)
+    except BadValue:
+        return True
+    return False
+
+
+# -- the migration -----------------------------------------------------------------------------------------
+
+class _Run:
+    def __init__(self, plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions,
+                 on_progress: Callable[[Progress], None] | None, cancel: threading.Event) -> None:
+        self.plan = plan
+        self.spec = spec
+        self.options = options
+        self.on_progress = on_progress or (lambda p: None)
+        self.cancel = cancel
+        self.lock = threading.Lock()
+        self.overall_total = sum(t.row_count for t in plan.included_tables)
+        self.overall_done = 0
+        self.rejects_dir = options.rejects_dir
+
+    def emit(self, t: TablePlan, phase: str, done: int, nbytes: int, started: float, delta: int) -> None:
+        with self.lock:
+            self.overall_done += delta
+            overall = self.overall_done
+        elapsed = max(time.monotonic() - started, 1e-6)
+        rate = done / elapsed if phase == "copy" else 0.0
+        eta = (t.row_count - done) / rate if rate > 0 and t.row_count >= done else None
+        self.on_progress(Progress(t.source, phase, done, t.row_count, nbytes, rate, eta, overall,
+                                  self.overall_total))
+
+
+def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | None = None, *,
+            on_progress: Callable[[Progress], None] | None = None,
+            cancel: threading.Event | None = None) -> MigrationResult:
+    """Run (or resume) the whole copy into the database of `spec`."""
+    options = options or CopyOptions()
+    cancel = cancel or threading.Event()
+    run = _Run(plan, spec, options, on_progress, cancel)
+    guard = connect(spec)
+    guard.autocommit = True
+    try:
+        with guard.cursor() as cur:
+            cur.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,))
+            locked = cur.fetchone()
+            if not (locked and locked[0]):
+                raise InputError("Another migrate is already running against this database.",
+                                 title="Target busy", hint="Wait for it to finish (or stop it), then retry.")
+        snapshot, phase = _prepare(run)
+        if phase == "done":
+            return MigrationResult(snapshot, _results_from_state(run), already_done=True)
+        if phase == "copy":
+            tables = _copy_all(run, snapshot)
+            _set_phase(spec, "post")
+        else:
+            tables = _results_from_state(run)
+        post = _post_load(run)
+        _set_phase(spec, "done")
+        return MigrationResult(snapshot, tables, post)
+    finally:
+        guard.close()
+
+
+def _prepare(run: _Run) -> tuple[Snapshot, str]:
+    conn = connect(run.spec)
+    try:
+        with conn.cursor() as cur:
+            if _state_exists(cur):
+                cur.execute("SELECT snapshot, phase, plan_tables FROM pgmigrate.run WHERE id = 1")
+                row = cur.fetchone()
+                if row is not None:
+                    snap = Snapshot(**json.loads(row[0]))
+                    if json.loads(row[2]) != [t.target for t in run.plan.included_tables]:
+                        raise InputError("The target holds a migration of a different plan (other tables).",
+                                         title="Different plan", hint="Rerun with --restart to start over.")
+                    if not Path(snap.path).exists() or Path(snap.path).stat().st_size != snap.size_bytes:
+                        raise InputError(f"The snapshot this migration started from ({snap.path}) is gone or "
+                                         "changed, so it cannot resume exactly.", title="Snapshot missing",
+                                         hint="Rerun with --restart to start over from a new snapshot.")
+                    return snap, str(row[1])
+            existing = [t.target for t in run.plan.included_tables if _table_exists(cur, run.options.schema,
+                                                                                    t.target)]
+            if existing:
+                raise InputError(f"The target already has table(s) {', '.join(existing[:5])} that this tool did "
+                                 "not create.", title="Target not empty",
+                                 hint="Pick an empty database, or rerun with --restart to drop them and start over.")
+        snap = take_snapshot(run.plan.source_path, run.options.backup_dir)
+        with conn.cursor() as cur:
+            cur.execute("CREATE SCHEMA pgmigrate")
+            cur.execute("CREATE TABLE pgmigrate.run (id int PRIMARY KEY CHECK (id = 1), snapshot text NOT NULL, "
+                        "plan_tables text NOT NULL, phase text NOT NULL, started timestamptz DEFAULT now())")
+            cur.execute("CREATE TABLE pgmigrate.progress (table_name text PRIMARY KEY, last_key text, "
+                        "rows_done bigint NOT NULL DEFAULT 0, rejected bigint NOT NULL DEFAULT 0, "
+                        "done boolean NOT NULL DEFAULT false)")
+            ddl.apply(conn, ddl.phase1(run.plan, run.options.schema))
+            cur.execute("INSERT INTO pgmigrate.run (id, snapshot, plan_tables, phase) VALUES (1, %s, %s, 'copy')",
+                        (json.dumps(snap.__dict__), json.dumps([t.target for t in run.plan.included_tables])))
+            for t in run.plan.included_tables:
+                cur.execute("INSERT INTO pgmigrate.progress (table_name) VALUES (%s)", (t.target,))
+        conn.commit()  # tables and state appear together or not at all
+        return snap, "copy"
+    except psycopg2.Error as exc:
+        conn.rollback()
+        raise InputError(f"Preparing the target failed: {(exc.pgerror or str(exc)).strip()}",
+                         title="Target not ready", hint="Check the account may create tables there, then retry.") \
+            from None
+    finally:
+        conn.close()
+
+
+def _table_exists(cur: Any, schema: str, name: str) -> bool:
+    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (ddl.render(sql.SQL(".").join(
+        [sql.Identifier(schema), sql.Identifier(name)])),))
+    return bool(cur.fetchone()[0])
+
+
+def _set_phase(spec: ConnectionSpec, phase: str) -> None:
+    conn = connect(spec)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("UPDATE pgmigrate.run SET phase = %s WHERE id = 1", (phase,))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _results_from_state(run: _Run) -> list[TableResult]:
+    state = read_state(run.spec) or {"tables": {}}
+    out = []
+    for t in run.plan.included_tables:
+        s = state["tables"].get(t.target, {"rows_done": 0, "rejected": 0})
+        out.append(TableResult(t.source, int(s["rows_done"]), int(s["rejected"]), 0.0, int(s["rows_done"])))
+    return out
+
+
+def _copy_all(run: _Run, snapshot: Snapshot) -> list[TableResult]:
+    tables = sorted(run.plan.included_tables, key=lambda t: -t.row_count)  # largest first keeps all jobs busy
+    results: dict[str, TableResult] = {}
+    errors: list[BaseException] = []
+
+    def work(t: TablePlan) -> None:
+        if errors or run.cancel.is_set():
+            return
+        try:
+            results[t.source] = _copy_table(run, snapshot, t)
+        except BaseException as exc:
+            errors.append(exc)
+            run.cancel.set()  # stop the other tables at their next chunk; their batches so far are kept
+
+    with ThreadPoolExecutor(max_workers=max(1, run.options.jobs)) as pool:
+        list(pool.map(work, tables))
+    if errors:
+        first = next((e for e in errors if not isinstance(e, Cancelled)), errors[0])
+        raise first
+    return [results[t.source] for t in run.plan.included_tables]
+
+
+def _copy_table(run: _Run, snapshot: Snapshot, t: TablePlan) -> TableResult:
+    started = time.monotonic()
+    conn = connect(run.spec)
+    src = sqlite3.connect(Path(snapshot.path).absolute().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
+    needs_bytes = any(c.text_fix == "replace" for c in t.columns)
+    if needs_bytes:
+        src.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT last_key, rows_done, rejected, done FROM pgmigrate.progress WHERE table_name = %s",
+                        (t.target,))
+            row = cur.fetchone()
+        conn.commit()
+        last_key = tuple(json.loads(row[0])) if row and row[0] else None
+        done_rows, rejected, finished = (int(row[1]), int(row[2]), bool(row[3])) if row else (0, 0, False)
+        resumed_from = done_rows
+        if finished:
+            run.emit(t, "done", done_rows, 0, started, done_rows)
+            return TableResult(t.source, done_rows, rejected, 0.0, resumed_from)
+        if done_rows:
+            run.emit(t, "resumed", done_rows, 0, started, done_rows)
+        keys = [_rowid_name(t)] if t.key_columns == ["rowid"] else t.key_columns
+        key_sql = ", ".join(_q(k) for k in keys)
+        cols_sql = ", ".join(_q(c.source) for c in t.columns)
+        encoders = [_fixing(column_encoder(c), c.text_fix) for c in t.columns]
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            ddl.table_ident(t, run.options.schema), sql.SQL(", ").join(sql.Identifier(c.target) for c in t.columns))
+        copy_text = ddl.render(copy_sql)
+        rejects: list[dict[str, Any]] = []
+
+        def rows_of(query: str, params: tuple[Any, ...]) -> tuple[int, tuple[Any, ...]] | None:
+            """Count and last key of a batch (after a failed COPY, the reader may not have read it all)."""
+            last = None
+            n = 0
+            for r in src.execute(query, params):
+                n += 1
+                last = r[: len(keys)]
+            return (n, tuple(last)) if last is not None else None
+
+        while True:
+            where = ""
+            params: tuple[Any, ...] = ()
+            if last_key is not None:
+                where = f"WHERE ({key_sql}) > ({', '.join('?' * len(keys))})" if len(keys) > 1 else \
+                    f"WHERE {key_sql} > ?"
+                params = last_key
+            query = (f"SELECT {key_sql}, {cols_sql} FROM {_q(t.source)} {where} ORDER BY {key_sql} "
+                     f"LIMIT {run.options.batch_size}")
+            cursor = src.execute(query, params)
+            batch_rejects: list[dict[str, Any]] = []
+
+            def on_bad(row: tuple[Any, ...], col: int, exc: BadValue, _br: list[dict[str, Any]] = batch_rejects,
+                       _n: int = len(keys)) -> bool:
+                if run.options.on_error != "skip":
+                    raise CopyError(t.source, _key_text(row[:_n]), t.columns[col].source, str(exc))
+                _br.append(_reject(t, row[:_n], row[_n:], t.columns[col].source, str(exc)))
+                return True
+
+            def on_rows(n: int, nbytes: int, _base: int = done_rows, _seen: list[int] = [0]) -> None:  # noqa: B006
+                _seen[0] += n
+                run.emit(t, "copy", _base + _seen[0], nbytes, started, n)
+
+            reader = _BatchReader(_iter_rows(cursor), encoders, len(keys), run.cancel, on_bad, on_rows)
+            try:
+                with conn.cursor() as cur:
+                    cur.copy_expert(copy_text, reader, size=1 << 16)
+            except psycopg2.Error as exc:
+                conn.rollback()
+                if isinstance(reader.failure, (Cancelled, CopyError)):
+                    raise reader.failure from None
+                if reader.failure is not None:
+                    raise reader.failure from None
+                if run.options.on_error != "skip":
+                    raise _copy_error(t, reader, exc) from None
+                _loaded, more_rejects = _isolate(conn, src, run, t, query, params, encoders, len(keys), copy_text)
+                batch_rejects[:] = more_rejects  # the isolation pass re-judged every row of the batch
+                seen = rows_of(query, params)
+                if seen is None:
+                    break
+                count, last_key = seen
+                _checkpoint(conn, t, last_key, done_rows + count - len(batch_rejects), rejected + len(batch_rejects))
+                conn.commit()
+                done_rows += count - len(batch_rejects)
+                rejected += len(batch_rejects)
+                rejects += batch_rejects
+                run.emit(t, "copy", done_rows, reader.sent, started, 0)
+                continue
+            if reader.count == 0:
+                break
+            assert reader.last_key is not None
+            last_key = reader.last_key
+            loaded = reader.count - len(batch_rejects)
+            _checkpoint(conn, t, last_key, done_rows + loaded, rejected + len(batch_rejects))
+            conn.commit()  # the rows and the checkpoint land together: exactly once
+            done_rows += loaded
+            rejected += len(batch_rejects)
+            rejects += batch_rejects
+            run.emit(t, "copy", done_rows, reader.sent, started, 0)
+            if reader.count < run.options.batch_size:
+                break
+        with conn.cursor() as cur:
+            cur.execute("UPDATE pgmigrate.progress SET done = true WHERE table_name = %s", (t.target,))
+        conn.commit()
+        rejects_file = _write_rejects(run, t, rejects) if rejects else None
+        run.emit(t, "done", done_rows, 0, started, 0)
+        return TableResult(t.source, done_rows, rejected, time.monotonic() - started, resumed_from, rejects_file)
+    except psycopg2.OperationalError as exc:
+        raise InputError(f"The connection to the target was lost while copying {t.source}: "
+                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'connection closed'}.",
+                         title="Connection lost", hint="Check the server is up, then run migrate again: it "
+                                                       "resumes from the last committed batch.") from None
+    finally:
+        src.close()
+        with contextlib.suppress(psycopg2.Error):
+            conn.close()
+
+
+def _fixing(enc: Callable[[Any], str], text_fix: str | None) -> Callable[[Any], str]:
+    if text_fix != "replace":
+        return enc
+
+    def fixed(v: Any) -> str:
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:  # surrogate-escaped invalid bytes: decode them the plan's way
+                v = v.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return enc(v)
+    return fixed
+
+
+def _iter_rows(cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
+    while True:
+        rows = cursor.fetchmany(_FETCH)
+        if not rows:
+            return
+        yield from rows
+
+
+def _checkpoint(conn: Any, t: TablePlan, last_key: tuple[Any, ...], rows_done: int, rejected: int) -> None:
+    with conn.cursor() as cur:
+        cur.execute("UPDATE pgmigrate.progress SET last_key = %s, rows_done = %s, rejected = %s "
+                    "WHERE table_name = %s", (json.dumps(list(last_key)), rows_done, rejected, t.target))
+
+
+def _key_text(key: tuple[Any, ...]) -> str:
+    return ", ".join(repr(k) for k in key) if len(key) > 1 else repr(key[0])
+
+
+def _copy_error(t: TablePlan, reader: _BatchReader, exc: psycopg2.Error) -> CopyError:
+    diag = getattr(exc, "diag", None)
+    context = getattr(diag, "context", None) or ""
+    message = (getattr(diag, "message_primary", None) or str(exc)).strip()
+    key: Any = "?"
+    column = None
+    import re
+
+    m = re.search(r"line (\d+)(?:, column ([^:]+))?", context)
+    if m:
+        line = int(m.group(1))
+        if 0 < line <= len(reader.keys):
+            key = _key_text(reader.keys[line - 1])
+        if m.group(2):
+            target = m.group(2).strip()
+            column = next((c.source for c in t.columns if c.target == target), target)
+    return CopyError(t.source, key, column, message)
+
+
+def _reject(t: TablePlan, key: tuple[Any, ...], values: tuple[Any, ...], column: str | None,
+            reason: str) -> dict[str, Any]:
+    return {"table": t.source, "key": [_jsonable(k) for k in key], "column": column, "reason": reason,
+            "row": {c.source: _jsonable(v) for c, v in zip(t.columns, values, strict=False)}}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return {"hex": v.hex()}
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        return str(v)
+    if isinstance(v, str):
+        return v.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return v
+
+
+def _isolate(conn: Any, src: sqlite3.Connection, run: _Run, t: TablePlan, query: str, params: tuple[Any, ...],
+             encoders: list[Callable[[Any], str]], nkey: int, copy_text: str) -> tuple[int, list[dict[str, Any]]]:
+    """--on-error skip: load a failed batch by halves inside savepoints; single bad rows go to the rejects."""
+    rows = src.execute(query, params).fetchall()  # one batch: bounded by --batch-size
+    rejects: list[dict[str, Any]] = []
+    good: list[tuple[Any, ...]] = []
+    for row in rows:
+        try:
+            [enc(v) for enc, v in zip(encoders, row[nkey:], strict=True)]
+            good.append(row)
+        except BadValue as exc:
+            col = next(i for i, (enc, v) in enumerate(zip(encoders, row[nkey:], strict=True)) if _fails(enc, v))
+            rejects.append(_reject(t, row[:nkey], row[nkey:], t.columns[col].source, str(exc)))
+
+    def load(chunk: list[tuple[Any, ...]]) -> None:
+        if not chunk:
+            return
+        text = "".join("\t".join(enc(v) for enc, v in zip(encoders, r[nkey:], strict=True)) + "\n" for r in chunk)
+        with conn.cursor() as cur:
+            cur.execute("SAVEPOINT pgmw_part")
+            try:
+                import io
+
+                cur.copy_expert(copy_text, io.BytesIO(text.encode("utf-8")))
+                cur.execute("RELEASE SAVEPOINT pgmw_part")
+                return
+            except psycopg2.Error as exc:
+                cur.execute("ROLLBACK TO SAVEPOINT pgmw_part")
+                if len(chunk) == 1:
+                    msg = (getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)).strip()
+                    rejects.append(_reject(t, chunk[0][:nkey], chunk[0][nkey:], None, msg))
+                    return
+        mid = len(chunk) // 2
+        load(chunk[:mid])
+        load(chunk[mid:])
+
+    load(good)
+    return len(good), rejects
+
+
+def _write_rejects(run: _Run, t: TablePlan, rejects: list[dict[str, Any]]) -> str:
+    folder = run.rejects_dir or Path(run.plan.source_path).absolute().parent / "pgmigrate-rejects"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{t.target}.jsonl"
+    with open(path, "a", encoding="utf-8") as fh:
+        for r in rejects:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return str(path)
+
+
+def _post_load(run: _Run) -> list[ddl.StatementResult]:
+    conn = connect(run.spec)
+    try:
+        results = ddl.apply(conn, ddl.phase2(run.plan, run.options.schema))
+        conn.commit()
+        return results
+    finally:
+        conn.close()

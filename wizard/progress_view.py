@@ -1,0 +1,62 @@
+"""Headless progress: rich bars on a terminal, plain lines otherwise; and the end-of-run summary table."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, TextIO
+
+from wizard.data_copy import MigrationResult, Progress
+
+
+class ProgressView:
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._rich: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._last_line = 0.0
+
+    def __enter__(self) -> ProgressView:
+        if self.tty:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._rich = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                                  console=Console(file=self.stream))
+            self._rich.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._rich is not None:
+            self._rich.__exit__(None, None, None)
+
+    def update(self, p: Progress) -> None:
+        if self._rich is not None:
+            task = self._tasks.get(p.table)
+            if task is None:
+                task = self._tasks[p.table] = self._rich.add_task(p.table, total=p.rows_total or None, rate="")
+            self._rich.update(task, completed=p.rows_done, rate=f"{p.rows_per_s:,.0f} rows/s" if p.rows_per_s else "")
+            return
+        now = time.monotonic()
+        if p.phase in ("done", "resumed") or now - self._last_line > 2:
+            self._last_line = now
+            self.stream.write(f"{p.table}: {p.phase} {p.rows_done:,}/{p.rows_total:,} rows "
+                              f"(overall {p.overall_done:,}/{p.overall_total:,})\n")
+            self.stream.flush()
+
+
+def render_summary(r: MigrationResult) -> str:
+    lines = [f"snapshot: {r.snapshot.path} ({r.snapshot.size_bytes:,} bytes, sha256 {r.snapshot.sha256[:16]}…)"]
+    if r.already_done:
+        lines.append("this target already holds a finished migration of this plan; use --restart to redo it")
+    width = max([len(t.table) for t in r.tables] + [5])
+    lines.append(f"{'table'.ljust(width)}  {'rows':>12}  {'rejected':>8}  {'seconds':>8}  {'rows/s':>10}")
+    for t in r.tables:
+        rate = f"{(t.rows - t.resumed_from) / t.seconds:,.0f}" if t.seconds > 0 else "-"
+        lines.append(f"{t.table.ljust(width)}  {t.rows:>12,}  {t.rejected:>8,}  {t.seconds:>8.2f}  {rate:>10}")
+        if t.rejects_file:
+            lines.append(f"  rejected rows written to {t.rejects_file}")
+    for res in r.failed_statements:
+        lines.append(f"not created: {res.statement.kind} {res.statement.name}: {res.error}")
+    return "\n".join(lines) + "\n"

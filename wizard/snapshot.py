@@ -1,0 +1,59 @@
+"""A consistent snapshot of the source with SQLite's online backup API: the app may keep writing meanwhile, and
+the user's file is never modified. The copy reads only from the snapshot."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from wizard.errors import InputError
+from wizard.sqlite_reader import open_readonly
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    path: str
+    size_bytes: int
+    sha256: str
+    taken_at: str
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def take_snapshot(source: Path | str, backup_dir: Path | str | None = None) -> Snapshot:
+    src = Path(source)
+    folder = Path(backup_dir) if backup_dir else src.absolute().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"The backup folder {folder} cannot be created: {exc.strerror}.", title="Snapshot failed",
+                         hint="Choose another folder with --backup-dir.") from None
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    target = folder / f"{src.name}.pgmigrate-backup-{stamp}.sqlite"
+    reader = open_readonly(src)
+    try:
+        dest = sqlite3.connect(target)
+        try:
+            reader.backup(dest, pages=4096)  # pages at a time, so a busy writer is not starved
+        finally:
+            dest.close()
+    except sqlite3.Error as exc:
+        target.unlink(missing_ok=True)
+        raise InputError(f"The snapshot of {src} failed: {exc}.", title="Snapshot failed",
+                         hint="Check free disk space in the backup folder, then retry.") from None
+    except OSError as exc:
+        target.unlink(missing_ok=True)
+        raise InputError(f"The snapshot of {src} could not be written: {exc.strerror}.", title="Snapshot failed",
+                         hint="Check free disk space and permissions, or use --backup-dir.") from None
+    finally:
+        reader.close()
+    return Snapshot(str(target), target.stat().st_size, file_sha256(target), datetime.now().isoformat())
