@@ -1,0 +1,125 @@
+"""Side-by-side benchmark: `migrate` vs the ingest limit (server-side COPY FROM files of the same data, plus the
+same indexes and foreign keys) vs pgloader when installed. Prints rows/s, MB/s, peak RSS and the ratios.
+
+python bench/run_bench.py --rows 1000000 [--workdir DIR] [--target DSN]
+Without --target the built-in local server is used (it must read the exported files: same machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.generate import generate  # noqa: E402
+from wizard import ddl  # noqa: E402
+from wizard.connection import ConnectionSpec, connect  # noqa: E402
+from wizard.copy_format import column_encoder  # noqa: E402
+from wizard.plan_model import default_plan_path, save_plan  # noqa: E402
+from wizard.planner import build_plan  # noqa: E402
+from wizard.targets import ensure_database  # noqa: E402
+
+
+def fresh_db(admin: ConnectionSpec, name: str) -> ConnectionSpec:
+    conn = connect(admin)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+    ensure_database(admin, name)
+    return admin.with_dbname(name)
+
+
+def run_migrate(db: Path, spec: ConnectionSpec, jobs: int) -> tuple[float, int]:
+    env = {**os.environ, "PGPASSWORD": spec.password or "", "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+    url = ConnectionSpec(spec.host, spec.port, spec.user, spec.dbname, spec.sslmode).url(mask=False)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "wizard", "migrate", str(db), "--target", url, "--jobs", str(jobs)],
+                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - t0
+    return elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+
+
+def export_files(db: Path, folder: Path) -> tuple[dict[str, Path], int]:
+    """COPY text files of the same converted data (outside the timer); returns files and their total bytes."""
+    import sqlite3
+
+    plan = build_plan(db)
+    conn = sqlite3.connect(db)
+    files, total = {}, 0
+    for t in plan.included_tables:
+        encs = [column_encoder(c) for c in t.columns]
+        path = folder / f"{t.target}.copy"
+        with open(path, "w", encoding="utf-8") as fh:
+            cur = conn.execute(f'SELECT {", ".join(chr(34) + c.source + chr(34) for c in t.columns)} FROM "{t.source}"')
+            while rows := cur.fetchmany(10_000):
+                fh.write("".join("\t".join(e(v) for e, v in zip(encs, r, strict=True)) + "\n" for r in rows))
+        os.chmod(path, 0o644)
+        files[t.target] = path
+        total += path.stat().st_size
+    conn.close()
+    return files, total
+
+
+def run_reference(db: Path, spec: ConnectionSpec, files: dict[str, Path]) -> float:
+    plan = build_plan(db)
+    t0 = time.perf_counter()
+    conn = connect(spec)
+    ddl.apply(conn, ddl.phase1(plan))
+    with conn.cursor() as cur:
+        for t in plan.included_tables:
+            cur.execute(f'COPY "public"."{t.target}" FROM %s', (str(files[t.target]),))
+    ddl.apply(conn, ddl.phase2(plan))
+    conn.commit()
+    conn.close()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    args = ap.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="pgmw-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    os.chmod(work, 0o755)
+    db = work / f"bench-{args.rows}.db"
+    if not db.exists():
+        generate(db, args.rows)
+    save_plan(build_plan(db), default_plan_path(db))  # the plan is a step of its own, before migrate
+    from wizard.local_server import start_local_server
+
+    server = start_local_server(work / "pg")
+    admin = server.spec()
+    files, nbytes = export_files(db, work)
+    mb = nbytes / 1e6
+    ref = run_reference(db, fresh_db(admin, "bench_ref"), files)
+    mig, rss = run_migrate(db, fresh_db(admin, "bench_mig"), args.jobs)
+    print(f"rows: {args.rows:,}   SQLite file: {db.stat().st_size / 1e6:.0f} MB   COPY text: {mb:.0f} MB")
+    print(f"{'method':<28}{'seconds':>9}{'rows/s':>12}{'MB/s':>8}{'x limit':>9}")
+    print(f"{'COPY-from-file reference':<28}{ref:>9.2f}{args.rows / ref:>12,.0f}{mb / ref:>8.1f}{1.0:>9.2f}")
+    print(f"{'pgmigrate-wizard migrate':<28}{mig:>9.2f}{args.rows / mig:>12,.0f}{mb / mig:>8.1f}{mig / ref:>9.2f}")
+    print(f"peak RSS of migrate: {rss / 1e6:.0f} MB")
+    if shutil.which("pgloader"):
+        target = fresh_db(admin, "bench_pgl")
+        t0 = time.perf_counter()
+        subprocess.run(["pgloader", str(db), f"postgresql://postgres:{server.password}@127.0.0.1:{server.port}/"
+                        f"{target.dbname}"], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pgl = time.perf_counter() - t0
+        print(f"{'pgloader':<28}{pgl:>9.2f}{args.rows / pgl:>12,.0f}{mb / pgl:>8.1f}{pgl / ref:>9.2f}")
+        print(f"throughput vs pgloader: {pgl / mig:.2f}x")
+    else:
+        print("pgloader: not installed (apt-get install pgloader to compare)")
+
+
+if __name__ == "__main__":
+    main()
