@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.generate import generate  # noqa: E402
 from wizard import ddl  # noqa: E402
 from wizard.connection import ConnectionSpec, connect  # noqa: E402
-from wizard.copy_format import column_encoder  # noqa: E402
+from wizard.copy_format import column_encoder, encode_line  # noqa: E402
 from wizard.plan_model import default_plan_path, save_plan  # noqa: E402
 from wizard.planner import build_plan  # noqa: E402
 from wizard.targets import ensure_database  # noqa: E402
@@ -61,7 +61,7 @@ def export_files(db: Path, folder: Path) -> tuple[dict[str, Path], int]:
         with open(path, "w", encoding="utf-8") as fh:
             cur = conn.execute(f'SELECT {", ".join(chr(34) + c.source + chr(34) for c in t.columns)} FROM "{t.source}"')
             while rows := cur.fetchmany(10_000):
-                fh.write("".join("\t".join(e(v) for e, v in zip(encs, r, strict=True)) + "\n" for r in rows))
+                fh.write("".join(encode_line(encs, r) + "\n" for r in rows))
         os.chmod(path, 0o644)
         files[t.target] = path
         total += path.stat().st_size

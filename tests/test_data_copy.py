@@ -176,3 +176,18 @@ def test_resume_after_kill_9(tmp_path: Path, pg_db: ConnectionSpec) -> None:
         cur.execute("SELECT count(*) FROM small")
         assert cur.fetchone() == (1000,)
     conn.close()
+
+
+def test_invalid_utf8_is_decoded_the_plans_way(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
+    path = make_sqlite("CREATE TABLE w (id INTEGER PRIMARY KEY, t TEXT, j JSON);"
+                       "INSERT INTO w VALUES (1, CAST(x'66e96c69' AS TEXT), CAST(x'5b22e9225d' AS TEXT)),"
+                       " (2, 'ok', '[1]');")
+    plan = build_plan(path)
+    assert plan.table("w").column("t").text_fix == "replace"
+    result = run(plan, pg_db)
+    assert (result.tables[0].rows, result.tables[0].rejected) == (2, 0)
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    with conn.cursor() as cur:
+        cur.execute("SELECT t FROM w ORDER BY id")
+        assert cur.fetchall() == [("f\ufffdli",), ("ok",)]
+    conn.close()

@@ -61,9 +61,6 @@ def _plan_for(args: argparse.Namespace):  # type: ignore[no-untyped-def]
             raise InputError(f"The plan file {path} belongs to {plan.source_path}, not {args.sqlite_file}.",
                              title="Plan mismatch", hint="Pass --plan-file for this database, or delete that file.")
         return plan
-    from wizard.sqlite_reader import open_readonly
-
-    open_readonly(args.sqlite_file).close()
     return build_plan(args.sqlite_file)
 
 

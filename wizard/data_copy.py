@@ -8,7 +8,9 @@ the snapshot is read, so a resumed run sees exactly the data the first run start
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -23,13 +25,12 @@ from psycopg2 import sql
 
 from wizard import ddl
 from wizard.connection import ConnectionSpec, connect
-from wizard.copy_format import column_encoder
+from wizard.copy_format import BadField, column_encoder, encode_line
 from wizard.errors import Cancelled, InputError, StepFailed
+from wizard.expressions import quote
 from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.snapshot import Snapshot, take_snapshot
-from wizard.values import BadValue
 
-STATE_SCHEMA = "pgmigrate"
 _LOCK_KEY = 0x70676D77  # "pgmw": one migrate at a time per target database
 _FETCH = 2000
 
@@ -139,10 +140,6 @@ def reset_target(plan: MigrationPlan, spec: ConnectionSpec, schema: str = "publi
 
 # -- reading the snapshot ----------------------------------------------------------------------------------
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _rowid_name(t: TablePlan) -> str:
     names = {c.source.lower() for c in t.columns}
     return next(n for n in ("rowid", "_rowid_", "oid") if n not in names)
@@ -152,8 +149,8 @@ class _BatchReader:
     """File-like object for copy_expert: encodes rows of one batch as COPY text, chunk by chunk."""
 
     def __init__(self, rows: Iterator[tuple[Any, ...]], encoders: list[Callable[[Any], str]], nkey: int,
-                 cancel: threading.Event, on_bad: Callable[[tuple[Any, ...], int, BadValue], bool],
-                 on_rows: Callable[[int, int], None]) -> None:
+                 cancel: threading.Event, on_bad: Callable[[tuple[Any, ...], BadField], None],
+                 on_rows: Callable[[int, int, int], None]) -> None:
         self.rows = rows
         self.encoders = encoders
         self.nkey = nkey
@@ -184,13 +181,10 @@ class _BatchReader:
                     key = row[: self.nkey]
                     self.last_key = key
                     try:
-                        line = "\t".join([enc(v) for enc, v in zip(self.encoders, row[self.nkey:], strict=True)])
-                    except BadValue as exc:
-                        col = next(i for i, (enc, v) in enumerate(zip(self.encoders, row[self.nkey:], strict=True))
-                                   if _fails(enc, v))
-                        if self.on_bad(row, col, exc):
-                            continue
-                        raise
+                        line = encode_line(self.encoders, row[self.nkey:])
+                    except BadField as exc:
+                        self.on_bad(row, exc)  # raises unless bad rows are set aside
+                        continue
                     lines.append(line)
                     self.keys.append(key)
                     if fetched >= _FETCH:
@@ -201,7 +195,7 @@ class _BatchReader:
                 if lines:
                     self.buf += ("\n".join(lines) + "\n").encode("utf-8")
                 self.count += fetched
-                self.on_rows(fetched, len(self.buf))
+                self.on_rows(fetched, self.count, self.sent + len(self.buf))
             out = bytes(self.buf[:size])
             del self.buf[:size]
             self.sent += len(out)
@@ -210,14 +204,6 @@ class _BatchReader:
             # psycopg2 reports any error from read() as a generic COPY failure; keep the real one for the caller
             self.failure = exc
             raise
-
-
-def _fails(enc: Callable[[Any], str], v: Any) -> bool:
-    try:
-        enc(v)
-    except BadValue:
-        return True
-    return False
 
 
 # -- the migration -----------------------------------------------------------------------------------------
@@ -233,7 +219,6 @@ class _Run:
         self.lock = threading.Lock()
         self.overall_total = sum(t.row_count for t in plan.included_tables)
         self.overall_done = 0
-        self.rejects_dir = options.rejects_dir
 
     def emit(self, t: TablePlan, phase: str, done: int, nbytes: int, started: float, delta: int) -> None:
         with self.lock:
@@ -375,8 +360,8 @@ def _copy_table(run: _Run, snapshot: Snapshot, t: TablePlan) -> TableResult:
     started = time.monotonic()
     conn = connect(run.spec)
     src = sqlite3.connect(Path(snapshot.path).absolute().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
-    needs_bytes = any(c.text_fix == "replace" for c in t.columns)
-    if needs_bytes:
+    if any(c.text_fix == "replace" for c in t.columns):
+        # keep invalid UTF-8 bytes as surrogates; the column's converter decodes them the plan's way
         src.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
     try:
         with conn.cursor() as cur:
@@ -393,23 +378,13 @@ def _copy_table(run: _Run, snapshot: Snapshot, t: TablePlan) -> TableResult:
         if done_rows:
             run.emit(t, "resumed", done_rows, 0, started, done_rows)
         keys = [_rowid_name(t)] if t.key_columns == ["rowid"] else t.key_columns
-        key_sql = ", ".join(_q(k) for k in keys)
-        cols_sql = ", ".join(_q(c.source) for c in t.columns)
-        encoders = [_fixing(column_encoder(c), c.text_fix) for c in t.columns]
+        key_sql = ", ".join(quote(k) for k in keys)
+        cols_sql = ", ".join(quote(c.source) for c in t.columns)
+        encoders = [column_encoder(c) for c in t.columns]
         copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
             ddl.table_ident(t, run.options.schema), sql.SQL(", ").join(sql.Identifier(c.target) for c in t.columns))
         copy_text = ddl.render(copy_sql)
         rejects: list[dict[str, Any]] = []
-
-        def rows_of(query: str, params: tuple[Any, ...]) -> tuple[int, tuple[Any, ...]] | None:
-            """Count and last key of a batch (after a failed COPY, the reader may not have read it all)."""
-            last = None
-            n = 0
-            for r in src.execute(query, params):
-                n += 1
-                last = r[: len(keys)]
-            return (n, tuple(last)) if last is not None else None
-
         while True:
             where = ""
             params: tuple[Any, ...] = ()
@@ -417,21 +392,20 @@ def _copy_table(run: _Run, snapshot: Snapshot, t: TablePlan) -> TableResult:
                 where = f"WHERE ({key_sql}) > ({', '.join('?' * len(keys))})" if len(keys) > 1 else \
                     f"WHERE {key_sql} > ?"
                 params = last_key
-            query = (f"SELECT {key_sql}, {cols_sql} FROM {_q(t.source)} {where} ORDER BY {key_sql} "
+            query = (f"SELECT {key_sql}, {cols_sql} FROM {quote(t.source)} {where} ORDER BY {key_sql} "
                      f"LIMIT {run.options.batch_size}")
             cursor = src.execute(query, params)
             batch_rejects: list[dict[str, Any]] = []
 
-            def on_bad(row: tuple[Any, ...], col: int, exc: BadValue, _br: list[dict[str, Any]] = batch_rejects,
-                       _n: int = len(keys)) -> bool:
+            def on_bad(row: tuple[Any, ...], exc: BadField, _br: list[dict[str, Any]] = batch_rejects,
+                       _n: int = len(keys)) -> None:
+                column = t.columns[exc.column].source
                 if run.options.on_error != "skip":
-                    raise CopyError(t.source, _key_text(row[:_n]), t.columns[col].source, str(exc))
-                _br.append(_reject(t, row[:_n], row[_n:], t.columns[col].source, str(exc)))
-                return True
+                    raise CopyError(t.source, _key_text(row[:_n]), column, str(exc))
+                _br.append(_reject(t, row[:_n], row[_n:], column, str(exc)))
 
-            def on_rows(n: int, nbytes: int, _base: int = done_rows, _seen: list[int] = [0]) -> None:  # noqa: B006
-                _seen[0] += n
-                run.emit(t, "copy", _base + _seen[0], nbytes, started, n)
+            def on_rows(delta: int, batch_rows: int, nbytes: int, _base: int = done_rows) -> None:
+                run.emit(t, "copy", _base + batch_rows, nbytes, started, delta)
 
             reader = _BatchReader(_iter_rows(cursor), encoders, len(keys), run.cancel, on_bad, on_rows)
             try:
@@ -439,18 +413,16 @@ def _copy_table(run: _Run, snapshot: Snapshot, t: TablePlan) -> TableResult:
                     cur.copy_expert(copy_text, reader, size=1 << 16)
             except psycopg2.Error as exc:
                 conn.rollback()
-                if isinstance(reader.failure, (Cancelled, CopyError)):
-                    raise reader.failure from None
-                if reader.failure is not None:
+                if reader.failure is not None:  # our own error inside read(): cancel, or a value that cannot load
                     raise reader.failure from None
                 if run.options.on_error != "skip":
                     raise _copy_error(t, reader, exc) from None
-                _loaded, more_rejects = _isolate(conn, src, run, t, query, params, encoders, len(keys), copy_text)
+                count, isolated_key, more_rejects = _isolate(conn, src, t, query, params, encoders, len(keys),
+                                                             copy_text)
                 batch_rejects[:] = more_rejects  # the isolation pass re-judged every row of the batch
-                seen = rows_of(query, params)
-                if seen is None:
+                if isolated_key is None:
                     break
-                count, last_key = seen
+                last_key = isolated_key
                 _checkpoint(conn, t, last_key, done_rows + count - len(batch_rejects), rejected + len(batch_rejects))
                 conn.commit()
                 done_rows += count - len(batch_rejects)
@@ -488,20 +460,6 @@ def _copy_table(run: _Run, snapshot: Snapshot, t: TablePlan) -> TableResult:
             conn.close()
 
 
-def _fixing(enc: Callable[[Any], str], text_fix: str | None) -> Callable[[Any], str]:
-    if text_fix != "replace":
-        return enc
-
-    def fixed(v: Any) -> str:
-        if isinstance(v, str):
-            try:
-                v.encode("utf-8")
-            except UnicodeEncodeError:  # surrogate-escaped invalid bytes: decode them the plan's way
-                v = v.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        return enc(v)
-    return fixed
-
-
 def _iter_rows(cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
     while True:
         rows = cursor.fetchmany(_FETCH)
@@ -526,8 +484,6 @@ def _copy_error(t: TablePlan, reader: _BatchReader, exc: psycopg2.Error) -> Copy
     message = (getattr(diag, "message_primary", None) or str(exc)).strip()
     key: Any = "?"
     column = None
-    import re
-
     m = re.search(r"line (\d+)(?:, column ([^:]+))?", context)
     if m:
         line = int(m.group(1))
@@ -555,29 +511,28 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _isolate(conn: Any, src: sqlite3.Connection, run: _Run, t: TablePlan, query: str, params: tuple[Any, ...],
-             encoders: list[Callable[[Any], str]], nkey: int, copy_text: str) -> tuple[int, list[dict[str, Any]]]:
-    """--on-error skip: load a failed batch by halves inside savepoints; single bad rows go to the rejects."""
+def _isolate(conn: Any, src: sqlite3.Connection, t: TablePlan, query: str, params: tuple[Any, ...],
+             encoders: list[Callable[[Any], str]], nkey: int,
+             copy_text: str) -> tuple[int, tuple[Any, ...] | None, list[dict[str, Any]]]:
+    """--on-error skip: load a failed batch by halves inside savepoints; single bad rows go to the rejects.
+
+    Returns the batch's row count, its last key (None for an empty batch) and the rejected rows."""
     rows = src.execute(query, params).fetchall()  # one batch: bounded by --batch-size
     rejects: list[dict[str, Any]] = []
-    good: list[tuple[Any, ...]] = []
+    good: list[tuple[tuple[Any, ...], str]] = []  # (row, its encoded COPY line)
     for row in rows:
         try:
-            [enc(v) for enc, v in zip(encoders, row[nkey:], strict=True)]
-            good.append(row)
-        except BadValue as exc:
-            col = next(i for i, (enc, v) in enumerate(zip(encoders, row[nkey:], strict=True)) if _fails(enc, v))
-            rejects.append(_reject(t, row[:nkey], row[nkey:], t.columns[col].source, str(exc)))
+            good.append((row, encode_line(encoders, row[nkey:]) + "\n"))
+        except BadField as exc:
+            rejects.append(_reject(t, row[:nkey], row[nkey:], t.columns[exc.column].source, str(exc)))
 
-    def load(chunk: list[tuple[Any, ...]]) -> None:
+    def load(chunk: list[tuple[tuple[Any, ...], str]]) -> None:
         if not chunk:
             return
-        text = "".join("\t".join(enc(v) for enc, v in zip(encoders, r[nkey:], strict=True)) + "\n" for r in chunk)
+        text = "".join(line for _row, line in chunk)
         with conn.cursor() as cur:
             cur.execute("SAVEPOINT pgmw_part")
             try:
-                import io
-
                 cur.copy_expert(copy_text, io.BytesIO(text.encode("utf-8")))
                 cur.execute("RELEASE SAVEPOINT pgmw_part")
                 return
@@ -585,18 +540,19 @@ def _isolate(conn: Any, src: sqlite3.Connection, run: _Run, t: TablePlan, query:
                 cur.execute("ROLLBACK TO SAVEPOINT pgmw_part")
                 if len(chunk) == 1:
                     msg = (getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)).strip()
-                    rejects.append(_reject(t, chunk[0][:nkey], chunk[0][nkey:], None, msg))
+                    row = chunk[0][0]
+                    rejects.append(_reject(t, row[:nkey], row[nkey:], None, msg))
                     return
         mid = len(chunk) // 2
         load(chunk[:mid])
         load(chunk[mid:])
 
     load(good)
-    return len(good), rejects
+    return len(rows), (tuple(rows[-1][:nkey]) if rows else None), rejects
 
 
 def _write_rejects(run: _Run, t: TablePlan, rejects: list[dict[str, Any]]) -> str:
-    folder = run.rejects_dir or Path(run.plan.source_path).absolute().parent / "pgmigrate-rejects"
+    folder = run.options.rejects_dir or Path(run.plan.source_path).absolute().parent / "pgmigrate-rejects"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{t.target}.jsonl"
     with open(path, "a", encoding="utf-8") as fh:

@@ -108,7 +108,8 @@ class _Planner:
         by_source = {t.source: t for t in tables}
         for st, tp in zip(self.schema.tables, tables, strict=True):
             tp.foreign_keys = self.plan_foreign_keys(st, tp, by_source)
-        views = [self.plan_view(v.name, v.sql, by_source) for v in self.schema.views]
+        view_names = _view_names(by_source) if self.schema.views else ({}, frozenset())
+        views = [self.plan_view(v.name, v.sql, *view_names) for v in self.schema.views]
         manual = [ManualItem("trigger", o.name, o.table, o.sql,
                              "SQLite triggers are not translated; rewrite it as a PL/pgSQL trigger function.")
                   for o in self.schema.triggers]
@@ -539,17 +540,8 @@ class _Planner:
             counts[idx] = counts.get(idx, 0) + 1
         return counts
 
-    def plan_view(self, name: str, sql: str, tables: dict[str, TablePlan]) -> ViewPlan:
+    def plan_view(self, name: str, sql: str, lookup: dict[str, str], bools: frozenset[str]) -> ViewPlan:
         target, _ = self.relations.assign(name)
-        lookup: dict[str, str] = {}
-        kinds: dict[str, set[bool]] = {}
-        for tp in tables.values():
-            for c in tp.columns:
-                lookup.setdefault(c.source.lower(), quote(c.target))
-                kinds.setdefault(c.source.lower(), set()).add(c.conversion == "bool")
-        bools = frozenset(name for name, k in kinds.items() if k == {True})
-        for tp in tables.values():
-            lookup[tp.source.lower()] = quote(tp.target)
         body = _view_body(sql)
         tr = translate(body, lambda n: lookup.get(n.lower()), bool_columns=bools) if body else None
         if tr is None or tr.sql is None:
@@ -558,6 +550,20 @@ class _Planner:
                       "It is not created; its SQL is listed for manual translation.")
             return ViewPlan(source=name, target=target, source_sql=sql, sql=None, skipped=reason)
         return ViewPlan(source=name, target=target, source_sql=sql, sql=tr.sql)
+
+
+def _view_names(tables: dict[str, TablePlan]) -> tuple[dict[str, str], frozenset[str]]:
+    """For view SQL, which may name any table or column: source name (lower case) -> quoted target name, and the
+    column names that became boolean in every table that has them."""
+    lookup: dict[str, str] = {}
+    kinds: dict[str, set[bool]] = {}
+    for tp in tables.values():
+        for c in tp.columns:
+            lookup.setdefault(c.source.lower(), quote(c.target))
+            kinds.setdefault(c.source.lower(), set()).add(c.conversion == "bool")
+    for tp in tables.values():
+        lookup[tp.source.lower()] = quote(tp.target)
+    return lookup, frozenset(col for col, k in kinds.items() if k == {True})
 
 
 def _from_data(p: ColumnProfile) -> Mapping | None:

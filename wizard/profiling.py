@@ -6,10 +6,13 @@ value-level checks) tests conversions. Memory is bounded: only counters and a fe
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from wizard.expressions import quote
 from wizard.values import BadValue, converter, guess_epoch_unit
 
 MAX_EXAMPLES = 3
@@ -60,8 +63,15 @@ class ColumnProfile:
                                   ("blob", self.blobs)) if v}
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+@contextlib.contextmanager
+def _text_factory(conn: sqlite3.Connection, factory: Any) -> Iterator[None]:
+    """Read text with `factory` for a while: invalid UTF-8 in the data must not abort a profile."""
+    old = conn.text_factory
+    conn.text_factory = factory
+    try:
+        yield
+    finally:
+        conn.text_factory = old
 
 
 _COLUMNS_PER_QUERY = 100  # 14 expressions each stays under SQLite's 2000-column result limit
@@ -78,7 +88,7 @@ def aggregate_profile(conn: sqlite3.Connection, table: str, columns: list[str]) 
 def _aggregate(conn: sqlite3.Connection, table: str, columns: list[str]) -> dict[str, ColumnProfile]:
     exprs = ["count(*)"]
     for c in columns:
-        q = _q(c)
+        q = quote(c)
         exprs += [
             f"sum({q} IS NULL)", f"sum(typeof({q})='integer')", f"sum(typeof({q})='real')",
             f"sum(typeof({q})='text')", f"sum(typeof({q})='blob')", f"min({q})", f"max({q})",
@@ -90,12 +100,8 @@ def _aggregate(conn: sqlite3.Connection, table: str, columns: list[str]) -> dict
             f"max(CASE WHEN typeof({q})='integer' THEN abs(CAST({q} AS REAL)) END)",
             f"sum(typeof({q})='integer' AND {q} NOT IN (0, 1))",
         ]
-    old_factory = conn.text_factory
-    conn.text_factory = _lenient_text  # min()/max() of invalid UTF-8 text must not abort the profile
-    try:
-        row = conn.execute(f"SELECT {', '.join(exprs)} FROM {_q(table)}").fetchone()
-    finally:
-        conn.text_factory = old_factory
+    with _text_factory(conn, _lenient_text):  # min()/max() may meet invalid UTF-8
+        row = conn.execute(f"SELECT {', '.join(exprs)} FROM {quote(table)}").fetchone()
     total = int(row[0])
     out: dict[str, ColumnProfile] = {}
     width = 14
@@ -151,10 +157,8 @@ def check_values(conn: sqlite3.Connection, table: str, wanted: dict[str, list[Ca
             entries.append((cand.kind, fn, check))
         funcs.append(entries)
     decode_needed = [profiles[c].non_ascii > 0 for c in cols]
-    old_factory = conn.text_factory
-    conn.text_factory = bytes  # invalid UTF-8 must not abort the scan; we decode ourselves
-    try:
-        cur = conn.execute(f"SELECT {', '.join(_q(c) for c in cols)} FROM {_q(table)}")
+    with _text_factory(conn, bytes):  # invalid UTF-8 must not abort the scan; we decode ourselves
+        cur = conn.execute(f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote(table)}")
         while True:
             rows = cur.fetchmany(5000)
             if not rows:
@@ -183,8 +187,6 @@ def check_values(conn: sqlite3.Connection, table: str, wanted: dict[str, list[Ca
                                 check.with_offset += 1
                             else:
                                 check.without_offset += 1
-    finally:
-        conn.text_factory = old_factory
 
 
 def _has_offset(text: str) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wizard.errors import InputError
+from wizard.expressions import quote
 from wizard.sql_tokens import Token, is_word, join, paren_body, significant, split_top_level, strip_ws, tokenize
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -142,10 +143,6 @@ def _db_error(p: Path, exc: sqlite3.Error) -> InputError:
                       hint="Check the file is a complete SQLite database and readable.")
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def read_schema(path: Path | str, *, count_rows: bool = True) -> SqliteSchema:
     conn = open_readonly(path)
     try:
@@ -189,7 +186,7 @@ def _is_shadow(conn: sqlite3.Connection, name: str) -> bool:
 def _read_table(conn: sqlite3.Connection, name: str, sql: str, count_rows: bool) -> SqliteTable:
     parsed = parse_create_table(sql)
     cols = []
-    for _cid, cname, ctype, notnull, default, pk, hidden in conn.execute(f"PRAGMA table_xinfo({_q(name)})"):
+    for _cid, cname, ctype, notnull, default, pk, hidden in conn.execute(f"PRAGMA table_xinfo({quote(name)})"):
         info = parsed.columns.get(cname.lower(), _ParsedColumn())
         cols.append(SqliteColumn(name=cname, declared_type=ctype or "", notnull=bool(notnull), default=default,
                                  pk_position=int(pk), hidden=int(hidden), collation=info.collation,
@@ -203,7 +200,7 @@ def _read_table(conn: sqlite3.Connection, name: str, sql: str, count_rows: bool)
             rowid_alias = col.name
     indexes = _read_indexes(conn, name)
     fks = _read_foreign_keys(conn, name)
-    count = conn.execute(f"SELECT count(*) FROM {_q(name)}").fetchone()[0] if count_rows else 0
+    count = conn.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0] if count_rows else 0
     return SqliteTable(name=name, columns=cols, primary_key=pk, without_rowid=parsed.without_rowid,
                        strict=parsed.strict, autoincrement=parsed.autoincrement, rowid_alias=rowid_alias,
                        indexes=indexes, foreign_keys=fks, checks=parsed.checks, sql=sql, row_count=int(count))
@@ -211,13 +208,13 @@ def _read_table(conn: sqlite3.Connection, name: str, sql: str, count_rows: bool)
 
 def _read_indexes(conn: sqlite3.Connection, table: str) -> list[SqliteIndex]:
     out = []
-    for _seq, iname, unique, origin, partial in conn.execute(f"PRAGMA index_list({_q(table)})"):
+    for _seq, iname, unique, origin, partial in conn.execute(f"PRAGMA index_list({quote(table)})"):
         sql_row = conn.execute("SELECT sql FROM sqlite_master WHERE type='index' AND name=?", (iname,)).fetchone()
         isql = sql_row[0] if sql_row else None
         parsed = parse_create_index(isql) if isql else None
         parts = []
         exprs = list(parsed.expressions) if parsed else []
-        for row in conn.execute(f"PRAGMA index_xinfo({_q(iname)})"):
+        for row in conn.execute(f"PRAGMA index_xinfo({quote(iname)})"):
             _seqno, cid, cname, desc, coll, key = row
             if not key:
                 continue
@@ -237,7 +234,7 @@ def _read_indexes(conn: sqlite3.Connection, table: str) -> list[SqliteIndex]:
 def _read_foreign_keys(conn: sqlite3.Connection, table: str) -> list[SqliteForeignKey]:
     groups: dict[int, SqliteForeignKey] = {}
     for fid, _seq, ref, frm, to, on_update, on_delete, _match in conn.execute(
-            f"PRAGMA foreign_key_list({_q(table)})"):
+            f"PRAGMA foreign_key_list({quote(table)})"):
         fk = groups.setdefault(fid, SqliteForeignKey(ref, [], [], on_update, on_delete))
         fk.from_columns.append(frm)
         if to is not None:
@@ -245,7 +242,7 @@ def _read_foreign_keys(conn: sqlite3.Connection, table: str) -> list[SqliteForei
     result = []
     for fk in groups.values():
         if not fk.to_columns:  # "REFERENCES parent" without columns means parent's primary key
-            ref_pk = [r[1] for r in sorted((r for r in conn.execute(f"PRAGMA table_info({_q(fk.ref_table)})")
+            ref_pk = [r[1] for r in sorted((r for r in conn.execute(f"PRAGMA table_info({quote(fk.ref_table)})")
                                             if r[5]), key=lambda r: r[5])]
             fk.to_columns = ref_pk
         result.append(fk)

@@ -90,6 +90,12 @@ def _short(v: object, limit: int = 40) -> str:
 
 
 def _fix_text(text: str, text_fix: str | None) -> str:
+    if text_fix == "replace":
+        # text read with surrogateescape (invalid UTF-8 bytes kept as lone surrogates) is decoded the plan's way
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     if "\x00" in text:
         if text_fix in ("strip_nul", "replace"):
             text = text.replace("\x00", "")
