@@ -191,3 +191,14 @@ def test_invalid_utf8_is_decoded_the_plans_way(make_sqlite, pg_db) -> None:  # t
         cur.execute("SELECT t FROM w ORDER BY id")
         assert cur.fetchall() == [("f\ufffdli",), ("ok",)]
     conn.close()
+
+
+def test_a_target_holding_another_files_migration_is_refused(make_sqlite, pg_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from wizard.errors import InputError
+
+    first = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(1, "x")]}, name="one.db")
+    second = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(1, "y"), (2, "z")]},
+                         name="two.db")
+    run(build_plan(first), pg_db)
+    with pytest.raises(InputError, match="another SQLite file"):
+        run(build_plan(second), pg_db)

@@ -267,10 +267,14 @@ def _prepare(run: _Run) -> tuple[Snapshot, str]:
     try:
         with conn.cursor() as cur:
             if _state_exists(cur):
-                cur.execute("SELECT snapshot, phase, plan_tables FROM pgmigrate.run WHERE id = 1")
+                cur.execute("SELECT snapshot, phase, plan_tables, source FROM pgmigrate.run WHERE id = 1")
                 row = cur.fetchone()
                 if row is not None:
                     snap = Snapshot(**json.loads(row[0]))
+                    if row[3] != run.plan.source_path:
+                        raise InputError(f"The target holds a migration of another SQLite file ({row[3]}).",
+                                         title="Different source", hint="Pick another target database, or rerun "
+                                         "with --restart to replace it with this file's data.")
                     if json.loads(row[2]) != [t.target for t in run.plan.included_tables]:
                         raise InputError("The target holds a migration of a different plan (other tables).",
                                          title="Different plan", hint="Rerun with --restart to start over.")
@@ -288,14 +292,16 @@ def _prepare(run: _Run) -> tuple[Snapshot, str]:
         snap = take_snapshot(run.plan.source_path, run.options.backup_dir)
         with conn.cursor() as cur:
             cur.execute("CREATE SCHEMA pgmigrate")
-            cur.execute("CREATE TABLE pgmigrate.run (id int PRIMARY KEY CHECK (id = 1), snapshot text NOT NULL, "
-                        "plan_tables text NOT NULL, phase text NOT NULL, started timestamptz DEFAULT now())")
+            cur.execute("CREATE TABLE pgmigrate.run (id int PRIMARY KEY CHECK (id = 1), source text NOT NULL, "
+                        "snapshot text NOT NULL, plan_tables text NOT NULL, phase text NOT NULL, "
+                        "started timestamptz DEFAULT now())")
             cur.execute("CREATE TABLE pgmigrate.progress (table_name text PRIMARY KEY, last_key text, "
                         "rows_done bigint NOT NULL DEFAULT 0, rejected bigint NOT NULL DEFAULT 0, "
                         "done boolean NOT NULL DEFAULT false)")
             ddl.apply(conn, ddl.phase1(run.plan, run.options.schema))
-            cur.execute("INSERT INTO pgmigrate.run (id, snapshot, plan_tables, phase) VALUES (1, %s, %s, 'copy')",
-                        (json.dumps(snap.__dict__), json.dumps([t.target for t in run.plan.included_tables])))
+            cur.execute("INSERT INTO pgmigrate.run (id, source, snapshot, plan_tables, phase) "
+                        "VALUES (1, %s, %s, %s, 'copy')", (run.plan.source_path, json.dumps(snap.__dict__),
+                                                           json.dumps([t.target for t in run.plan.included_tables])))
             for t in run.plan.included_tables:
                 cur.execute("INSERT INTO pgmigrate.progress (table_name) VALUES (%s)", (t.target,))
         conn.commit()  # tables and state appear together or not at all
