@@ -19,7 +19,15 @@ class WizardApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("Welcome to pgmigrate-wizard.", id="welcome")
+        source = str(self.sqlite_file) if self.sqlite_file else "SQLITE_FILE"
+        yield Static(
+            "Welcome to pgmigrate-wizard.\n\n"
+            "The interactive steps are not in this version yet. Each step runs headless:\n\n"
+            f"  pgmigrate-wizard inspect {source}\n"
+            f"  pgmigrate-wizard plan {source} --save\n"
+            f"  pgmigrate-wizard migrate {source} --target local   (or --target postgresql://user@host/db)\n\n"
+            "Press Ctrl+Q to quit.",
+            id="welcome", markup=False)
         yield Footer()
 
 
