@@ -48,6 +48,15 @@ def run_migrate(db: Path, spec: ConnectionSpec, jobs: int) -> tuple[float, int]:
     return elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 
 
+def run_verify(db: Path, spec: ConnectionSpec, jobs: int) -> tuple[float, int]:
+    env = {**os.environ, "PGPASSWORD": spec.password or "", "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+    url = ConnectionSpec(spec.host, spec.port, spec.user, spec.dbname, spec.sslmode).url(mask=False)
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "wizard", "verify", str(db), "--target", url, "--jobs", str(jobs)],
+                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0, done.returncode
+
+
 def export_files(db: Path, folder: Path) -> tuple[dict[str, Path], int]:
     """COPY text files of the same converted data (outside the timer); returns files and their total bytes."""
     import sqlite3
@@ -109,6 +118,9 @@ def main() -> None:
     print(f"{'COPY-from-file reference':<28}{ref:>9.2f}{args.rows / ref:>12,.0f}{mb / ref:>8.1f}{1.0:>9.2f}")
     print(f"{'pgmigrate-wizard migrate':<28}{mig:>9.2f}{args.rows / mig:>12,.0f}{mb / mig:>8.1f}{mig / ref:>9.2f}")
     print(f"peak RSS of migrate: {rss / 1e6:.0f} MB")
+    ver, code = run_verify(db, admin.with_dbname("bench_mig"), args.jobs)
+    print(f"{'pgmigrate-wizard verify':<28}{ver:>9.2f}{args.rows / ver:>12,.0f}{mb / ver:>8.1f}{ver / ref:>9.2f}"
+          f"   ({'verified' if code == 0 else f'exit {code}'}; {ver / mig:.2f}x the copy's time)")
     if shutil.which("pgloader"):
         target = fresh_db(admin, "bench_pgl")
         t0 = time.perf_counter()

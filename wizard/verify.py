@@ -1,0 +1,445 @@
+"""Verification: prove every row arrived (counts and order-independent checksums), name the rows that did not,
+and check what the copy's post-load phase promised (sequences, foreign keys, indexes, constraints, rejects).
+
+Each side of each table is scanned once, streaming: rows are hashed in their canonical form (wizard.canonical)
+and summed per key bucket. Only when a table's sums differ is it scanned again, keeping just the rows of the first
+differing buckets, so memory stays bounded however large the table and however many rows differ.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import psycopg2.extensions
+import psycopg2.extras
+from psycopg2 import sql
+
+from wizard import canonical, ddl
+from wizard.connection import ConnectionSpec, connect
+from wizard.errors import InputError
+from wizard.expressions import quote
+from wizard.plan_model import MigrationPlan, TablePlan
+from wizard.snapshot import file_sha256
+
+_FETCH = 5000
+_COLLECT_BUCKETS = 8  # differing buckets re-read per table to find example rows (bounded memory)
+_SHOW = 80  # characters of a value shown in a report
+
+
+@dataclass
+class ColumnDiff:
+    column: str
+    source: str | None
+    target: str | None
+
+
+@dataclass
+class Difference:
+    kind: str  # "missing" (in the target), "extra" (in the target), "changed"
+    key: dict[str, str | None]
+    columns: list[ColumnDiff] = field(default_factory=list)
+    count: int = 1  # for tables without a key: how many identical rows
+
+
+@dataclass
+class TableReport:
+    name: str
+    source_rows: int
+    target_rows: int
+    source_checksum: str
+    target_checksum: str
+    ok: bool
+    differences: list[Difference] = field(default_factory=list)
+    more_differences: bool = False
+    note: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Check:
+    name: str  # "sequence", "primary_key", "index", "foreign_key", "check", "rejected_rows", "snapshot"
+    table: str | None
+    ok: bool
+    detail: str
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    source: str
+    target: str  # masked: never a password
+    tables: list[TableReport]
+    checks: list[Check]
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class VerifyProgress:
+    table: str
+    side: str  # "source" or "target"
+    rows_done: int
+    rows_total: int
+    finished: bool
+
+
+@dataclass(frozen=True)
+class _Scan:
+    table: TablePlan
+    side: str
+    source_path: str
+    spec: ConnectionSpec
+    schema: str
+    collect: frozenset[int] | None = None  # buckets whose rows to return
+
+
+@dataclass
+class _SideResult:
+    rows: int = 0
+    checksum: int = 0
+    buckets: list[int] = field(default_factory=lambda: [0] * canonical.BUCKETS)
+    kept: list[tuple[tuple[str | None, ...], tuple[str | None, ...]]] = field(default_factory=list)  # (key, row)
+
+
+def _key_indexes(t: TablePlan) -> list[int]:
+    by_target = {c.target: i for i, c in enumerate(t.columns)}
+    return [by_target[k] for k in t.primary_key if k in by_target]
+
+
+def _source_rows(job: _Scan) -> tuple[Any, Any]:
+    t = job.table
+    src = sqlite3.connect(Path(job.source_path).absolute().as_uri() + "?mode=ro", uri=True)
+    if any(c.text_fix == "replace" for c in t.columns):
+        src.text_factory = lambda b: b.decode("utf-8", "surrogateescape")  # as the copy reads it
+    cur = src.execute(f"SELECT {', '.join(quote(c.source) for c in t.columns)} FROM {quote(t.source)}")
+    canons = [canonical.source_canon(c) for c in t.columns]
+    return src, (cur, canons)
+
+
+def _target_rows(job: _Scan) -> tuple[Any, Any]:
+    t = job.table
+    conn = connect(job.spec)
+    psycopg2.extras.register_default_jsonb(conn, loads=lambda s: s)  # the JSON text, compared canonically
+    psycopg2.extras.register_default_json(conn, loads=lambda s: s)
+    with conn.cursor() as c:
+        c.execute("SET TIME ZONE 'UTC'")
+    cur = conn.cursor(name="pgmigrate_verify")  # server-side: rows stream, memory stays flat
+    cur.itersize = _FETCH
+    cur.execute(sql.SQL("SELECT {} FROM {}").format(
+        sql.SQL(", ").join(sql.Identifier(c.target) for c in t.columns), ddl.table_ident(t, job.schema)))
+    canons = [canonical.value_canon(c) for c in t.columns]
+    return conn, (cur, canons)
+
+
+def _scan(job: _Scan, report: Callable[[int], None] | None = None) -> _SideResult:
+    """Hash every row of one side of one table; with job.collect, also keep the rows of those buckets."""
+    owner, (cur, canons) = (_source_rows if job.side == "source" else _target_rows)(job)
+    keys = _key_indexes(job.table)
+    res = _SideResult()
+    buckets, collect = res.buckets, job.collect
+    row_hash, bucket_of = canonical.row_hash, canonical.bucket_of
+    total = 0
+    try:
+        while True:
+            batch = cur.fetchmany(_FETCH)
+            if not batch:
+                break
+            for raw in batch:
+                row = tuple([f(v) for f, v in zip(canons, raw, strict=True)])
+                h = row_hash(row)
+                total += h
+                key = tuple([row[i] for i in keys]) if keys else row
+                b = bucket_of(key) if keys else h % canonical.BUCKETS
+                buckets[b] += h
+                if collect is not None and b in collect:
+                    res.kept.append((key, row))
+            res.rows += len(batch)
+            if report is not None:
+                report(res.rows)
+    finally:
+        owner.close()
+    res.checksum = total % (1 << 64)
+    res.buckets = [b % (1 << 64) for b in buckets]
+    return res
+
+
+# -- running scans in worker processes ---------------------------------------------------------------------
+
+_queue: Any = None
+
+
+def _init_worker(queue: Any) -> None:
+    global _queue
+    _queue = queue
+
+
+def _scan_in_worker(job: _Scan) -> _SideResult:
+    name, side = job.table.target, job.side
+    last = [0.0]
+
+    def report(rows: int) -> None:
+        now = time.monotonic()
+        if _queue is not None and now - last[0] > 0.2:
+            last[0] = now
+            _queue.put((name, side, rows))
+
+    return _scan(job, report)
+
+
+def _run_scans(jobs: list[_Scan], workers: int, on_progress: Callable[[VerifyProgress], None] | None,
+               totals: dict[str, int]) -> list[_SideResult]:
+    """Scan each (table, side) in parallel worker processes: hashing is CPU work, threads would share one GIL."""
+    if not jobs:
+        return []
+    executor: Executor
+    queue: Any = None
+    if workers <= 1:
+        executor = ThreadPoolExecutor(max_workers=1)
+    else:
+        ctx = multiprocessing.get_context("spawn")  # the same on Windows, macOS and Linux
+        queue = ctx.Queue()
+        executor = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
+                                       initializer=_init_worker, initargs=(queue,))
+    with executor:
+        futures: list[Future[_SideResult]] = [
+            executor.submit(_scan_in_worker if queue is not None else _scan, j) for j in jobs]
+        pending = set(futures)
+        while pending:
+            for f in list(pending):
+                if f.done():
+                    pending.discard(f)
+                    j = jobs[futures.index(f)]
+                    if on_progress is not None and f.exception() is None:
+                        n = f.result().rows
+                        on_progress(VerifyProgress(j.table.target, j.side, n, totals[j.table.target], True))
+            if queue is not None:
+                while not queue.empty():
+                    name, side, rows = queue.get()
+                    if on_progress is not None:
+                        on_progress(VerifyProgress(name, side, rows, totals[name], False))
+            if pending:
+                time.sleep(0.05)
+        return [f.result() for f in futures]
+
+
+# -- the report ----------------------------------------------------------------------------------------------
+
+def _natural(key: tuple[str | None, ...]) -> tuple[tuple[int, int, str], ...]:
+    """Order keys as a person reads them: 9 before 10."""
+    out = []
+    for v in key:
+        s = v or ""
+        digits = s.lstrip("-")
+        out.append((0, int(s), "") if digits.isdigit() and len(digits) < 30 else (1, 0, s))
+    return tuple(out)
+
+
+def _show(v: str | None) -> str | None:
+    if v is None:
+        return None
+    return v if len(v) <= _SHOW else v[:_SHOW] + f"… ({len(v)} chars)"
+
+
+def _differences(t: TablePlan, src: _SideResult, dst: _SideResult) -> list[Difference]:
+    names = [c.target for c in t.columns]
+    keys = _key_indexes(t)
+    key_names = [names[i] for i in keys] if keys else names
+    out: list[Difference] = []
+    if keys:
+        s_rows = dict(src.kept)
+        d_rows = dict(dst.kept)
+        for k in sorted(s_rows.keys() | d_rows.keys(), key=_natural):
+            a, b = s_rows.get(k), d_rows.get(k)
+            key = {n: _show(v) for n, v in zip(key_names, k, strict=True)}
+            if b is None:
+                out.append(Difference("missing", key))
+            elif a is None:
+                out.append(Difference("extra", key))
+            elif a != b:
+                out.append(Difference("changed", key, [ColumnDiff(n, _show(x), _show(y))
+                                                       for n, x, y in zip(names, a, b, strict=True) if x != y]))
+    else:
+        s_count = Counter(row for _, row in src.kept)
+        d_count = Counter(row for _, row in dst.kept)
+        for row in sorted(s_count.keys() | d_count.keys(), key=_natural):
+            n = s_count[row] - d_count[row]
+            if n:
+                out.append(Difference("missing" if n > 0 else "extra",
+                                      {c: _show(v) for c, v in zip(names, row, strict=True)}, count=abs(n)))
+    return out
+
+
+def _hex(n: int) -> str:
+    return f"{n:016x}"
+
+
+def verify(plan: MigrationPlan, spec: ConnectionSpec, *, source_path: Path | str | None = None, schema: str = "public",
+           jobs: int = 2, examples: int = 10,
+           on_progress: Callable[[VerifyProgress], None] | None = None) -> VerifyReport:
+    """Compare the SQLite data (by default the snapshot the copy read) with the target; never raises for a
+    difference, only for a source or target that cannot be read at all."""
+    started = time.monotonic()
+    checks: list[Check] = []
+    state = _read_state(spec)
+    source = _choose_source(plan, state, source_path, checks)
+    tables = plan.included_tables
+    present = _existing_tables(spec, schema, tables)
+    scanned = [t for t in tables if t.target in present]
+    totals = {t.target: t.row_count for t in tables}
+    jobs_list = [_Scan(t, side, source, spec, schema) for t in sorted(scanned, key=lambda t: -t.row_count)
+                 for side in ("source", "target")]
+    results = _run_scans(jobs_list, jobs, on_progress, totals)
+    by_table = {(j.table.target, j.side): r for j, r in zip(jobs_list, results, strict=True)}
+
+    reports: dict[str, TableReport] = {}
+    recheck: list[_Scan] = []
+    for t in scanned:
+        s, d = by_table[(t.target, "source")], by_table[(t.target, "target")]
+        ok = s.rows == d.rows and s.checksum == d.checksum
+        reports[t.target] = TableReport(t.target, s.rows, d.rows, _hex(s.checksum), _hex(d.checksum), ok)
+        if not ok:
+            differing = sorted(i for i in range(canonical.BUCKETS) if s.buckets[i] != d.buckets[i])
+            chosen = frozenset(differing[:_COLLECT_BUCKETS])
+            reports[t.target].more_differences = len(differing) > _COLLECT_BUCKETS
+            recheck += [_Scan(t, side, source, spec, schema, chosen) for side in ("source", "target")]
+    for t in tables:
+        if t.target not in present:
+            reports[t.target] = TableReport(t.target, t.row_count, 0, "", "", False,
+                                            note="the table does not exist in the target")
+    if recheck:
+        again = _run_scans(recheck, jobs, None, totals)
+        pairs = {(j.table.target, j.side): r for j, r in zip(recheck, again, strict=True)}
+        for t in scanned:
+            if (t.target, "source") in pairs:
+                diffs = _differences(t, pairs[(t.target, "source")], pairs[(t.target, "target")])
+                rep = reports[t.target]
+                rep.differences = diffs[:examples]
+                rep.more_differences = rep.more_differences or len(diffs) > examples
+
+    checks += _post_load_checks(plan, spec, schema, present, state)
+    ordered = [reports[t.target] for t in tables]
+    ok = all(r.ok for r in ordered) and all(c.ok for c in checks)
+    return VerifyReport(ok, str(source), spec.url(), ordered, checks, time.monotonic() - started)
+
+
+def _read_state(spec: ConnectionSpec) -> dict[str, Any] | None:
+    from wizard.data_copy import read_state
+
+    return read_state(spec)
+
+
+def _choose_source(plan: MigrationPlan, state: dict[str, Any] | None, given: Path | str | None,
+                   checks: list[Check]) -> str:
+    """The snapshot the copy read, when it is still there and unchanged; else the SQLite file itself."""
+    if given is not None:
+        path = Path(given)
+    elif state is not None and Path(state["snapshot"]["path"]).exists():
+        snap = state["snapshot"]
+        path = Path(snap["path"])
+        same = file_sha256(path) == snap["sha256"]
+        checks.append(Check("snapshot", None, same, f"{path} (sha256 {snap['sha256'][:16]}…) "
+                            + ("is unchanged" if same else "changed since the copy read it")))
+    else:
+        path = Path(plan.source_path)
+    if not path.is_file():
+        raise InputError(f"The SQLite data to compare with ({path}) is not there.", title="Source missing",
+                         hint="Pass the SQLite file the migration was made from.")
+    return str(path)
+
+
+def _existing_tables(spec: ConnectionSpec, schema: str, tables: list[TablePlan]) -> set[str]:
+    conn = connect(spec)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))
+            names = {r[0] for r in cur.fetchall()}
+        return {t.target for t in tables if t.target in names}
+    finally:
+        conn.close()
+
+
+def _post_load_checks(plan: MigrationPlan, spec: ConnectionSpec, schema: str, present: set[str],
+                      state: dict[str, Any] | None) -> list[Check]:
+    out: list[Check] = []
+    conn = connect(spec)
+    try:
+        with conn.cursor() as cur:
+            for t in plan.included_tables:
+                if t.target not in present:
+                    continue
+                cur.execute("SELECT conname, contype, convalidated FROM pg_constraint "
+                            "WHERE conrelid = %s::regclass", (ddl.render(ddl.table_ident(t, schema)),))
+                constraints = {r[0]: (r[1], r[2]) for r in cur.fetchall()}
+                cur.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+                            (schema, t.target))
+                indexes = {r[0] for r in cur.fetchall()}
+                if t.primary_key:
+                    found = constraints.get(t.pk_name, ("", False))[0] == "p"
+                    out.append(Check("primary_key", t.target, found,
+                                     f"{t.pk_name} ({', '.join(t.primary_key)})" + ("" if found else " is missing")))
+                for ix in t.indexes:
+                    if ix.skipped is None:
+                        out.append(Check("index", t.target, ix.name in indexes,
+                                         ix.name + ("" if ix.name in indexes else " is missing")))
+                for fk in t.foreign_keys:
+                    if fk.skipped is None:
+                        out.append(_constraint_check("foreign_key", t.target, fk.name, "f", constraints))
+                for ck in t.checks:
+                    if ck.skipped is None and ck.sql is not None:
+                        out.append(_constraint_check("check", t.target, ck.name, "c", constraints))
+                if t.identity_column is not None:
+                    out.append(_sequence_check(cur, t, schema))
+            conn.rollback()
+    finally:
+        conn.close()
+    if state is not None:
+        rejected = {name: int(s["rejected"]) for name, s in state["tables"].items() if int(s["rejected"])}
+        detail = ("none" if not rejected else
+                  ", ".join(f"{n}: {c}" for n, c in sorted(rejected.items())) + " (see the rejects files)")
+        out.append(Check("rejected_rows", None, not rejected, detail))
+    return out
+
+
+def _constraint_check(kind: str, table: str, name: str, contype: str,
+                      constraints: dict[str, tuple[str, bool]]) -> Check:
+    got = constraints.get(name)
+    if got is None or got[0] != contype:
+        return Check(kind, table, False, f"{name} is missing")
+    if not got[1]:
+        return Check(kind, table, False, f"{name} exists but is NOT VALID (existing rows violate it)")
+    return Check(kind, table, True, f"{name} validated")
+
+
+def _sequence_check(cur: Any, t: TablePlan, schema: str) -> Check:
+    ident = t.identity_column
+    assert ident is not None
+    cur.execute("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.oid = pg_get_serial_sequence(%s, %s)::regclass",
+                (ddl.render(ddl.table_ident(t, schema)), ident.target))
+    row = cur.fetchone()
+    if row is None:
+        return Check("sequence", t.target, False, f"{ident.target} has no sequence")
+    cur.execute(sql.SQL("SELECT last_value, is_called FROM {}").format(
+        sql.SQL(".").join([sql.Identifier(row[0]), sql.Identifier(row[1])])))
+    last, called = cur.fetchone()
+    cur.execute(sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(ident.target), ddl.table_ident(t, schema)))
+    top = max(cur.fetchone()[0] or 0, t.sequence_floor)
+    nxt = last + 1 if called else last
+    ok = nxt > top
+    return Check("sequence", t.target, ok, f"next {ident.target} is {nxt}, " +
+                 (f"past the highest used ({top})" if ok else f"but {top} is already used: an insert would collide"))
