@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from wizard import __version__
-from wizard.errors import EXIT_INTERRUPTED, EXIT_USAGE, InputError, WizardError
+from wizard.errors import EXIT_INTERRUPTED, EXIT_USAGE, WizardError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -109,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--envs", type=_envs, default=None, metavar="dev,test,prod",
                     help="environments for pg-vars (default: from the database name)")
     sp.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
+    sp.add_argument("--gitignore", action="store_true", help="add the file to the project's .gitignore if needed")
+
+    sp = add("compose-file", "Write a docker-compose.postgres.yml for a PostgreSQL in Docker (no password inside).")
+    sp.add_argument("--path", type=Path, default=Path("docker-compose.postgres.yml"))
+    sp.add_argument("--dbname", default="app_dev", help="database created at first start (default: app_dev)")
+    sp.add_argument("--user", default="app", help="its owner (default: app)")
+    sp.add_argument("--port", type=_positive_int, default=5432, help="port on 127.0.0.1 (default: 5432)")
+    sp.add_argument("--force", action="store_true", help="replace an existing file")
 
     sp = add("migrate", "Copy the data: create tables, batched COPY, indexes, foreign keys, sequences.")
     sp.add_argument("sqlite_file", type=Path, metavar="SQLITE_FILE")
@@ -128,15 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--target", required=True, metavar="DSN")
     sp.add_argument("--json", action="store_true", help="print the report as JSON")
     sp.add_argument("--report", type=Path, metavar="FILE", help="also write the report (.md or .json)")
+    sp.add_argument("--jobs", type=_positive_int, default=os.cpu_count() or 2, metavar="N",
+                    help="tables read at once, in worker processes (default: CPU count)")
+    sp.add_argument("--examples", type=_positive_int, default=10, metavar="N",
+                    help="differing rows listed per table (default: 10)")
     return p
-
-
-def _not_built(name: str) -> Handler:
-    def handler(args: argparse.Namespace) -> int:
-        raise InputError(f"'{name}' is not available in this version yet.", title="Not available",
-                         hint="Use 'pgmigrate-wizard inspect' and 'plan' for now.")
-
-    return handler
 
 
 def _handlers() -> dict[str, Handler]:
@@ -146,14 +150,15 @@ def _handlers() -> dict[str, Handler]:
         "wizard": commands.run_tui,
         "inspect": commands.cmd_inspect,
         "plan": commands.cmd_plan,
-        "create-databases": getattr(commands, "cmd_create_databases", _not_built("create-databases")),
-        "env-file": getattr(commands, "cmd_env_file", _not_built("env-file")),
-        "migrate": getattr(commands, "cmd_migrate", _not_built("migrate")),
-        "verify": getattr(commands, "cmd_verify", _not_built("verify")),
+        "create-databases": commands.cmd_create_databases,
+        "env-file": commands.cmd_env_file,
+        "compose-file": commands.cmd_compose_file,
+        "migrate": commands.cmd_migrate,
+        "verify": commands.cmd_verify,
     }
 
 
-COMMANDS = ("wizard", "inspect", "plan", "create-databases", "env-file", "migrate", "verify")
+COMMANDS = ("wizard", "inspect", "plan", "create-databases", "env-file", "compose-file", "migrate", "verify")
 
 
 def _route(argv: list[str]) -> list[str]:

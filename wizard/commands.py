@@ -92,3 +92,89 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     if result.rejected or any(r.statement.kind != "view" for r in result.failed_statements):
         return EXIT_FAILED
     return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from wizard.errors import EXIT_FAILED
+    from wizard.targets import database_name_for, resolve_target
+    from wizard.verify import verify
+    from wizard.verify_report import render_text, write_report
+
+    plan = _plan_for(args)
+    spec = resolve_target(args.target, default_db=database_name_for(args.sqlite_file))
+    report = verify(plan, spec, jobs=args.jobs, examples=args.examples)
+    if args.report:
+        write_report(report, args.report)
+        sys.stderr.write(f"report written to {args.report}\n")
+    sys.stdout.write(report.to_json() + "\n" if args.json else render_text(report))
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _confirm_drop(name: str, tables: int) -> str:
+    if not sys.stdin.isatty():
+        from wizard.errors import InputError
+
+        raise InputError(f"Database {name} already holds {tables} table(s); dropping it needs you to type its name.",
+                         title="Confirmation needed", hint="Run this in a terminal, or pick another --base-name.")
+    return input(f"{name} holds {tables} table(s). Type its name to DROP it and create it empty: ").strip()
+
+
+def cmd_create_databases(args: argparse.Namespace) -> int:
+    from wizard.databases import DatabaseRequest, create_databases, plan_databases
+    from wizard.targets import resolve_target
+
+    admin = resolve_target(args.server)
+    plan = plan_databases(admin, DatabaseRequest(args.base_name, args.envs, app_role=args.app_role))
+    for st in plan.databases:
+        state = "to create" if not st.exists else (f"exists, {st.tables} table(s)" if st.non_empty else "exists, empty")
+        sys.stdout.write(f"{st.env:>6}: {st.name} ({state})\n")
+    if args.app_role:
+        sys.stdout.write(f"  role: {args.app_role} ({'exists' if plan.role_exists else 'to create'})\n")
+    sys.stdout.write("-- SQL to run:\n" + plan.preview_sql())
+    if args.dry_run:
+        return EXIT_OK
+    confirmed = {}
+    if args.drop_existing:
+        for st in plan.databases:
+            if st.non_empty:
+                confirmed[st.name] = _confirm_drop(st.name, st.tables)
+    result = create_databases(admin, plan, drop_confirmed=confirmed)
+    sys.stdout.write(f"created: {', '.join(result.created) or 'none'}; reused: {', '.join(result.reused) or 'none'}"
+                     + (f"; dropped and recreated: {', '.join(result.dropped)}" if result.dropped else "") + "\n")
+    if result.role_created and result.password_storage is not None:
+        sys.stdout.write(f"role {result.role} created; its password: {result.password_storage.explanation}\n")
+    for st in plan.databases:
+        if st.non_empty and st.name not in result.dropped:
+            sys.stderr.write(f"note: {st.name} is not empty ({st.tables} tables); --drop-existing replaces it\n")
+    return EXIT_OK
+
+
+def cmd_env_file(args: argparse.Namespace) -> int:
+    from wizard.envfile import EnvRequest, plan_env, write_env
+    from wizard.targets import resolve_target
+
+    target = resolve_target(args.target)
+    plan = plan_env(EnvRequest(args.path, target, args.style, args.inline_password, args.envs))
+    sys.stdout.write(plan.diff or f"{args.path} already holds these settings.\n")
+    if not plan.gitignored:
+        sys.stderr.write(f"warning: {args.path} is not ignored by {plan.gitignore}; it could be committed. "
+                         f"Add it with --gitignore.\n")
+    if args.dry_run:
+        return EXIT_OK
+    result = write_env(plan)
+    if args.gitignore and not plan.gitignored:
+        from wizard.envfile import add_to_gitignore
+
+        sys.stderr.write(f"added {args.path} to {add_to_gitignore(args.path)}\n")
+    sys.stderr.write(f"wrote {result.path}" + (f" (previous file kept as {result.backup})" if result.backup else "")
+                     + "\n")
+    return EXIT_OK
+
+
+def cmd_compose_file(args: argparse.Namespace) -> int:
+    from wizard.compose import compose_text, write_compose
+
+    command = write_compose(args.path, compose_text(dbname=args.dbname, user=args.user, port=args.port),
+                            overwrite=args.force)
+    sys.stdout.write(f"wrote {args.path}\nstart it with:\n  {command}\n")
+    return EXIT_OK

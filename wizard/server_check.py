@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import psycopg2
@@ -30,15 +31,15 @@ class ConnectFailed(InputError):
         self.kind = kind
 
 
-# (kind, substrings of libpq's message, explanation, next step). Order matters: first match wins.
+# (kind, regular expressions searched in libpq's message, explanation, next step). First match wins.
 _RULES: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
     ("password", ("password authentication failed", "no password supplied", "password is required"),
      "The server rejected the password for user '{user}'.",
      "Check the password (PGPASSWORD, the OS keyring or the prompt) and try again."),
-    ("no_role", ("role \"",),
+    ("no_role", (r'role "[^"]*" does not exist',),
      "User '{user}' does not exist on {where}.",
      "Use an existing user, or ask an administrator to create it."),
-    ("no_database", ("database \"",),
+    ("no_database", (r'database "[^"]*" does not exist',),
      "Database '{dbname}' does not exist on {where}.",
      "Connect to an existing database (e.g. 'postgres') or create it first."),
     ("ssl_required", ("no pg_hba.conf entry", "ssl off", "SSL required", "requires SSL", "no encryption"),
@@ -64,15 +65,15 @@ _RULES: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
 
 
 def classify_connect_error(exc: BaseException, spec: ConnectionSpec) -> ConnectFailed:
-    text = str(exc)
-    if spec.password:
-        text = text.replace(spec.password, "***")
+    text = str(exc)  # classified as libpq wrote it; masked only where shown (a short password could match anywhere)
     where = f"{spec.host}:{spec.port}" if not spec.is_socket else f"socket {spec.host} (port {spec.port})"
     for kind, needles, message, hint in _RULES:
-        if any(n.lower() in text.lower() for n in needles):
+        if any(re.search(n, text, re.IGNORECASE) for n in needles):
             return ConnectFailed(kind, message.format(user=spec.user, dbname=spec.dbname, host=spec.host,
                                                       where=where), hint)
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if spec.password:
+        first = first.replace(spec.password, "***")
     return ConnectFailed("other", f"Could not connect to {where}: {first}",
                          "Check the connection settings and that the server is running.")
 
