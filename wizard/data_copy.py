@@ -28,6 +28,7 @@ from wizard.connection import ConnectionSpec, connect
 from wizard.copy_format import BadField, column_encoder, encode_line
 from wizard.errors import Cancelled, InputError, StepFailed
 from wizard.expressions import quote
+from wizard.pg_errors import TargetStopped, is_transient
 from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.snapshot import Snapshot, take_snapshot
 
@@ -43,6 +44,7 @@ class CopyOptions:
     backup_dir: Path | None = None
     rejects_dir: Path | None = None
     schema: str = "public"
+    lock_timeout_s: float = 60.0  # a table locked by another session fails the batch (resumable) instead of hanging
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,11 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
             cancel: threading.Event | None = None) -> MigrationResult:
     """Run (or resume) the whole copy into the database of `spec`."""
     options = options or CopyOptions()
+    if not plan.included_tables:
+        raise InputError(f"There is nothing to copy: {plan.source_path} has no tables"
+                         + (" (all are excluded in the plan)." if plan.tables else "."), title="No tables",
+                         hint="Pick the application's database file; 'pgmigrate-wizard inspect FILE' shows what is "
+                              "in one.")
     cancel = cancel or threading.Event()
     run = _Run(plan, spec, options, on_progress, cancel)
     guard = connect(spec)
@@ -255,11 +262,21 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
             _set_phase(spec, "post")
         else:
             tables = _results_from_state(run)
-        post = _post_load(run)
+        try:
+            post = _post_load(run)
+        except psycopg2.Error as exc:
+            if is_transient(exc):
+                raise TargetStopped("building indexes and constraints", exc) from None
+            raise
         _set_phase(spec, "done")
         return MigrationResult(snapshot, tables, post)
+    except psycopg2.Error as exc:
+        if is_transient(exc):
+            raise TargetStopped("recording progress", exc) from None
+        raise
     finally:
-        guard.close()
+        with contextlib.suppress(psycopg2.Error):
+            guard.close()
 
 
 def _prepare(run: _Run) -> tuple[Snapshot, str]:
@@ -364,7 +381,7 @@ def _copy_all(run: _Run, snapshot: Snapshot) -> list[TableResult]:
 
 def _copy_table(run: _Run, snapshot: Snapshot, t: TablePlan) -> TableResult:
     started = time.monotonic()
-    conn = connect(run.spec)
+    conn = _work_connection(run)
     src = sqlite3.connect(Path(snapshot.path).absolute().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
     if any(c.text_fix == "replace" for c in t.columns):
         # keep invalid UTF-8 bytes as surrogates; the column's converter decodes them the plan's way
@@ -418,9 +435,12 @@ def _copy_table(run: _Run, snapshot: Snapshot, t: TablePlan) -> TableResult:
                 with conn.cursor() as cur:
                     cur.copy_expert(copy_text, reader, size=1 << 16)
             except psycopg2.Error as exc:
-                conn.rollback()
+                with contextlib.suppress(psycopg2.Error):
+                    conn.rollback()
                 if reader.failure is not None:  # our own error inside read(): cancel, or a value that cannot load
                     raise reader.failure from None
+                if is_transient(exc):
+                    raise TargetStopped(f"copying {t.source}", exc) from None
                 if run.options.on_error != "skip":
                     raise _copy_error(t, reader, exc) from None
                 count, isolated_key, more_rejects = _isolate(conn, src, t, query, params, encoders, len(keys),
@@ -455,11 +475,10 @@ def _copy_table(run: _Run, snapshot: Snapshot, t: TablePlan) -> TableResult:
         rejects_file = _write_rejects(run, t, rejects) if rejects else None
         run.emit(t, "done", done_rows, 0, started, 0)
         return TableResult(t.source, done_rows, rejected, time.monotonic() - started, resumed_from, rejects_file)
-    except psycopg2.OperationalError as exc:
-        raise InputError(f"The connection to the target was lost while copying {t.source}: "
-                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'connection closed'}.",
-                         title="Connection lost", hint="Check the server is up, then run migrate again: it "
-                                                       "resumes from the last committed batch.") from None
+    except psycopg2.Error as exc:
+        if is_transient(exc):
+            raise TargetStopped(f"copying {t.source}", exc) from None
+        raise
     finally:
         src.close()
         with contextlib.suppress(psycopg2.Error):
@@ -567,8 +586,16 @@ def _write_rejects(run: _Run, t: TablePlan, rejects: list[dict[str, Any]]) -> st
     return str(path)
 
 
-def _post_load(run: _Run) -> list[ddl.StatementResult]:
+def _work_connection(run: _Run) -> Any:
     conn = connect(run.spec)
+    with conn.cursor() as cur:
+        cur.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(run.options.lock_timeout_s * 1000)}ms",))
+    conn.commit()
+    return conn
+
+
+def _post_load(run: _Run) -> list[ddl.StatementResult]:
+    conn = _work_connection(run)
     try:
         results = ddl.apply(conn, ddl.phase2(run.plan, run.options.schema))
         conn.commit()

@@ -144,6 +144,10 @@ def plan_databases(admin: ConnectionSpec, request: DatabaseRequest) -> DatabaseP
             stmt = sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(verifier))
             preview = sql.SQL("CREATE ROLE {} LOGIN PASSWORD '***'").format(sql.Identifier(role))
             steps.append(Step(None, stmt, _text(conn, preview), creates_role=True))
+        if role and not info.superuser and any(not st.exists for st in statuses) and not _member(conn, role):
+            # only a member may create databases owned by a role (PostgreSQL 16+ does not make the creator one)
+            stmt = sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(role))
+            steps.append(Step(None, stmt, _text(conn, stmt)))
         for st in statuses:
             if st.exists:
                 if role and st.owner != role:
@@ -168,6 +172,13 @@ def _grant_steps(conn: psycopg2.extensions.connection, dbname: str, role: str) -
         text = _text(conn, stmt)
         out.append(Step(dbname, stmt, f"-- in {dbname}\n{text}" if "SCHEMA" in text else text))
     return out
+
+
+def _member(conn: psycopg2.extensions.connection, role: str) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = %s", (role,))
+        row = cur.fetchone()
+    return bool(row and row[0])
 
 
 def _generated_password() -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg2
 from psycopg2 import sql
 
+from wizard.pg_errors import is_transient
 from wizard.plan_model import MigrationPlan, TablePlan
 
 
@@ -179,6 +180,8 @@ def apply(conn: psycopg2.extensions.connection, statements: list[Statement]) -> 
             try:
                 cur.execute(st.sql)
             except psycopg2.Error as exc:
+                if is_transient(exc):  # the server stopped us, not the statement: the caller retries it all
+                    raise
                 cur.execute("ROLLBACK TO SAVEPOINT pgmw_stmt")
                 message = (exc.pgerror or str(exc)).strip().splitlines()[0]
                 if not st.optional:

@@ -79,6 +79,12 @@ def _check_override_targets(schema: SqliteSchema, overrides: dict[str, str]) -> 
                              hint="Columns: " + ", ".join(c.name for c in t.columns[:30])) from None
 
 
+# Bytes a value takes in a PostgreSQL row for types that cannot move out of line (TOAST); others count 0.
+_FIXED_WIDTH = {"bigint": 8, "integer": 4, "smallint": 2, "double precision": 8, "real": 4, "boolean": 1,
+                "timestamp": 8, "timestamptz": 8, "date": 4, "time": 8, "uuid": 16}
+_MAX_ROW_BYTES = 8160  # a heap tuple must fit one 8 kB page
+
+
 class _Planner:
     def __init__(self, schema: SqliteSchema, conn: sqlite3.Connection, overrides: dict[str, str], keep_case: bool,
                  excluded: list[str]) -> None:
@@ -154,6 +160,13 @@ class _Planner:
                        row_count=t.row_count, without_rowid=t.without_rowid,
                        key_columns=list(t.primary_key) if t.without_rowid else ["rowid"],
                        autoincrement=t.autoincrement, sequence_floor=self.schema.sequences.get(t.name, 0))
+        width = sum(_FIXED_WIDTH.get(c.pg_type, 0) for c in columns) + 24  # + the tuple header
+        if width > _MAX_ROW_BYTES or len(columns) > 1600:
+            self.find("row_too_wide", "error", t.name, None,
+                      f"A row of {t.name} needs about {width:,} bytes in {len(columns)} column(s); PostgreSQL "
+                      f"stores at most {_MAX_ROW_BYTES:,} bytes of fixed-width columns and 1,600 columns per row.",
+                      "Exclude the table, or override columns to narrower types (integer, real) or to text; "
+                      "as planned, its copy will fail.")
         if pk_nulls and not t.rowid_alias:
             names_ = ", ".join(c.source for c in pk_nulls)
             self.find("pk_nulls", "error", t.name, pk_nulls[0].source,
@@ -294,6 +307,18 @@ class _Planner:
                   f"override with --type {t.name}.{col.source}=TYPE after cleaning the data.",
                   count=failures, examples=examples)
 
+    def _undecodable_blobs(self, table: str, column: str) -> int:
+        """How many BLOB values of a column are not UTF-8 (streamed; only BLOBs are read)."""
+        bad = 0
+        cur = self.conn.execute(f"SELECT {quote(column)} FROM {quote(table)} WHERE typeof({quote(column)}) = 'blob'")
+        while rows := cur.fetchmany(5000):
+            for (raw,) in rows:
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    bad += 1
+        return bad
+
     @staticmethod
     def _switch(col: ColumnPlan, pg_type: str, conversion: str) -> None:
         col.pg_type, col.conversion = pg_type, conversion
@@ -319,9 +344,18 @@ class _Planner:
                       f"{p.infinities} value(s) in '{col.source}' are ±Infinity.",
                       "double precision holds them exactly.", count=p.infinities)
         if p.blobs and col.conversion == "text":
-            self.find("blob_in_text", "warning", t.name, col.source,
-                      f"{p.blobs} BLOB value(s) in text column '{col.source}'.",
-                      "They are decoded as UTF-8 text.", count=p.blobs)
+            binary = self._undecodable_blobs(t.name, col.source)
+            if binary:
+                self._switch(col, "bytea", "bytea")
+                col.text_fix = None
+                self.find("blob_in_text", "warning", t.name, col.source,
+                          f"{p.blobs} BLOB value(s) in text column '{col.source}', {binary} of them not UTF-8 text.",
+                          "The column becomes bytea so every value keeps its exact bytes (text values are stored "
+                          "as their UTF-8 bytes).", count=p.blobs)
+            else:
+                self.find("blob_in_text", "warning", t.name, col.source,
+                          f"{p.blobs} BLOB value(s) in text column '{col.source}'.",
+                          "They are valid UTF-8 and are loaded as text.", count=p.blobs)
         other = {k: v for k, v in p.classes.items() if v}
         if len(other) > 1:
             self.find("mixed_types", "info", t.name, col.source,

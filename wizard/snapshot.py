@@ -29,6 +29,29 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+class _Restarting(Exception):
+    pass
+
+
+def _backup(reader: sqlite3.Connection, dest: sqlite3.Connection) -> None:
+    """Copy pages at a time, so an app writing in rollback-journal mode is not locked out for long. A write by
+    another connection restarts such a backup, though, and a busy app would restart it forever: after a few
+    restarts, copy in one step, which holds one read transaction and so is consistent whatever the app does."""
+    last: list[int] = []
+
+    def progress(status: int, remaining: int, total: int) -> None:
+        if last and remaining > last[-1]:
+            last.append(-1)
+            if last.count(-1) >= 3:
+                raise _Restarting
+        last.append(remaining)
+
+    try:
+        reader.backup(dest, pages=4096, progress=progress)
+    except _Restarting:
+        reader.backup(dest, pages=-1)
+
+
 def take_snapshot(source: Path | str, backup_dir: Path | str | None = None) -> Snapshot:
     src = Path(source)
     folder = Path(backup_dir) if backup_dir else src.absolute().parent
@@ -43,7 +66,7 @@ def take_snapshot(source: Path | str, backup_dir: Path | str | None = None) -> S
     try:
         dest = sqlite3.connect(target)
         try:
-            reader.backup(dest, pages=4096)  # pages at a time, so a busy writer is not starved
+            _backup(reader, dest)
         finally:
             dest.close()
     except sqlite3.Error as exc:

@@ -1,0 +1,36 @@
+"""Which PostgreSQL errors mean "the server stopped us" (retry later, resume) rather than "this data is bad"."""
+
+from __future__ import annotations
+
+import psycopg2
+
+from wizard.errors import StepFailed
+
+# SQLSTATE classes: 08 connection, 53 insufficient resources, 54 program limits hit by settings, 57 operator
+# intervention (statement_timeout, pg_terminate_backend, shutdown), 58 system errors; and single codes for
+# lock_timeout, serialization failures and deadlocks.
+_CLASSES = ("08", "53", "57", "58")
+_CODES = ("55P03", "40001", "40P01")
+
+
+def is_transient(exc: BaseException) -> bool:
+    code = getattr(exc, "pgcode", None) or ""
+    if not code:  # no SQLSTATE: the connection itself failed (closed, reset, server gone)
+        return isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError))
+    return code[:2] in _CLASSES or code in _CODES
+
+
+def first_line(exc: BaseException) -> str:
+    text = (getattr(exc, "pgerror", None) or str(exc) or "").strip()
+    return text.splitlines()[0] if text else "the connection was closed"
+
+
+class TargetStopped(StepFailed):
+    """The target server stopped the work (connection lost, timeout, lock, resources); a rerun resumes."""
+
+    def __init__(self, doing: str, exc: BaseException) -> None:
+        super().__init__(f"The target server stopped the migration while {doing}: {first_line(exc)}.",
+                         title="Target stopped",
+                         hint="Fix the cause (is the server up? a statement_timeout or a lock held by another "
+                              "session?), then run migrate again: it resumes from the last committed batch.")
+        self.cause = exc
