@@ -1,36 +1,69 @@
-"""The Textual application shell."""
+"""The wizard: seven steps, one screen each, with the step list always visible and the choices saved as it goes."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
-from textual.app import App, ComposeResult
-from textual.widgets import Footer, Header, Static
+from textual.app import App
+
+from screens.base import StepScreen
+from screens.connection import ConnectionScreen
+from screens.copy import CopyScreen
+from screens.databases import DatabasesScreen
+from screens.envfile import EnvFileScreen
+from screens.schema import SchemaScreen
+from screens.source import SourceScreen
+from screens.state import STEP_NAMES, WizardState
+from screens.verify import VerifyScreen
+
+SCREENS: dict[str, type[StepScreen]] = {
+    "source": SourceScreen, "connection": ConnectionScreen, "databases": DatabasesScreen, "schema": SchemaScreen,
+    "envfile": EnvFileScreen, "copy": CopyScreen, "verify": VerifyScreen,
+}
 
 
 class WizardApp(App[int]):
     TITLE = "pgmigrate-wizard"
+    SUB_TITLE = "SQLite → PostgreSQL"
     CSS_PATH = "wizard.tcss"
 
     def __init__(self, sqlite_file: Path | None = None, plan_file: Path | None = None) -> None:
         super().__init__()
-        self.sqlite_file = sqlite_file
         self.plan_file = plan_file
+        self.state = WizardState(sqlite_path=sqlite_file)
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        source = str(self.sqlite_file) if self.sqlite_file else "SQLITE_FILE"
-        yield Static(
-            "Welcome to pgmigrate-wizard.\n\n"
-            "The interactive steps are not in this version yet. Each step runs headless:\n\n"
-            f"  pgmigrate-wizard inspect {source}\n"
-            f"  pgmigrate-wizard plan {source} --save\n"
-            f"  pgmigrate-wizard migrate {source} --target local   (or --target postgresql://user@host/db)\n\n"
-            "Press Ctrl+Q to quit.",
-            id="welcome", markup=False)
-        yield Footer()
+    def on_mount(self) -> None:
+        for name, cls in SCREENS.items():
+            self.install_screen(cls(), name)
+        self.push_screen("source")
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Continue where an earlier session stopped (called once the plan file is read)."""
+        self.state.restore(data)
+        if self.state.server is not None:
+            from wizard.credentials import resolve_password
+
+            self.state.server = resolve_password(self.state.server)
+        if self.state.step != "source":
+            self.call_later(self.show, self.state.step)
+
+    def show(self, step: str) -> None:
+        self.state.step = step
+        self.state.save()
+        self.switch_screen(step)
+
+    def go(self, delta: int) -> None:
+        index = STEP_NAMES.index(self.state.step) + delta
+        self.show(STEP_NAMES[max(0, min(index, len(STEP_NAMES) - 1))])
 
 
 def run_wizard(sqlite_file: Path | None, plan_file: Path | None = None) -> int:
-    result = WizardApp(sqlite_file, plan_file).run()
+    if os.environ.get("NO_COLOR"):
+        os.environ.setdefault("TEXTUAL_COLOR_SYSTEM", "standard")  # Textual itself honours NO_COLOR too
+    app = WizardApp(sqlite_file, plan_file)
+    result = app.run()
+    if result is None and app.return_code:  # a crash inside Textual: it printed the traceback
+        return int(app.return_code)
     return int(result or 0)

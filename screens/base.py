@@ -1,0 +1,129 @@
+"""The frame every step shares: the step list, the step's body, a message line, Back/Next, the footer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Header, Static
+
+from screens.widgets import HelpModal, MessageBox, StepList
+
+if TYPE_CHECKING:
+    from screens.app import WizardApp
+    from screens.state import WizardState
+
+
+class StepScreen(Screen[None]):
+    STEP: ClassVar[str] = ""
+    HEADING: ClassVar[str] = ""
+    HELP: ClassVar[str] = ""
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("ctrl+b", "back", "Back"),
+        Binding("ctrl+n", "next", "Next"),
+    ]
+
+    @property
+    def wizard(self) -> WizardApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def state(self) -> WizardState:
+        return self.wizard.state
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="frame"):
+            yield StepList(id="steps")
+            with Vertical(id="main"):
+                yield Static(self.HEADING, classes="heading")
+                with VerticalScroll(id="body"):
+                    yield from self.body()
+                yield MessageBox("", id="message", classes="message", markup=False)
+                with Horizontal(id="nav"):
+                    yield Button("◀ Back", id="back", compact=True)
+                    yield Button("Next ▶", id="next", variant="primary", compact=True)
+        yield Footer()
+
+    def body(self) -> Iterable[Widget]:
+        return []
+
+    @property
+    def message(self) -> MessageBox:
+        return self.query_one("#message", MessageBox)
+
+    def on_screen_resume(self) -> None:
+        self.query_one(StepList).show(self.STEP, self.state.status)
+        self.query_one("#back", Button).disabled = self.STEP == "source"
+        self.refresh_step()
+
+    def refresh_step(self) -> None:
+        """Bring the step up to date with the state (called each time the step is shown)."""
+
+    def can_leave(self) -> str | None:
+        """Why Next is not possible yet (None: it is)."""
+        return None
+
+    def action_press(self, selector: str) -> None:
+        """Keyboard shortcut for a step's main button (shown in the footer)."""
+        button = self.query_one(selector, Button)
+        if not button.disabled:
+            button.press()
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpModal(self.HEADING, self.HELP))
+
+    @on(Button.Pressed, "#back")
+    def _back_pressed(self) -> None:
+        self.action_back()
+
+    @on(Button.Pressed, "#next")
+    def _next_pressed(self) -> None:
+        self.action_next()
+
+    def action_back(self) -> None:
+        if self.STEP != "source":
+            self.wizard.go(-1)
+
+    def action_next(self) -> None:
+        reason = self.can_leave()
+        if reason:
+            self.message.info(f"▶ {reason}")
+            return
+        self.state.status[self.STEP] = "done"
+        self.wizard.go(+1)
+
+    # -- running engine calls off the UI thread ------------------------------------------------------------
+
+    def failed(self, exc: BaseException) -> None:
+        self.state.status[self.STEP] = "failed"
+        self.query_one(StepList).show(self.STEP, self.state.status)
+        self.message.error(exc)
+
+    def succeeded(self, text: str) -> None:
+        if self.state.status.get(self.STEP) == "failed":
+            del self.state.status[self.STEP]
+        self.query_one(StepList).show(self.STEP, self.state.status)
+        self.message.ok(text)
+
+    def in_thread(self, fn: Callable[[], Any], done: Callable[[Any], None], *, busy: str, group: str) -> None:
+        """Run `fn` in a worker thread; `done(result)` or the failure display runs on the UI thread."""
+        self.message.info(f"… {busy}")
+
+        def job() -> None:
+            try:
+                result = fn()
+            except BaseException as exc:  # every failure lands on this step, never as a traceback
+                self.app.call_from_thread(self.failed, exc)
+                return
+            self.app.call_from_thread(done, result)
+
+        self.run_worker(job, thread=True, exclusive=True, group=group, exit_on_error=False)

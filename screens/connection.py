@@ -1,0 +1,144 @@
+"""Step 2: the PostgreSQL server: the built-in one, or fields / a pasted URL; tested before going on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual import on
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Select, Static
+
+from screens.base import StepScreen
+from wizard.connection import ConnectionSpec, parse_dsn
+from wizard.credentials import keyring_status, load_password, save_password
+from wizard.errors import InputError, WizardError
+from wizard.server_check import ServerInfo, test_connection
+
+SSLMODES = ["disable", "prefer", "require", "verify-full"]
+
+
+class ConnectionScreen(StepScreen):
+    STEP = "connection"
+    BINDINGS = [Binding("ctrl+t", "press('#test')", "Test connection")]
+    HEADING = "2. Connection: where PostgreSQL is"
+    HELP = ("Choose the built-in PostgreSQL (nothing to install: the tool runs a server for you on 127.0.0.1, its "
+            "data in your user folder) or your own server. Paste a URL (postgresql://user@host:5432/db) to fill "
+            "the fields, or type them. The password is masked and, if you tick the box, kept in the OS keyring.\n\n"
+            "Test connection shows the server version and your rights, or what went wrong and what to do.")
+
+    def body(self) -> Iterable[Widget]:
+        with RadioSet(id="kind", compact=True):
+            yield RadioButton("Built-in PostgreSQL (no setup)", id="kind-local", compact=True)
+            yield RadioButton("My PostgreSQL server", id="kind-own", value=True, compact=True)
+        yield Input(placeholder="paste a URL: postgresql://user@host:5432/dbname", id="url", compact=True)
+        with Horizontal(classes="row"):
+            yield Label("Host", classes="field-label")
+            yield Input("localhost", id="host", compact=True)
+            yield Label("Port", classes="field-label")
+            yield Input("5432", id="port", type="integer", classes="short", compact=True)
+        with Horizontal(classes="row"):
+            yield Label("User", classes="field-label")
+            yield Input("postgres", id="user", compact=True)
+            yield Label("Database", classes="field-label")
+            yield Input("postgres", id="dbname", compact=True)
+        with Horizontal(classes="row"):
+            yield Label("Password", classes="field-label")
+            yield Input(password=True, id="password", placeholder="(PGPASSWORD or keyring if empty)",
+                        compact=True)
+            yield Label("SSL", classes="field-label")
+            yield Select([(m, m) for m in SSLMODES], value="prefer", allow_blank=False, id="sslmode",
+                         classes="short", compact=True)
+        status = keyring_status()
+        yield Checkbox("Remember the password in the OS keyring", value=status.usable, id="remember",
+                       disabled=not status.usable, compact=True)
+        yield Static(status.explanation, id="keyring", markup=False)
+        yield Button("Test connection", id="test", variant="primary", compact=True)
+        yield Static("", id="server", markup=False)
+
+    def on_mount(self) -> None:
+        s = self.state.server
+        if s is not None:
+            self._fill(s)
+        if self.state.local:
+            self.query_one("#kind-local", RadioButton).value = True
+
+    def _fill(self, s: ConnectionSpec) -> None:
+        self.query_one("#host", Input).value = s.host
+        self.query_one("#port", Input).value = str(s.port)
+        self.query_one("#user", Input).value = s.user
+        self.query_one("#dbname", Input).value = s.dbname
+        self.query_one("#sslmode", Select).value = s.sslmode if s.sslmode in SSLMODES else "prefer"
+        if s.password:
+            self.query_one("#password", Input).value = s.password
+
+    @on(Input.Changed, "#url")
+    def url_pasted(self, event: Input.Changed) -> None:
+        if "://" not in event.value and "=" not in event.value:
+            return
+        try:
+            spec = parse_dsn(event.value)
+        except WizardError:
+            return  # still typing
+        self._fill(spec)
+        self.query_one("#kind-own", RadioButton).value = True
+
+    def _spec(self) -> ConnectionSpec:
+        port_text = self.query_one("#port", Input).value.strip()
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise InputError(f"Port '{port_text}' is not a port number.", title="Bad port",
+                             hint="Use a number between 1 and 65535 (PostgreSQL's default is 5432).")
+        sslmode = self.query_one("#sslmode", Select).value
+        spec = ConnectionSpec(self.query_one("#host", Input).value.strip() or "localhost", int(port_text),
+                              self.query_one("#user", Input).value.strip() or "postgres",
+                              self.query_one("#dbname", Input).value.strip() or "postgres",
+                              sslmode if isinstance(sslmode, str) else "prefer")
+        password = self.query_one("#password", Input).value
+        if password:
+            return spec.with_password(password)
+        from wizard.credentials import resolve_password
+
+        return resolve_password(spec)
+
+    @on(Button.Pressed, "#test")
+    def test(self) -> None:
+        local = self.query_one("#kind-local", RadioButton).value
+        try:
+            spec = None if local else self._spec()
+        except WizardError as exc:
+            self.failed(exc)
+            return
+        remember = self.query_one("#remember", Checkbox).value
+
+        def work() -> tuple[ConnectionSpec, ServerInfo, str | None]:
+            if spec is None:
+                from wizard.local_server import start_local_server
+
+                server = start_local_server()
+                found = server.spec("postgres")
+                return found, test_connection(found), None
+            info = test_connection(spec)
+            note = None
+            if remember and spec.password and spec.password != load_password(spec.with_password(None)):
+                note = save_password(spec.with_password(None), spec.password).explanation
+            return spec, info, note
+
+        self.in_thread(work, self._tested, busy="connecting…", group="connection")
+
+    def _tested(self, result: tuple[ConnectionSpec, ServerInfo, str | None]) -> None:
+        spec, info, note = result
+        self.state.server = spec
+        self.state.local = self.query_one("#kind-local", RadioButton).value
+        if self.state.local:
+            self._fill(spec)
+        rights = ", ".join(f"{name}: {'yes' if flag else 'no'}" for name, flag in
+                           (("superuser", info.superuser), ("CREATEDB", info.createdb),
+                            ("CREATEROLE", info.createrole)))
+        version = info.version.split(" on ")[0]
+        self.query_one("#server", Static).update(f"{version} as {info.user} ({rights})\n{spec}")
+        self.state.save()
+        self.succeeded("✓ Connected." + (f" {note}" if note else "") + " Press Next (Ctrl+N).")
+
+    def can_leave(self) -> str | None:
+        return None if self.state.server is not None else "Test the connection first."

@@ -1,0 +1,219 @@
+"""Step 6: the data copy, with an overall bar and one per table, a log, Stop/Resume, and Retry / Skip / Abort."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from textual import on
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Button, Label, Log, ProgressBar, Select, Static
+
+from screens.base import StepScreen
+from screens.widgets import ChoiceModal
+from wizard.data_copy import CopyError, CopyOptions, MigrationResult, Progress, migrate, read_state
+from wizard.errors import Cancelled, WizardError
+
+
+class CopyScreen(StepScreen):
+    STEP = "copy"
+    BINDINGS = [Binding("ctrl+t", "press('#start')", "Start/Resume"), Binding("ctrl+x", "press('#stop')", "Stop")]
+    HEADING = "6. Copy: the data, batch by batch"
+    HELP = ("Pick the environment whose database receives the data, then Start. Each batch is committed with a "
+            "checkpoint, so Stop (or a crash) loses nothing: Resume continues after the last committed batch. If "
+            "a row cannot be loaded you choose: Retry (after fixing the cause), Skip rows (bad rows go to a "
+            "rejects file and are counted), or Abort.")
+
+    def body(self) -> Iterable[Widget]:
+        with Horizontal(classes="row"):
+            yield Label("Into", classes="field-label")
+            yield Select([("(no connection yet)", "default")], id="env", allow_blank=False, classes="wide",
+                         compact=True)
+            yield Button("Start", id="start", variant="primary", compact=True)
+            yield Button("Stop", id="stop", disabled=True, compact=True)
+        yield Static("", id="target", markup=False)
+        yield Label("Overall")
+        yield ProgressBar(id="overall", show_eta=False)
+        yield Vertical(id="bars")
+        yield Log(id="log", max_lines=500)
+
+    def on_mount(self) -> None:
+        self._cancel_event = threading.Event()
+        self._latest_progress: dict[str, Progress] = {}
+        self._progress_lock = threading.Lock()
+        self._copying = False
+        self.set_interval(0.1, self._paint)
+
+    def refresh_step(self) -> None:
+        envs = self.state.databases or {}
+        select = self.query_one("#env", Select)
+        server = self.state.server
+        options = [(f"{env}: {db}", env) for env, db in envs.items()] or \
+            [(f"the connection's database: {server.dbname}" if server else "(no connection)", "default")]
+        select.set_options(options)
+        select.value = self.state.target_env if self.state.target_env in envs else options[0][1]
+        self._show_target()
+        if not self._copying:
+            self._show_resumable()
+
+    @on(Select.Changed, "#env")
+    def _env_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str) and event.value != "default":
+            self.state.target_env = event.value
+        self._show_target()
+
+    def _show_target(self) -> None:
+        spec = self.state.target_spec()
+        self.query_one("#target", Static).update(f"target: {spec}" if spec else "Test a connection first (step 2).")
+
+    def _show_resumable(self) -> None:
+        spec = self.state.target_spec()
+        if spec is None:
+            return
+
+        def looked(state: dict | None) -> None:  # type: ignore[type-arg]
+            button = self.query_one("#start", Button)
+            if state is None:
+                button.label = "Start"
+                return
+            done = sum(int(t["rows_done"]) for t in state["tables"].values())
+            button.label = "Resume" if state["phase"] != "done" else "Start"
+            self.log_line(f"this database holds a {'finished' if state['phase'] == 'done' else 'started'} "
+                          f"migration: {done:,} rows already copied")
+
+        def quiet(exc: BaseException) -> None:
+            pass
+
+        def job() -> None:
+            try:
+                state = read_state(spec)
+            except BaseException as exc:
+                self.app.call_from_thread(quiet, exc)
+                return
+            self.app.call_from_thread(looked, state)
+
+        self.run_worker(job, thread=True, group="copy-state", exit_on_error=False)
+
+    def log_line(self, text: str) -> None:
+        self.query_one("#log", Log).write_line(text)
+
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.start()
+
+    def start(self, on_error: str = "fail") -> None:
+        spec, plan = self.state.target_spec(), self.state.plan
+        if spec is None or plan is None:
+            self.message.info("▶ A source (step 1) and a connection (step 2) are needed first.")
+            return
+        self._cancel_event = threading.Event()
+        self._copying = True
+        self.query_one("#start", Button).disabled = True
+        self.query_one("#stop", Button).disabled = False
+        self.log_line(f"copying into {spec} (on error: {'skip rows' if on_error == 'skip' else 'stop'})")
+        source = self.state.sqlite_path
+        rejects = source.absolute().parent / "pgmigrate-rejects" if source else None
+        options = CopyOptions(jobs=2, on_error=on_error, rejects_dir=rejects)
+
+        def progress(p: Progress) -> None:  # called from the copy's threads: keep it cheap, the timer paints
+            with self._progress_lock:
+                self._latest_progress[p.table] = p
+
+        def job() -> None:
+            try:
+                result = migrate(plan, spec, options, on_progress=progress, cancel=self._cancel_event)
+            except BaseException as exc:
+                self.app.call_from_thread(self._stopped, exc)
+                return
+            self.app.call_from_thread(self._finished, result)
+
+        self.run_worker(job, thread=True, exclusive=True, group="copy", exit_on_error=False)
+
+    @on(Button.Pressed, "#stop")
+    def stop(self) -> None:
+        self._cancel_event.set()
+        self.log_line("stopping after the current batch…")
+
+    def _paint(self) -> None:
+        with self._progress_lock:
+            latest = dict(self._latest_progress)
+            self._latest_progress.clear()
+        bars = self.query_one("#bars", Vertical)
+        for p in latest.values():
+            bar_id = "bar-" + str(abs(hash(p.table)))
+            found = bars.query(f"#{bar_id}")
+            if not found:
+                bars.mount(Label(p.table, id=f"label-{bar_id}"), ProgressBar(total=max(p.rows_total, 1),
+                                                                             id=bar_id, show_eta=False))
+                continue
+            bar = found.first(ProgressBar)
+            bar.update(total=max(p.rows_total, p.rows_done, 1), progress=p.rows_done)
+            rate = f", {p.rows_per_s:,.0f} rows/s" if p.rows_per_s else ""
+            eta = f", ETA {p.eta_s:.0f} s" if p.eta_s else ""
+            self.query_one(f"#label-{bar_id}", Label).update(f"{p.table}: {p.phase} {p.rows_done:,}/"
+                                                              f"{p.rows_total:,}{rate}{eta}")
+            if p.phase in ("done", "resumed"):
+                self.log_line(f"{p.table}: {p.phase} at {p.rows_done:,} rows")
+            self.query_one("#overall", ProgressBar).update(total=max(p.overall_total, 1), progress=p.overall_done)
+
+    def _idle(self) -> None:
+        self._copying = False
+        self.query_one("#start", Button).disabled = False
+        self.query_one("#stop", Button).disabled = True
+
+    def _finished(self, result: MigrationResult) -> None:
+        self._paint()
+        self._idle()
+        self.query_one("#start", Button).label = "Start"
+        total = sum(t.rows for t in result.tables)
+        overall = self.query_one("#overall", ProgressBar)
+        overall.update(total=max(total + result.rejected, 1), progress=total + result.rejected)
+        self.state.copy_result = result
+        self.state.written["snapshot"] = result.snapshot.path
+        for t in result.tables:
+            self.log_line(f"{t.table}: {t.rows:,} rows" + (f", {t.rejected:,} rejected → {t.rejects_file}"
+                                                           if t.rejected else ""))
+        for r in result.failed_statements:
+            self.log_line(f"not created: {r.statement.kind} {r.statement.name}: {r.error}")
+        self.state.save()
+        if result.already_done:
+            self.succeeded(f"✓ Already migrated: {total:,} rows are in the target. Press Next to verify.")
+        else:
+            rejected = f", {result.rejected:,} rejected (see the rejects file)" if result.rejected else ""
+            self.succeeded(f"✓ Copied {total:,} rows{rejected}. Press Next to verify.")
+
+    def _stopped(self, exc: BaseException) -> None:
+        self._idle()
+        if isinstance(exc, Cancelled):
+            self.query_one("#start", Button).label = "Resume"
+            self.log_line("stopped: every committed batch is kept")
+            self.message.info("Stopped. Resume continues after the last committed batch.")
+            return
+        self.failed(exc)
+        self.query_one("#start", Button).label = "Resume"
+        title = exc.title if isinstance(exc, WizardError) else "Copy failed"
+        text = exc.message if isinstance(exc, WizardError) else f"{type(exc).__name__}: {exc}"
+        hint = f"\n\n{exc.hint}" if isinstance(exc, WizardError) and exc.hint else ""
+        self.log_line(f"error: {text}")
+        choices = [("retry", "Retry"), ("abort", "Abort")]
+        if isinstance(exc, CopyError):
+            choices.insert(1, ("skip", "Skip rows (to rejects)"))
+
+        def chosen(choice: str | None) -> None:
+            if choice == "retry":
+                self.start()
+            elif choice == "skip":
+                self.start(on_error="skip")
+            else:
+                self.log_line("aborted: run it again with Resume when ready")
+
+        self.app.push_screen(ChoiceModal(title, text + hint, choices), chosen)
+
+    def can_leave(self) -> str | None:
+        if self._copying:
+            return "The copy is still running; wait for it or press Stop."
+        if self.state.copy_result is None:
+            return "Start the copy first."
+        return None

@@ -1,0 +1,119 @@
+"""Step 4: review the translated schema: include/exclude tables, change a column's type, read the DDL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual import on
+from textual.binding import Binding
+from textual.widget import Widget
+from textual.widgets import DataTable, Static, TextArea
+
+from screens.base import StepScreen
+from screens.widgets import TypeModal
+from wizard.ddl import render_script
+from wizard.plan_model import MigrationPlan, TablePlan
+from wizard.planner import build_plan
+from wizard.type_mapping import TARGET_TYPES
+
+
+class SchemaScreen(StepScreen):
+    STEP = "schema"
+    HEADING = "4. Schema: tables, column types, DDL"
+    HELP = ("The upper table lists the SQLite tables: Space includes or excludes the highlighted one. The lower "
+            "table shows its columns: SQLite type → PostgreSQL type, with the findings. Highlight a column and "
+            "press T to change its type (the data is checked again). The DDL below is what will run.")
+    BINDINGS = [Binding("space", "toggle_table", "Include/exclude", show=True),
+                Binding("t", "change_type", "Change type", show=True)]
+
+    def body(self) -> Iterable[Widget]:
+        yield DataTable(id="schema-tables", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="table-title", markup=False)
+        yield DataTable(id="columns", cursor_type="row", zebra_stripes=True)
+        yield TextArea("", id="ddl", read_only=True, show_line_numbers=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#schema-tables", DataTable).add_columns("include", "SQLite table", "PostgreSQL", "rows",
+                                                               "findings")
+        self.query_one("#columns", DataTable).add_columns("column", "SQLite type", "PostgreSQL type", "notes")
+
+    def refresh_step(self) -> None:
+        if self.state.plan is not None:
+            self._show(self.state.plan)
+
+    def _current(self) -> TablePlan | None:
+        plan = self.state.plan
+        table = self.query_one("#schema-tables", DataTable)
+        if plan is None or not plan.tables:
+            return None
+        return plan.tables[min(table.cursor_row, len(plan.tables) - 1)]
+
+    def _show(self, plan: MigrationPlan, keep_row: int = 0) -> None:
+        table = self.query_one("#schema-tables", DataTable)
+        table.clear()
+        for t in plan.tables:
+            count = sum(1 for f in plan.findings if f.table == t.source)
+            table.add_row("✓" if t.include else "✗", t.source, t.target, f"{t.row_count:,}", str(count or ""))
+        if plan.tables:
+            table.move_cursor(row=min(keep_row, len(plan.tables) - 1))
+        self._show_columns()
+        self.query_one("#ddl", TextArea).text = render_script(plan)
+
+    @on(DataTable.RowHighlighted, "#schema-tables")
+    def _show_columns(self) -> None:
+        t = self._current()
+        columns = self.query_one("#columns", DataTable)
+        columns.clear()
+        if t is None or self.state.plan is None:
+            return
+        self.query_one("#table-title", Static).update(f"Columns of {t.source}" + ("" if t.include else " (excluded)"))
+        for c in t.columns:
+            notes = [f.message for f in self.state.plan.findings if f.table == t.source and f.column == c.source]
+            notes += [f"suggestion: {s}" for s in c.suggestions]
+            columns.add_row(c.source, c.declared_type or "(none)", c.pg_type + (" *" if c.override else ""),
+                            "; ".join(notes)[:90])
+
+    def action_toggle_table(self) -> None:
+        plan, t = self.state.plan, self._current()
+        if plan is None or t is None:
+            return
+        row = self.query_one("#schema-tables", DataTable).cursor_row
+        t.include = not t.include
+        plan.excluded = [x.source for x in plan.tables if not x.include]
+        self.state.save()
+        self._show(plan, row)
+
+    def action_change_type(self) -> None:
+        plan, t = self.state.plan, self._current()
+        if plan is None or t is None or not t.columns:
+            return
+        columns = self.query_one("#columns", DataTable)
+        col = t.columns[min(columns.cursor_row, len(t.columns) - 1)]
+        row = self.query_one("#schema-tables", DataTable).cursor_row
+
+        def chosen(pg_type: str | None) -> None:
+            if not pg_type or self.state.sqlite_path is None:
+                return
+            overrides = {**plan.overrides, f"{t.source}.{col.source}": pg_type}
+            path = self.state.sqlite_path
+            self.in_thread(lambda: build_plan(path, overrides=overrides, keep_case=plan.keep_case,
+                                              excluded=plan.excluded),
+                           lambda new: self._replanned(new, row, f"{t.source}.{col.source} → {pg_type}"),
+                           busy="checking the data against the new type…", group="schema")
+
+        self.app.push_screen(TypeModal(f"{t.source}.{col.source}", col.pg_type, sorted(TARGET_TYPES)), chosen)
+
+    def _replanned(self, plan: MigrationPlan, row: int, what: str) -> None:
+        old = self.state.plan
+        if old is not None:
+            plan.wizard_state = old.wizard_state
+        self.state.plan = plan
+        self.state.save()
+        self._show(plan, row)
+        self.succeeded(f"✓ {what}. The plan is saved.")
+
+    def can_leave(self) -> str | None:
+        plan = self.state.plan
+        if plan is None or not plan.included_tables:
+            return "Include at least one table."
+        return None

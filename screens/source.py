@@ -1,0 +1,147 @@
+"""Step 1: pick the SQLite file; it is checked and profiled, and its tables and findings shown."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
+from textual.widget import Widget
+from textual.widgets import Button, DataTable, DirectoryTree, Input, Label, Static
+
+from screens.base import StepScreen
+from wizard.inspection import human_size
+from wizard.plan_model import MigrationPlan, default_plan_path, load_plan
+from wizard.planner import build_plan
+
+SUFFIXES = (".db", ".sqlite", ".sqlite3", ".db3")
+
+
+def candidates(folder: Path) -> list[str]:
+    """SQLite-looking files in a folder (the wizard's own snapshots left out)."""
+    try:
+        return sorted(p.name for p in folder.iterdir()
+                      if p.suffix.lower() in SUFFIXES and ".pgmigrate-backup-" not in p.name and p.is_file())
+    except OSError:
+        return []
+
+
+class _SqliteTree(DirectoryTree):
+    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
+        return [p for p in paths if p.is_dir() or p.suffix.lower() in SUFFIXES]
+
+
+class BrowseModal(ModalScreen[Path | None]):
+    BINDINGS = [("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("Pick the SQLite file (Enter to choose, Esc to cancel)", classes="dialog-title")
+            yield _SqliteTree(Path.cwd(), id="tree")
+
+    @on(DirectoryTree.FileSelected)
+    def chosen(self, event: DirectoryTree.FileSelected) -> None:
+        self.dismiss(event.path)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SourceScreen(StepScreen):
+    STEP = "source"
+    BINDINGS = [Binding("ctrl+o", "press('#browse')", "Browse")]
+    HEADING = "1. Source: the SQLite database"
+    HELP = ("Type the path of the application's SQLite file (Tab completes the suggestions from this folder), or "
+            "press Browse. Check reads it read-only, profiles every column and shows what needs attention.\n\n"
+            "The file itself is never changed: the copy later reads a snapshot of it.")
+
+    def body(self) -> Iterable[Widget]:
+        found = candidates(Path.cwd())
+        hint = f"SQLite files here: {', '.join(found[:6])}" if found else "No .db/.sqlite files in this folder."
+        with Horizontal(classes="row"):
+            yield Input(placeholder="path/to/app.db", id="path", suggester=SuggestFromList(found), compact=True)
+            yield Button("Check", id="check", variant="primary", compact=True)
+            yield Button("Browse…", id="browse", compact=True)
+        yield Static(hint, id="found", markup=False)
+        yield Static("", id="summary", markup=False)
+        yield DataTable(id="tables", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="findings", markup=False)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#tables", DataTable)
+        table.add_columns("table", "rows", "columns", "key")
+        if self.state.sqlite_path is not None:  # the CLI argument preselects the file and checks it
+            self.query_one("#path", Input).value = str(self.state.sqlite_path)
+            self.check()
+
+    def refresh_step(self) -> None:
+        if self.state.plan is not None:
+            self._show(self.state.plan)
+
+    @on(Button.Pressed, "#browse")
+    def browse(self) -> None:
+        def picked(path: Path | None) -> None:
+            if path is not None:
+                self.query_one("#path", Input).value = str(path)
+                self.check()
+
+        self.app.push_screen(BrowseModal(), picked)
+
+    @on(Button.Pressed, "#check")
+    @on(Input.Submitted, "#path")
+    def check(self) -> None:
+        text = self.query_one("#path", Input).value.strip()
+        if not text:
+            self.message.info("▶ Type the path of the SQLite file first.")
+            return
+        path = Path(text)
+        plan_path = self.wizard.plan_file or default_plan_path(path)
+
+        def work() -> MigrationPlan:
+            if plan_path.exists():  # choices saved by an earlier session of the wizard or by `plan --save`
+                saved = load_plan(plan_path)
+                if Path(saved.source_path).resolve() == path.resolve():
+                    return saved
+            return build_plan(path)
+
+        self.in_thread(work, lambda plan: self._loaded(path, plan_path, plan), busy=f"reading {path}…",
+                       group="source")
+
+    def _loaded(self, path: Path, plan_path: Path, plan: MigrationPlan) -> None:
+        self.state.sqlite_path, self.state.plan_path, self.state.plan = path, plan_path, plan
+        if plan.wizard_state and not self.state.server:
+            self.wizard.restore(plan.wizard_state)
+        if not self.state.base_name:
+            from wizard.targets import database_name_for
+
+            self.state.base_name = database_name_for(path)
+        self.state.save()
+        self._show(plan)
+        self.succeeded(f"✓ {path} is a readable SQLite database. Press Next (Ctrl+N).")
+
+    def _show(self, plan: MigrationPlan) -> None:
+        rows = sum(t.row_count for t in plan.tables)
+        self.query_one("#summary", Static).update(
+            f"{plan.source_path}: {human_size(plan.source_size)}, {len(plan.tables)} table(s), {rows:,} row(s)")
+        table = self.query_one("#tables", DataTable)
+        table.clear()
+        for t in plan.tables:
+            table.add_row(t.source, f"{t.row_count:,}", str(len(t.columns)), ", ".join(t.primary_key) or "-")
+        order = {"error": 0, "warning": 1, "info": 2}
+        lines = [f"Findings ({len(plan.findings)}):"] if plan.findings else ["No findings: the data fits as is."]
+        for f in sorted(plan.findings, key=lambda f: order.get(f.severity, 3))[:30]:
+            where = ".".join(x for x in (f.table, f.column) if x)
+            lines.append(f"[{f.severity}] {where + ': ' if where else ''}{f.message} → {f.resolution}")
+        self.query_one("#findings", Static).update("\n".join(lines))
+
+    def can_leave(self) -> str | None:
+        if self.state.plan is None:
+            return "Check a SQLite file first."
+        if not self.state.plan.tables:
+            return "This database has no tables to migrate; pick the application's database."
+        return None

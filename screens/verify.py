@@ -1,0 +1,126 @@
+"""Step 7: the verification report (✓/✗ per table and check, the differing rows), its export, and the summary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual import on
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import Button, DataTable, Static
+
+from screens.base import StepScreen
+from wizard.errors import StepFailed
+from wizard.verify import VerifyReport, verify
+from wizard.verify_report import write_report
+
+
+class VerifyScreen(StepScreen):
+    STEP = "verify"
+    BINDINGS = [Binding("ctrl+t", "press('#run')", "Verify")]
+    HEADING = "7. Verify: did every row arrive?"
+    HELP = ("Verify compares every row of the SQLite snapshot with PostgreSQL, by checksums of their canonical "
+            "form (a boolean as a boolean, a timestamp as the same instant, bytes as bytes), and names the rows "
+            "that differ. It also checks keys, indexes, foreign keys and sequences. Export writes the report as "
+            "Markdown or JSON next to the SQLite file.")
+
+    def body(self) -> Iterable[Widget]:
+        with Horizontal(classes="row"):
+            yield Button("Verify", id="run", variant="primary", compact=True)
+            yield Button("Export Markdown", id="export-md", disabled=True, compact=True)
+            yield Button("Export JSON", id="export-json", disabled=True, compact=True)
+        yield DataTable(id="report", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="details", markup=False)
+        yield Static("", id="summary", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#report", DataTable).add_columns("", "table / check", "SQLite", "PostgreSQL", "detail")
+        self.query_one("#next", Button).label = "Finish"
+
+    def refresh_step(self) -> None:
+        if self.state.report is not None:
+            self._show(self.state.report)
+
+    @on(Button.Pressed, "#run")
+    def run(self) -> None:
+        spec, plan = self.state.target_spec(), self.state.plan
+        if spec is None or plan is None:
+            self.message.info("▶ A source (step 1) and a connection (step 2) are needed first.")
+            return
+        big = sum(t.row_count for t in plan.included_tables) > 200_000
+        self.in_thread(lambda: verify(plan, spec, jobs=2 if big else 1), self._verified,
+                       busy="comparing every row…", group="verify")
+
+    def _verified(self, report: VerifyReport) -> None:
+        self.state.report = report
+        self._show(report)
+        for b in ("#export-md", "#export-json"):
+            self.query_one(b, Button).disabled = False
+        if report.ok:
+            self.state.save()
+            self.succeeded(f"✓ Verified: every row arrived and every check passed ({report.seconds:.1f} s).")
+        else:
+            bad = sum(not t.ok for t in report.tables) + sum(not c.ok for c in report.checks)
+            self.failed(StepFailed(f"{bad} table(s)/check(s) differ; the ✗ rows above say which and how.",
+                                   title="Not verified", hint="Fix the cause (Resume the copy in step 6, or the "
+                                   "rejected rows), then press Verify again."))
+
+    def _show(self, report: VerifyReport) -> None:
+        table = self.query_one("#report", DataTable)
+        table.clear()
+        for t in report.tables:
+            detail = "checksums match" if t.ok else (t.note or f"{len(t.differences)} differing row(s) shown below")
+            table.add_row("✓" if t.ok else "✗", t.name, f"{t.source_rows:,}", f"{t.target_rows:,}", detail)
+        for c in report.checks:
+            table.add_row("✓" if c.ok else "✗", f"{c.name} {c.table or ''}".strip(), "", "", c.detail[:80])
+        from wizard.verify_report import _difference_line
+
+        lines = []
+        for t in report.tables:
+            for d in t.differences:
+                lines.append(f"{t.name}: {_difference_line(d)}")
+            if t.more_differences:
+                lines.append(f"{t.name}: … more differing rows not listed")
+        self.query_one("#details", Static).update("\n".join(lines))
+        self._summary()
+
+    def _summary(self) -> None:
+        s = self.state
+        lines = ["Summary:", f"  source: {s.sqlite_path}", f"  plan: {s.plan_path}"]
+        lines += [f"  {what}: {where}" for what, where in s.written.items()]
+        if s.databases:
+            lines.append("  databases: " + ", ".join(f"{e} → {d}" for e, d in s.databases.items()))
+        spec = s.target_spec()
+        if spec is not None:
+            lines.append(f"  data in: {spec}")
+        self.query_one("#summary", Static).update("\n".join(lines))
+
+    def _export(self, suffix: str) -> None:
+        report, source = self.state.report, self.state.sqlite_path
+        if report is None or source is None:
+            return
+        path = Path(str(source) + f".verify{suffix}")
+
+        def done(_: None) -> None:
+            self.state.written[f"report ({suffix[1:]})"] = str(path)
+            self._summary()
+            self.message.ok(f"✓ Report written to {path}.")
+
+        self.in_thread(lambda: write_report(report, path), done, busy="writing the report…", group="verify-export")
+
+    @on(Button.Pressed, "#export-md")
+    def export_md(self) -> None:
+        self._export(".md")
+
+    @on(Button.Pressed, "#export-json")
+    def export_json(self) -> None:
+        self._export(".json")
+
+    def action_next(self) -> None:
+        """The last step: Finish leaves the wizard (its choices stay in the plan file)."""
+        self.state.status[self.STEP] = "done" if self.state.report and self.state.report.ok else \
+            self.state.status.get(self.STEP, "todo")
+        self.state.save()
+        self.app.exit(0 if self.state.report and self.state.report.ok else 1)

@@ -1,0 +1,156 @@
+"""Widgets shared by the steps: the step list, the message box, and the modal dialogs."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from screens.state import STEPS
+from wizard.errors import WizardError
+
+MARKS = {"done": "✓", "failed": "✗", "current": "▶", "todo": "·"}
+
+
+class StepList(Static):
+    """Every step with its state: done ✓, current ▶, failed ✗, to do ·."""
+
+    def show(self, current: str, status: dict[str, str]) -> None:
+        lines = []
+        for i, (name, label) in enumerate(STEPS, start=1):
+            state = "current" if name == current else status.get(name, "todo")
+            mark = MARKS["failed"] if status.get(name) == "failed" else MARKS[state]
+            lines.append(f"{mark} {i}. {label}")
+        self.update("\n".join(lines))
+
+
+class MessageBox(Static):
+    """One place per step for what went wrong (and the next step) or what succeeded."""
+
+    def error(self, exc: BaseException) -> None:
+        if isinstance(exc, WizardError):
+            text = f"✗ {exc.title}: {exc.message}" + (f"\n  Next step: {exc.hint}" if exc.hint else "")
+        else:
+            text = f"✗ Unexpected {type(exc).__name__}: {exc}\n  Next step: retry; if it persists, run the " \
+                   "headless command with --debug and report it."
+        self.set_classes("message error")
+        self.update(text)
+
+    def ok(self, text: str) -> None:
+        self.set_classes("message ok")
+        self.update(text)
+
+    def info(self, text: str) -> None:
+        self.set_classes("message")
+        self.update(text)
+
+
+class HelpModal(ModalScreen[None]):
+    BINDINGS = [("escape", "dismiss", "Close"), ("f1", "dismiss", "Close")]
+
+    def __init__(self, title: str, text: str) -> None:
+        super().__init__()
+        self.title_text, self.text = title, text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(f"Help: {self.title_text}", classes="dialog-title")
+            with VerticalScroll():
+                yield Static(self.text, markup=False)
+            yield Button("Close", id="close", variant="primary", compact=True)
+
+    @on(Button.Pressed, "#close")
+    def close(self) -> None:
+        self.dismiss(None)
+
+
+class ChoiceModal(ModalScreen[str]):
+    """A failure with its explanation and what the user can do next (e.g. Retry / Skip rows / Abort)."""
+
+    BINDINGS = [("escape", "choose('abort')", "Abort")]
+
+    def __init__(self, title: str, message: str, choices: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text, self.message, self.choices = title, message, choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.message, markup=False, id="dialog-message")
+            with Horizontal(classes="buttons"):
+                for key, label in self.choices:
+                    yield Button(label, id=f"choice-{key}", variant="primary" if key == "retry" else "default",
+                                 compact=True)
+
+    def action_choose(self, key: str) -> None:
+        self.dismiss(key)
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss((event.button.id or "").removeprefix("choice-"))
+
+
+class ConfirmNameModal(ModalScreen[bool]):
+    """Dropping a database needs its name typed back."""
+
+    BINDINGS = [("escape", "cancel", "Cancel")]
+
+    def __init__(self, name: str, tables: int) -> None:
+        super().__init__()
+        self.db_name, self.tables = name, tables
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(f"Drop {self.db_name}?", classes="dialog-title")
+            yield Static(f"{self.db_name} holds {self.tables} table(s). Type its name to DROP it and create it "
+                         "empty; anything else keeps it.", markup=False)
+            yield Input(placeholder=self.db_name, id="typed", compact=True)
+            with Horizontal(classes="buttons"):
+                yield Button("Drop", id="drop", variant="error", compact=True)
+                yield Button("Keep", id="keep", variant="primary", compact=True)
+
+    @on(Button.Pressed, "#drop")
+    @on(Input.Submitted, "#typed")
+    def drop(self) -> None:
+        self.dismiss(self.query_one("#typed", Input).value.strip() == self.db_name)
+
+    @on(Button.Pressed, "#keep")
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class TypeModal(ModalScreen[str | None]):
+    """Pick a column's PostgreSQL type: the common ones, or type any valid one (varchar(50), numeric(12,2))."""
+
+    BINDINGS = [("escape", "cancel", "Cancel")]
+
+    def __init__(self, column: str, current: str, choices: list[str]) -> None:
+        super().__init__()
+        self.column, self.current, self.choices = column, current, choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(f"Type of {self.column} (now {self.current})", classes="dialog-title")
+            yield Select([(c, c) for c in self.choices], prompt="choose a type", id="type-select", compact=True)
+            yield Input(placeholder="or type one, e.g. varchar(50)", id="type-text", compact=True)
+            with Horizontal(classes="buttons"):
+                yield Button("Apply", id="apply", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    @on(Button.Pressed, "#apply")
+    @on(Input.Submitted, "#type-text")
+    def apply(self) -> None:
+        typed = self.query_one("#type-text", Input).value.strip()
+        chosen = self.query_one("#type-select", Select).value
+        if typed:
+            self.dismiss(typed)
+        elif isinstance(chosen, str):
+            self.dismiss(chosen)
+        else:
+            self.dismiss(None)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

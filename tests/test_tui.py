@@ -1,0 +1,299 @@
+"""The wizard driven headless with Pilot against the real test server: the whole happy path on a corpus database,
+resuming after a restart, and each error path (bad file, wrong password, unreachable server, copy errors)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+from psycopg2 import sql
+from textual.widgets import Button, DataTable, Input, Select
+
+from screens.app import WizardApp
+from screens.connection import ConnectionScreen
+from screens.copy import CopyScreen
+from screens.databases import DatabasesScreen
+from screens.schema import SchemaScreen
+from screens.source import SourceScreen
+from screens.verify import VerifyScreen
+from screens.widgets import ChoiceModal, MessageBox
+from tests.conftest import CORPUS
+from wizard.connection import ConnectionSpec
+from wizard.plan_model import default_plan_path, save_plan
+from wizard.planner import build_plan, parse_overrides
+
+SIZE = (100, 30)
+
+
+async def settle(app: WizardApp, pilot) -> None:  # type: ignore[no-untyped-def]
+    """Wait for the worker threads, then for the UI to apply what they sent back."""
+    for _ in range(4):  # a key becomes a button press, then a worker, then a callback: each a message later
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def message(app: WizardApp) -> str:
+    return str(app.screen.query_one("#message", MessageBox).content)
+
+
+def fill_connection(app: WizardApp, spec: ConnectionSpec, password: str | None) -> None:
+    screen = app.screen
+    assert isinstance(screen, ConnectionScreen)
+    screen.query_one("#host", Input).value = spec.host
+    screen.query_one("#port", Input).value = str(spec.port)
+    screen.query_one("#user", Input).value = spec.user
+    screen.query_one("#dbname", Input).value = spec.dbname
+    screen.query_one("#password", Input).value = password or ""
+    screen.query_one("#sslmode", Select).value = "disable"
+
+
+@pytest.fixture
+def chinook(tmp_path: Path) -> Path:
+    src = CORPUS / "chinook" / "Chinook_Sqlite.sqlite"
+    assert src.exists(), f"corpus database missing: {src}"
+    dst = tmp_path / "chinook.sqlite"
+    shutil.copyfile(src, dst)
+    return dst
+
+
+@pytest.fixture
+def base_name(pg_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    name = f"wiz_{uuid.uuid4().hex[:8]}"
+    yield name
+    conn = pg_server.connect()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (name + "%",))
+        for (db,) in cur.fetchall():
+            cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(db)))
+    conn.close()
+
+
+async def test_happy_path_on_a_corpus_database(chinook: Path, pg_server, base_name: str, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                               monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = WizardApp(sqlite_file=chinook)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert isinstance(app.screen, SourceScreen)
+        assert app.screen.query_one("#tables", DataTable).row_count == 11 and "readable" in message(app)
+
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, ConnectionScreen)
+        fill_connection(app, pg_server.admin, pg_server.admin.password)
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert "Connected" in message(app) and app.state.server is not None
+        assert "PostgreSQL" in str(app.screen.query_one("#server").content)
+
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, DatabasesScreen)
+        app.screen.query_one("#base", Input).value = base_name
+        app.screen.query_one("#envs", Input).value = "dev,test"
+        await pilot.press("ctrl+r")  # preview first
+        await settle(app, pilot)
+        assert f'CREATE DATABASE "{base_name}_dev"' in str(app.screen.query_one("#sql").content)
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert app.state.databases == {"dev": f"{base_name}_dev", "test": f"{base_name}_test"}, message(app)
+
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, SchemaScreen)
+        assert app.screen.query_one("#schema-tables", DataTable).row_count == 11
+        assert 'CREATE TABLE "public"."album"' in app.screen.query_one("#ddl").text
+
+        await pilot.press("ctrl+n")
+        app.screen.query_one("#env-path", Input).value = str(tmp_path / ".env")
+        app.screen.query_one("#style", Select).value = "both"
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        env_text = (tmp_path / ".env").read_text()
+        assert f"PG_DATABASE_DEV='{base_name}_dev'" in env_text and "Wrote" in message(app)
+        assert (pg_server.admin.password or "@@") not in env_text
+
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, CopyScreen)
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert app.state.copy_result is not None, message(app)
+        assert "Copied 15,607 rows" in message(app)
+
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, VerifyScreen)
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert app.state.report is not None and app.state.report.ok, message(app)
+        report = app.screen.query_one("#report", DataTable)
+        assert report.row_count >= 11 and all(report.get_row_at(i)[0] == "✓" for i in range(report.row_count))
+        app.screen.query_one("#export-md", Button).press()
+        await settle(app, pilot)
+        assert Path(str(chinook) + ".verify.md").exists()
+        await pilot.press("ctrl+n")  # Finish
+    assert app.return_code == 0
+
+    conn = psycopg2.connect(**pg_server.admin.with_dbname(f"{base_name}_dev").connect_kwargs())
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM track")
+        assert cur.fetchone() == (3503,)
+    conn.close()
+    state = __import__("json").loads(default_plan_path(chinook).read_text())["wizard_state"]
+    assert state["step"] == "verify" and "password" not in str(state).lower()
+
+
+async def test_restart_continues_at_the_saved_step(chinook: Path, pg_server, base_name: str) -> None:  # type: ignore[no-untyped-def]
+    app = WizardApp(sqlite_file=chinook)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+n")
+        fill_connection(app, pg_server.admin, pg_server.admin.password)
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, DatabasesScreen)
+        await pilot.press("ctrl+q")
+    again = WizardApp(sqlite_file=chinook)
+    async with again.run_test(size=SIZE) as pilot:
+        await settle(again, pilot)
+        await pilot.pause()
+        assert isinstance(again.screen, DatabasesScreen)
+        assert again.state.server is not None and again.state.server.port == pg_server.admin.port
+        assert "✓ 1. Source" in str(again.screen.query_one("#steps").content)
+
+
+async def test_bad_file_is_explained_and_next_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.db"
+    bad.write_text("this is not a database")
+    app = WizardApp(sqlite_file=bad)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert "not an SQLite database" in message(app) and "Next step" in message(app)
+        assert "✗ 1. Source" in str(app.screen.query_one("#steps").content)
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, SourceScreen) and "Check a SQLite file first" in message(app)
+        # retry from the same screen with a good file
+        good = tmp_path / "good.db"
+        import sqlite3
+
+        c = sqlite3.connect(good)
+        c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        c.commit()
+        c.close()
+        app.screen.query_one("#path", Input).value = str(good)
+        app.screen.query_one("#check", Button).press()
+        await settle(app, pilot)
+        assert "readable" in message(app) and "✗" not in str(app.screen.query_one("#steps").content)
+
+
+async def _to_connection(app: WizardApp, pilot, path: Path) -> None:  # type: ignore[no-untyped-def]
+    await settle(app, pilot)
+    await pilot.press("ctrl+n")
+    assert isinstance(app.screen, ConnectionScreen)
+
+
+async def test_wrong_password_and_unreachable_server(chinook: Path, pg_server) -> None:  # type: ignore[no-untyped-def]
+    app = WizardApp(sqlite_file=chinook)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_connection(app, pilot, chinook)
+        fill_connection(app, pg_server.admin, "not-the-password")
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert "rejected the password" in message(app) and "not-the-password" not in message(app)
+        assert app.state.server is None and "✗ 2. Connection" in str(app.screen.query_one("#steps").content)
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, ConnectionScreen)
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            free = s.getsockname()[1]
+        fill_connection(app, ConnectionSpec("127.0.0.1", free, "postgres", "postgres"), "x")
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert "Nothing is listening" in message(app) and "running" in message(app)
+
+        fill_connection(app, pg_server.admin, pg_server.admin.password)  # Retry, fixed
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert "Connected" in message(app) and "✓ 2. Connection" not in str(app.screen.query_one("#steps").content)
+
+
+def _bad_row_db(tmp_path: Path) -> Path:
+    import sqlite3
+
+    path = tmp_path / "m.db"
+    c = sqlite3.connect(path)
+    c.execute("CREATE TABLE m (id INTEGER PRIMARY KEY, n INTEGER)")
+    c.executemany("INSERT INTO m VALUES (?, ?)", [(i, i if i != 7 else 2**40) for i in range(1, 21)])
+    c.commit()
+    c.close()
+    save_plan(build_plan(path, overrides=parse_overrides(["m.n=integer"])), default_plan_path(path))
+    return path
+
+
+async def _to_copy(app: WizardApp, pilot, spec: ConnectionSpec) -> None:  # type: ignore[no-untyped-def]
+    await settle(app, pilot)
+    await pilot.press("ctrl+n")
+    fill_connection(app, spec, spec.password)
+    await pilot.press("ctrl+t")
+    await settle(app, pilot)
+    assert app.state.server is not None, message(app)
+    for _ in range(4):  # to databases (skipped: the connection's database), schema, .env (skipped), copy
+        await pilot.press("ctrl+n")
+    assert isinstance(app.screen, CopyScreen), message(app)
+
+
+async def test_copy_error_skip_rows(tmp_path: Path, pg_db: ConnectionSpec) -> None:
+    path = _bad_row_db(tmp_path)
+    app = WizardApp(sqlite_file=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_copy(app, pilot, pg_db)
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ChoiceModal)
+        assert "table m, row 7, column n" in app.screen.message
+        await pilot.click("#choice-skip")
+        await settle(app, pilot)
+        assert isinstance(app.screen, CopyScreen)
+        assert app.state.copy_result is not None and app.state.copy_result.rejected == 1, message(app)
+        assert "1 rejected" in message(app)
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM m")
+        assert cur.fetchone() == (19,)
+    conn.close()
+    assert (tmp_path / "pgmigrate-rejects" / "m.jsonl").exists()
+
+
+async def test_copy_error_retry_after_fixing_the_cause(tmp_path: Path, pg_db: ConnectionSpec, pg_server) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    path = tmp_path / "r.db"
+    c = sqlite3.connect(path)
+    c.execute("CREATE TABLE r (id INTEGER PRIMARY KEY, v TEXT)")
+    c.executemany("INSERT INTO r VALUES (?, ?)", [(i, "x" * 100) for i in range(1, 2001)])
+    c.commit()
+    c.close()
+    admin = pg_server.connect()
+    admin.autocommit = True
+    app = WizardApp(sqlite_file=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_copy(app, pilot, pg_db)
+        with admin.cursor() as cur:  # now the server refuses: every statement is cancelled at once
+            cur.execute(sql.SQL("ALTER DATABASE {} SET statement_timeout = '1ms'").format(
+                sql.Identifier(pg_db.dbname)))
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ChoiceModal), message(app)
+        assert "statement timeout" in app.screen.message
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("ALTER DATABASE {} RESET statement_timeout").format(sql.Identifier(pg_db.dbname)))
+        await pilot.click("#choice-retry")
+        await settle(app, pilot)
+        assert isinstance(app.screen, CopyScreen)
+        assert app.state.copy_result is not None and "Copied 2,000 rows" in message(app)
+    admin.close()
