@@ -21,7 +21,9 @@ SSLMODES = ["disable", "prefer", "require", "verify-full"]
 
 class ConnectionScreen(StepScreen):
     STEP = "connection"
-    BINDINGS = [Binding("ctrl+t", "press('#test')", "Test connection")]
+    AUTO_FOCUS = "#kind"
+    BINDINGS = [Binding("ctrl+t", "press('#test')", "Test connection"),
+                Binding("ctrl+l", "use_local", "Built-in server")]
     HEADING = "2. Connection: where PostgreSQL is"
     HELP = ("Choose the built-in PostgreSQL (nothing to install: the tool runs a server for you on 127.0.0.1, its "
             "data in your user folder) or your own server. Paste a URL (postgresql://user@host:5432/db) to fill "
@@ -63,6 +65,10 @@ class ConnectionScreen(StepScreen):
             self._fill(s)
         if self.state.local:
             self.query_one("#kind-local", RadioButton).value = True
+
+    def action_use_local(self) -> None:
+        self.query_one("#kind-local", RadioButton).value = True
+        self.query_one("#test", Button).press()
 
     def _fill(self, s: ConnectionSpec) -> None:
         self.query_one("#host", Input).value = s.host
@@ -139,6 +145,11 @@ class ConnectionScreen(StepScreen):
         self.query_one("#server", Static).update(f"{version} as {info.user} ({rights})\n{spec}")
         self.state.save()
         self.succeeded("✓ Connected." + (f" {note}" if note else "") + " Press Next (Ctrl+N).")
+
+    def failed(self, exc: BaseException) -> None:
+        super().failed(exc)
+        if getattr(exc, "kind", "") in ("refused", "unknown_host", "timeout"):
+            self.message.update(str(self.message.content) + "\n  No server yet? Ctrl+L uses the built-in PostgreSQL.")
 
     def can_leave(self) -> str | None:
         return None if self.state.server is not None else "Test the connection first."

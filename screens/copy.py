@@ -19,6 +19,7 @@ from wizard.errors import Cancelled, WizardError
 
 class CopyScreen(StepScreen):
     STEP = "copy"
+    AUTO_FOCUS = "#start"
     BINDINGS = [Binding("ctrl+t", "press('#start')", "Start/Resume"), Binding("ctrl+x", "press('#stop')", "Stop")]
     HEADING = "6. Copy: the data, batch by batch"
     HELP = ("Pick the environment whose database receives the data, then Start. Each batch is committed with a "
@@ -29,13 +30,14 @@ class CopyScreen(StepScreen):
     def body(self) -> Iterable[Widget]:
         with Horizontal(classes="row"):
             yield Label("Into", classes="field-label")
-            yield Select([("(no connection yet)", "default")], id="env", allow_blank=False, classes="wide",
+            yield Select([("(no connection yet)", "none")], id="env", allow_blank=False, classes="wide",
                          compact=True)
+        with Horizontal(classes="row"):
             yield Button("Start", id="start", variant="primary", compact=True)
             yield Button("Stop", id="stop", disabled=True, compact=True)
         yield Static("", id="target", markup=False)
         yield Label("Overall")
-        yield ProgressBar(id="overall", show_eta=False)
+        yield ProgressBar(total=1, id="overall", show_eta=False)  # 0% until the first event
         yield Vertical(id="bars")
         yield Log(id="log", max_lines=500)
 
@@ -51,7 +53,7 @@ class CopyScreen(StepScreen):
         select = self.query_one("#env", Select)
         server = self.state.server
         options = [(f"{env}: {db}", env) for env, db in envs.items()] or \
-            [(f"the connection's database: {server.dbname}" if server else "(no connection)", "default")]
+            [(f"{server.dbname} (the connection's)" if server else "(no connection yet)", "default")]
         select.set_options(options)
         select.value = self.state.target_env if self.state.target_env in envs else options[0][1]
         self._show_target()
@@ -60,7 +62,7 @@ class CopyScreen(StepScreen):
 
     @on(Select.Changed, "#env")
     def _env_changed(self, event: Select.Changed) -> None:
-        if isinstance(event.value, str) and event.value != "default":
+        if isinstance(event.value, str) and event.value in self.state.databases:
             self.state.target_env = event.value
         self._show_target()
 
@@ -147,6 +149,8 @@ class CopyScreen(StepScreen):
             if not found:
                 bars.mount(Label(p.table, id=f"label-{bar_id}"), ProgressBar(total=max(p.rows_total, 1),
                                                                              id=bar_id, show_eta=False))
+                with self._progress_lock:  # painted on the next tick, once the bar is mounted
+                    self._latest_progress.setdefault(p.table, p)
                 continue
             bar = found.first(ProgressBar)
             bar.update(total=max(p.rows_total, p.rows_done, 1), progress=p.rows_done)

@@ -18,6 +18,7 @@ from wizard.errors import InputError
 
 class DatabasesScreen(StepScreen):
     STEP = "databases"
+    AUTO_FOCUS = "#base"
     BINDINGS = [Binding("ctrl+r", "press('#preview')", "Preview SQL"),
                 Binding("ctrl+t", "press('#create')", "Create")]
     HEADING = "3. Databases: one per environment, and an app role"
@@ -37,6 +38,9 @@ class DatabasesScreen(StepScreen):
         with Horizontal(classes="row"):
             yield Label("App role", classes="field-label")
             yield Input(placeholder="optional, e.g. shop_app", id="role", compact=True)
+            yield Label("Its password", classes="field-label")
+            yield Input(placeholder="empty: generated, kept in keyring", password=True, id="role-password",
+                        compact=True)
         with Horizontal(classes="row"):
             yield Button("Preview SQL", id="preview", compact=True)
             yield Button("Create", id="create", variant="primary", compact=True)
@@ -60,8 +64,9 @@ class DatabasesScreen(StepScreen):
             raise InputError("Give a base name and at least one environment.", title="Missing names",
                              hint="For example: shop and dev,test,prod.")
         role = self.query_one("#role", Input).value.strip() or None
+        password = self.query_one("#role-password", Input).value or None
         self.state.base_name, self.state.envs, self.state.app_role = base, envs, role or ""
-        return DatabaseRequest(base, envs, app_role=role)
+        return DatabaseRequest(base, envs, app_role=role, role_password=password)
 
     def _plan(self, then: str) -> None:
         server = self.state.server

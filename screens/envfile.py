@@ -18,6 +18,7 @@ from wizard.errors import InputError
 
 class EnvFileScreen(StepScreen):
     STEP = "envfile"
+    AUTO_FOCUS = "#style"
     BINDINGS = [Binding("ctrl+t", "press('#write')", "Write .env")]
     HEADING = "5. .env: the app's connection settings"
     HELP = ("Writes DATABASE_URL (style url), PG_HOST/PG_PORT/PG_USER/PG_DATABASE_*/ENVIRONMENT (pg-vars), or both "

@@ -19,6 +19,7 @@ from wizard.type_mapping import TARGET_TYPES
 
 class SchemaScreen(StepScreen):
     STEP = "schema"
+    AUTO_FOCUS = "#schema-tables"
     HEADING = "4. Schema: tables, column types, DDL"
     HELP = ("The upper table lists the SQLite tables: Space includes or excludes the highlighted one. The lower "
             "table shows its columns: SQLite type → PostgreSQL type, with the findings. Highlight a column and "

@@ -54,6 +54,7 @@ class BrowseModal(ModalScreen[Path | None]):
 
 class SourceScreen(StepScreen):
     STEP = "source"
+    AUTO_FOCUS = "#path"
     BINDINGS = [Binding("ctrl+o", "press('#browse')", "Browse")]
     HEADING = "1. Source: the SQLite database"
     HELP = ("Type the path of the application's SQLite file (Tab completes the suggestions from this folder), or "

@@ -19,6 +19,7 @@ from wizard.verify_report import write_report
 
 class VerifyScreen(StepScreen):
     STEP = "verify"
+    AUTO_FOCUS = "#run"
     BINDINGS = [Binding("ctrl+t", "press('#run')", "Verify")]
     HEADING = "7. Verify: did every row arrive?"
     HELP = ("Verify compares every row of the SQLite snapshot with PostgreSQL, by checksums of their canonical "

@@ -1,0 +1,57 @@
+"""Snapshots of every step at 100x30 (pytest-textual-snapshot). The demo database is built deterministically in a
+fixed folder so paths in the screens are the same on every machine; no server is contacted."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from screens.app import WizardApp
+from wizard.connection import ConnectionSpec
+
+FOLDER = Path("/tmp/pgmw-snapshots")
+REPO = Path(__file__).resolve().parent.parent
+SIZE = (100, 30)
+
+
+@pytest.fixture
+def demo(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    shutil.rmtree(FOLDER, ignore_errors=True)
+    FOLDER.mkdir(parents=True)
+    spec = importlib.util.spec_from_file_location("make_demo_db", REPO / "examples" / "make_demo_db.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.make(FOLDER / "demo.db")
+    monkeypatch.chdir(FOLDER)
+    yield Path("demo.db")
+    shutil.rmtree(FOLDER, ignore_errors=True)
+
+
+def _before(step: str):  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        app = pilot.app
+        for _ in range(3):
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+        if step != "source":
+            # a connection as step 2 would leave it (nothing listens on port 9: no server is needed)
+            app.state.server = ConnectionSpec("127.0.0.1", 9, "app", "shop", "disable")
+            if step == "copy":
+                app.state.databases = {"dev": "shop_dev", "test": "shop_test"}
+            app.show(step)
+        for _ in range(3):
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("step", ["source", "connection", "databases", "schema", "envfile", "copy", "verify"])
+def test_step_snapshot(step: str, demo: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(WizardApp(sqlite_file=demo), run_before=_before(step), terminal_size=SIZE)

@@ -1,0 +1,104 @@
+"""End to end in a real terminal: the installed `pgmigrate-wizard` runs in tmux, keys are typed as a person would,
+the screen is read with capture-pane, and the database is checked afterwards."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg2
+
+from wizard.connection import ConnectionSpec
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class Terminal:
+    def __init__(self, command: str, cwd: Path, env: dict[str, str]) -> None:
+        self.socket = f"pgmw-{uuid.uuid4().hex[:8]}"
+        self.session = "wizard"
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        script = f"cd {shlex.quote(str(cwd))} && env {exports} {command}; echo EXITED:$?; sleep 60"
+        self._tmux("new-session", "-d", "-s", self.session, "-x", "100", "-y", "30", script)
+
+    def _tmux(self, *args: str) -> str:
+        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=30)
+        return done.stdout
+
+    def screen(self) -> str:
+        return self._tmux("capture-pane", "-t", self.session, "-p")
+
+    def keys(self, *keys: str) -> None:
+        for k in keys:
+            self._tmux("send-keys", "-t", self.session, k)
+            time.sleep(0.15)
+
+    def type(self, text: str) -> None:
+        self._tmux("send-keys", "-t", self.session, "-l", text)
+        time.sleep(0.3)
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"'{text}' did not appear; the screen shows:\n{self.screen()}")
+
+    def close(self) -> None:
+        self._tmux("kill-server")
+
+
+def test_wizard_in_a_real_terminal(tmp_path: Path, pg_db: ConnectionSpec) -> None:
+    assert shutil.which("tmux"), "tmux is needed for this test (.ci/run installs it)"
+    program = Path(sys.executable).parent / "pgmigrate-wizard"
+    assert program.exists(), f"the console script is not installed: {program}"
+    subprocess.run([sys.executable, str(REPO / "examples" / "make_demo_db.py"), "demo.db"], cwd=tmp_path,
+                   check=True, capture_output=True)
+    env = {"TERM": "xterm-256color", "PGPASSWORD": pg_db.password or "", "PATH": os.environ.get("PATH", ""),
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring", "HOME": str(tmp_path)}
+    term = Terminal(f"{shlex.quote(str(program))} demo.db", tmp_path, env)
+    url = ConnectionSpec(pg_db.host, pg_db.port, pg_db.user, pg_db.dbname, "disable").url()
+    try:
+        term.wait_for("is a readable SQLite database")
+        term.keys("C-n")
+        term.wait_for("2. Connection: where PostgreSQL is")
+        term.keys("Tab")  # from the server kind to the URL field
+        term.type(url)
+        term.keys("C-t")
+        screen = term.wait_for("Connected.")
+        assert "PostgreSQL 1" in screen and (pg_db.password or "@@") not in screen
+        term.keys("C-n")
+        term.wait_for("3. Databases: one per")
+        term.keys("C-n")  # no new databases: the data goes to the connection's database
+        term.wait_for("4. Schema: tables")
+        assert "users" in term.screen() and "CREATE TABLE" in term.screen()
+        term.keys("C-n")
+        term.wait_for("5. .env: the app")
+        term.keys("C-n")
+        term.wait_for("6. Copy: the data")
+        term.keys("C-t")
+        term.wait_for("Copied 248 rows", timeout=60)
+        term.keys("C-n")
+        term.wait_for("7. Verify: did every")
+        term.keys("C-t")
+        screen = term.wait_for("Verified: every row arrived", timeout=60)
+        assert "✗" not in screen
+        term.keys("C-n")  # Finish
+        term.wait_for("EXITED:0")
+    finally:
+        term.close()
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    with conn.cursor() as cur:
+        cur.execute("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM posts), (SELECT count(*) FROM tags)")
+        assert cur.fetchone() == (50, 85, 78)
+    conn.close()
+    state = (tmp_path / "demo.db.pgmigrate.json").read_text()
+    assert '"step": "verify"' in state and (pg_db.password or "@@") not in state
