@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 
 from screens.app import WizardApp
 from wizard.connection import ConnectionSpec
@@ -47,6 +48,8 @@ def _before(step: str):  # type: ignore[no-untyped-def]
         for _ in range(3):
             await pilot.pause()
             await app.workers.wait_for_complete()
+        for field in app.screen.query(Input):  # a blinking cursor would make the picture depend on timing
+            field.cursor_blink = False
         await pilot.pause()
 
     return run_before
