@@ -112,8 +112,12 @@ def test_on_error_skip_writes_rejects_and_continues(make_sqlite, pg_db, tmp_path
     path = make_sqlite("CREATE TABLE m (id INTEGER PRIMARY KEY, n INTEGER, j JSON);",
                        {"m": [(i, 2**40 if i in (3, 9) else i, "[1]") for i in range(1, 13)]})
     plan = build_plan(path, overrides=parse_overrides(["m.n=integer"]))
-    result = migrate(plan, pg_db, CopyOptions(batch_size=5, on_error="skip", rejects_dir=tmp_path / "rej"))
+    events = []
+    result = migrate(plan, pg_db, CopyOptions(batch_size=5, on_error="skip", rejects_dir=tmp_path / "rej"),
+                     on_progress=events.append)
     assert (result.tables[0].rows, result.tables[0].rejected) == (10, 2)
+    # the overall bar counts every row once, also the batches that failed and were isolated row by row
+    assert max(e.overall_done for e in events) == events[-1].overall_done == events[-1].overall_total == 12
     lines = [json.loads(x) for x in (tmp_path / "rej" / "m.jsonl").read_text().splitlines()]
     assert sorted(r["key"][0] for r in lines) == [3, 9]
     assert all("out of range" in r["reason"] for r in lines) and lines[0]["row"]["n"] == 2**40

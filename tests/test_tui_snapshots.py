@@ -50,6 +50,7 @@ def _before(step: str):  # type: ignore[no-untyped-def]
             await app.workers.wait_for_complete()
         for field in app.screen.query(Input):  # a blinking cursor would make the picture depend on timing
             field.cursor_blink = False
+        await pilot.pause(0.3)  # DataTable sizes its columns on a later refresh; let it on a busy machine
         await pilot.pause()
 
     return run_before

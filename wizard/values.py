@@ -208,6 +208,8 @@ def converter(kind: str, *, text_fix: str | None = None, epoch_unit: str = "s", 
                 except InvalidOperation:
                     raise BadValue(f"'{_short(s)}' is not a number") from None
             if limit is not None and d.is_finite():
+                if precision is not None and d.adjusted() >= precision - (scale or 0):  # too large to quantize
+                    raise BadValue(f"{d} does not fit numeric({precision},{scale or 0})")
                 q = d.quantize(Decimal(1).scaleb(-(scale or 0))) if scale is not None else d
                 if abs(q) >= limit:
                     raise BadValue(f"{d} does not fit numeric({precision},{scale or 0})")
