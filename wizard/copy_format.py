@@ -55,8 +55,8 @@ def escape_text(v: str) -> str:
 # no time zone to assume. Anything else takes the converter.
 _DATE = r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
 _TIME = r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?"  # no 24:00 or :60, which PostgreSQL rolls over
-_PLAIN_TS = re.compile(rf"{_DATE}(?:[T ]{_TIME})?")
-_ZONED_TS = re.compile(rf"{_DATE}[T ]{_TIME}(?:Z|[+-](?:0\d|1[0-4])(?::?[0-5]\d)?)")
+PLAIN_TS = re.compile(rf"{_DATE}(?:[T ]{_TIME})?")
+ZONED_TS = re.compile(rf"{_DATE}[T ]{_TIME}(?:Z|[+-](?:0\d|1[0-4])(?::?[0-5]\d)?)")
 
 
 _PLAIN_NUMBER = re.compile(r"-?\d{1,30}(?:\.\d{1,30})?")
@@ -107,7 +107,7 @@ def column_encoder(col: ColumnPlan) -> Callable[[Any], str]:
             return slow(v)
         return enc_bool
     if kind in ("timestamp", "timestamptz"):
-        pattern = _PLAIN_TS if kind == "timestamp" else _ZONED_TS
+        pattern = PLAIN_TS if kind == "timestamp" else ZONED_TS
 
         def enc_ts(v: Any) -> str:
             if v is None:

@@ -8,6 +8,7 @@ differing buckets, so memory stays bounded however large the table and however m
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import multiprocessing
 import sqlite3
@@ -16,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from wizard.errors import InputError
 from wizard.expressions import quote
 from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.snapshot import file_sha256
+from wizard.values import float_text
 
 _FETCH = 5000
 _COLLECT_BUCKETS = 8  # differing buckets re-read per table to find example rows (bounded memory)
@@ -113,7 +116,7 @@ class _SideResult:
     rows: int = 0
     checksum: int = 0
     buckets: list[int] = field(default_factory=lambda: [0] * canonical.BUCKETS)
-    kept: list[tuple[tuple[str | None, ...], tuple[str | None, ...]]] = field(default_factory=list)  # (key, row)
+    kept: list[tuple[tuple[Any, ...], tuple[Any, ...]]] = field(default_factory=list)  # (key, row)
 
 
 def _key_indexes(t: TablePlan) -> list[int]:
@@ -143,13 +146,14 @@ def _target_rows(job: _Scan) -> tuple[Any, Any]:
     cur.execute(sql.SQL("SELECT {} FROM {}").format(
         sql.SQL(", ").join(sql.Identifier(c.target) for c in t.columns), ddl.table_ident(t, job.schema)))
     canons = [canonical.value_canon(c) for c in t.columns]
-    return conn, (cur, canons)
+    return conn, (cur, canons)  # None: the value is canonical as PostgreSQL returns it
 
 
 def _scan(job: _Scan, report: Callable[[int], None] | None = None) -> _SideResult:
     """Hash every row of one side of one table; with job.collect, also keep the rows of those buckets."""
     owner, (cur, canons) = (_source_rows if job.side == "source" else _target_rows)(job)
     keys = _key_indexes(job.table)
+    fixes = [(i, f) for i, f in enumerate(canons) if f is not None]
     res = _SideResult()
     buckets, collect = res.buckets, job.collect
     row_hash, bucket_of = canonical.row_hash, canonical.bucket_of
@@ -160,7 +164,13 @@ def _scan(job: _Scan, report: Callable[[int], None] | None = None) -> _SideResul
             if not batch:
                 break
             for raw in batch:
-                row = tuple([f(v) for f, v in zip(canons, raw, strict=True)])
+                if fixes:
+                    values = list(raw)
+                    for i, f in fixes:
+                        values[i] = f(values[i])
+                    row = tuple(values)
+                else:
+                    row = tuple(raw)
                 h = row_hash(row)
                 total += h
                 key = tuple([row[i] for i in keys]) if keys else row
@@ -239,20 +249,33 @@ def _run_scans(jobs: list[_Scan], workers: int, on_progress: Callable[[VerifyPro
 
 # -- the report ----------------------------------------------------------------------------------------------
 
-def _natural(key: tuple[str | None, ...]) -> tuple[tuple[int, int, str], ...]:
+def _natural(key: tuple[Any, ...]) -> tuple[tuple[int, int, str], ...]:
     """Order keys as a person reads them: 9 before 10."""
     out = []
     for v in key:
-        s = v or ""
+        s = "" if v is None else str(v)
         digits = s.lstrip("-")
         out.append((0, int(s), "") if digits.isdigit() and len(digits) < 30 else (1, 0, s))
     return tuple(out)
 
 
-def _show(v: str | None) -> str | None:
+def _show(v: Any) -> str | None:
+    """A canonical value as a report shows it: t/f, bytes in hex, times in ISO 8601, numbers in plain digits."""
     if v is None:
         return None
-    return v if len(v) <= _SHOW else v[:_SHOW] + f"… ({len(v)} chars)"
+    if isinstance(v, bool):
+        text = "t" if v else "f"
+    elif isinstance(v, (bytes, bytearray)):
+        text = bytes(v).hex()
+    elif isinstance(v, (dt.datetime, dt.date, dt.time)):
+        text = v.isoformat()
+    elif isinstance(v, Decimal):
+        text = format(v, "f") if v.is_finite() else str(v)
+    elif isinstance(v, float):
+        text = float_text(v)
+    else:
+        text = str(v)
+    return text if len(text) <= _SHOW else text[:_SHOW] + f"… ({len(text)} chars)"
 
 
 def _differences(t: TablePlan, src: _SideResult, dst: _SideResult) -> list[Difference]:
