@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +59,7 @@ class WizardApp(App[int]):
 
 
 def run_wizard(sqlite_file: Path | None, plan_file: Path | None = None) -> int:
-    if os.environ.get("NO_COLOR"):
-        os.environ.setdefault("TEXTUAL_COLOR_SYSTEM", "standard")  # Textual itself honours NO_COLOR too
+    """Run the wizard (Textual itself honours NO_COLOR). Returns the exit code: 0 once verified."""
     app = WizardApp(sqlite_file, plan_file)
     result = app.run()
     if result is None and app.return_code:  # a crash inside Textual: it printed the traceback

@@ -297,3 +297,40 @@ async def test_copy_error_retry_after_fixing_the_cause(tmp_path: Path, pg_db: Co
         assert isinstance(app.screen, CopyScreen)
         assert app.state.copy_result is not None and "Copied 2,000 rows" in message(app)
     admin.close()
+
+
+async def test_copy_step_shows_what_a_stopped_run_already_did(tmp_path: Path, pg_db: ConnectionSpec) -> None:
+    import sqlite3
+    import threading
+
+    from textual.widgets import Log
+
+    from wizard.data_copy import CopyOptions, migrate
+
+    path = tmp_path / "s.db"
+    c = sqlite3.connect(path)
+    c.execute("CREATE TABLE s (id INTEGER PRIMARY KEY, v TEXT)")
+    c.executemany("INSERT INTO s VALUES (?, ?)", [(i, "v") for i in range(1, 5001)])
+    c.commit()
+    c.close()
+    plan = build_plan(path)
+    save_plan(plan, default_plan_path(path))
+    stop = threading.Event()
+
+    def halt(p) -> None:  # type: ignore[no-untyped-def]
+        if p.rows_done >= 2500:
+            stop.set()  # like pressing Stop during the third batch: the two committed batches stay
+
+    with pytest.raises(Exception, match="cancelled"):
+        migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=1000), on_progress=halt, cancel=stop)
+    app = WizardApp(sqlite_file=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_copy(app, pilot, pg_db)
+        await settle(app, pilot)
+        log = "\n".join(str(line) for line in app.screen.query_one("#log", Log).lines)
+        assert "started migration: 2,000 rows already copied" in log
+        assert str(app.screen.query_one("#start", Button).label) == "Resume"
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert app.state.copy_result is not None and app.state.copy_result.tables[0].rows == 5000
+        assert app.state.copy_result.tables[0].resumed_from == 2000
