@@ -82,6 +82,23 @@ class PgServer:
         return psycopg2.connect(**self.admin.with_dbname(dbname).connect_kwargs())
 
 
+def drop_test_objects(server: PgServer, tag: str, roles: tuple[str, ...] = ()) -> None:
+    """Drop every database whose name holds `tag`, then the given roles with what they own (cluster-wide
+    objects a test made; each test uses a unique tag)."""
+    conn = server.connect()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (f"%{tag}%",))
+        for (db,) in cur.fetchall():
+            cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(db)))
+        for role in roles:
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+            if cur.fetchone():
+                cur.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+                cur.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    conn.close()
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     dsn = os.environ.get(ENV_DSN)

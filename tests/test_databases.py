@@ -10,6 +10,7 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
+from tests.conftest import drop_test_objects
 from wizard.connection import ConnectionSpec, connect
 from wizard.credentials import load_password
 from wizard.databases import DatabaseRequest, create_databases, plan_databases, role_spec
@@ -23,18 +24,7 @@ def names(pg_server) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-def
     tag = uuid.uuid4().hex[:8]
     made = {"base": f"shop_{tag}", "role": f"shop_app_{tag}", "user": f"limited_{tag}"}
     yield made
-    conn = pg_server.connect()
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (f"%{tag}%",))
-        for (db,) in cur.fetchall():
-            cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(db)))
-        for role in (made["role"], made["user"]):
-            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
-            if cur.fetchone():
-                cur.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-                cur.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
-    conn.close()
+    drop_test_objects(pg_server, tag, (made["role"], made["user"]))
 
 
 def _databases(admin: ConnectionSpec, base: str) -> dict[str, tuple[str, str]]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from psycopg2 import sql
 
+from tests.conftest import drop_test_objects
 from wizard.connection import ConnectionSpec
 
 ADMIN_PW = "Adm1n-Tr4cer-Zq9"
@@ -31,18 +32,7 @@ def tracer_role(pg_server):  # type: ignore[no-untyped-def]
             sql.Identifier(role), sql.Literal(ADMIN_PW)))
     conn.close()
     yield role, app, tag
-    conn = pg_server.connect()
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (f"%{tag}%",))
-        for (db,) in cur.fetchall():
-            cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(db)))
-        for r in (app, role):
-            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (r,))
-            if cur.fetchone():
-                cur.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(r)))
-                cur.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(r)))
-    conn.close()
+    drop_test_objects(pg_server, tag, (app, role))
 
 
 def _cmdlines() -> list[str]:

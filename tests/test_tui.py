@@ -22,7 +22,7 @@ from screens.schema import SchemaScreen
 from screens.source import SourceScreen
 from screens.verify import VerifyScreen
 from screens.widgets import ChoiceModal, MessageBox
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, drop_test_objects
 from wizard.connection import ConnectionSpec
 from wizard.plan_model import default_plan_path, save_plan
 from wizard.planner import build_plan, parse_overrides
@@ -66,13 +66,7 @@ def chinook(tmp_path: Path) -> Path:
 def base_name(pg_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
     name = f"wiz_{uuid.uuid4().hex[:8]}"
     yield name
-    conn = pg_server.connect()
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (name + "%",))
-        for (db,) in cur.fetchall():
-            cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(db)))
-    conn.close()
+    drop_test_objects(pg_server, name)
 
 
 async def test_happy_path_on_a_corpus_database(chinook: Path, pg_server, base_name: str, tmp_path: Path,  # type: ignore[no-untyped-def]

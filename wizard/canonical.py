@@ -32,6 +32,8 @@ def row_hash(fields: tuple[Any, ...]) -> int:
 
 
 def bucket_of(key: tuple[Any, ...]) -> int:
+    if len(key) == 1 and type(key[0]) is int:  # the usual integer id: no need to hash it
+        return key[0] % BUCKETS
     return zlib.crc32(repr(key).encode("utf-8", "surrogatepass")) % BUCKETS
 
 
