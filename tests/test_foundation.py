@@ -20,8 +20,8 @@ def test_engine_does_not_import_textual() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("command", [[], ["inspect"], ["plan"], ["create-databases"], ["env-file"], ["migrate"],
-                                     ["verify"]])
+@pytest.mark.parametrize("command", [[], ["inspect"], ["plan"], ["create-databases"], ["env-file"], ["compose-file"],
+                                     ["migrate"], ["verify"]])
 def test_every_help_works(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main([*command, "--help"])
