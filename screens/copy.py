@@ -182,11 +182,29 @@ class CopyScreen(StepScreen):
         for r in result.failed_statements:
             self.log_line(f"not created: {r.statement.kind} {r.statement.name}: {r.error}")
         self.state.save()
+        self._hand_over()
         if result.already_done:
             self.succeeded(f"✓ Already migrated: {total:,} rows are in the target. Press Next to verify.")
         else:
             rejected = f", {result.rejected:,} rejected (see the rejects file)" if result.rejected else ""
             self.succeeded(f"✓ Copied {total:,} rows{rejected}. Press Next to verify.")
+
+    def _hand_over(self) -> None:
+        """With an app role, the app must own its tables to use them: hand them over after the copy."""
+        role, spec, plan = self.state.app_role, self.state.target_spec(), self.state.plan
+        if not role or not self.state.databases or spec is None or plan is None:
+            return
+        from wizard.databases import hand_over
+
+        def job() -> None:
+            try:
+                count = hand_over(spec, plan, role)
+            except BaseException as exc:
+                self.app.call_from_thread(self.failed, exc)
+                return
+            self.app.call_from_thread(self.log_line, f"{count} table(s)/view(s) now owned by {role}")
+
+        self.run_worker(job, thread=True, group="copy-owner", exit_on_error=False)
 
     def _stopped(self, exc: BaseException) -> None:
         self._idle()

@@ -154,3 +154,32 @@ def test_without_a_keyring_a_generated_role_password_is_refused(pg_server, names
     create_databases(pg_server.admin, plan_databases(pg_server.admin, req))
     app = role_spec(pg_server.admin, names["role"], f"{names['base']}_dev").with_password("Chosen-Pass-1")
     assert test_connection(app).user == names["role"]
+
+
+def test_the_app_role_can_use_the_migrated_tables(pg_server, names, make_sqlite) -> None:  # type: ignore[no-untyped-def]
+    from wizard.data_copy import CopyOptions, migrate
+    from wizard.databases import hand_over
+    from wizard.planner import build_plan
+
+    admin = pg_server.admin
+    req = DatabaseRequest(names["base"], ["dev"], app_role=names["role"], role_password="App-Pass-456")
+    create_databases(admin, plan_databases(admin, req))
+    target = admin.with_dbname(f"{names['base']}_dev")
+    path = make_sqlite("CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT);"
+                       "INSERT INTO items (name) VALUES ('a'), ('b');")
+    plan = build_plan(path)
+    migrate(plan, target, CopyOptions(jobs=1))  # as the administrator: the tables are the administrator's
+    app = role_spec(admin, names["role"], target.dbname).with_password("App-Pass-456")
+    conn = psycopg2.connect(**app.connect_kwargs())
+    with conn.cursor() as cur, pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        cur.execute("SELECT count(*) FROM items")
+    conn.close()
+    assert hand_over(target, plan, names["role"]) == 1
+    conn = psycopg2.connect(**app.connect_kwargs())
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM items")
+        assert cur.fetchone() == (2,)
+        cur.execute("INSERT INTO items (name) VALUES ('c') RETURNING id")  # the identity sequence came along
+        assert cur.fetchone() == (3,)
+    conn.commit()
+    conn.close()

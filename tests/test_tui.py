@@ -66,7 +66,7 @@ def chinook(tmp_path: Path) -> Path:
 def base_name(pg_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
     name = f"wiz_{uuid.uuid4().hex[:8]}"
     yield name
-    drop_test_objects(pg_server, name)
+    drop_test_objects(pg_server, name, (f"{name}_app",))
 
 
 async def test_happy_path_on_a_corpus_database(chinook: Path, pg_server, base_name: str, tmp_path: Path,  # type: ignore[no-untyped-def]
@@ -90,6 +90,8 @@ async def test_happy_path_on_a_corpus_database(chinook: Path, pg_server, base_na
         assert isinstance(app.screen, DatabasesScreen)
         app.screen.query_one("#base", Input).value = base_name
         app.screen.query_one("#envs", Input).value = "dev,test"
+        app.screen.query_one("#role", Input).value = f"{base_name}_app"
+        app.screen.query_one("#role-password", Input).value = "Wiz-App-Pass-1"
         await pilot.press("ctrl+r")  # preview first
         await settle(app, pilot)
         assert f'CREATE DATABASE "{base_name}_dev"' in str(app.screen.query_one("#sql").content)
@@ -109,6 +111,7 @@ async def test_happy_path_on_a_corpus_database(chinook: Path, pg_server, base_na
         await settle(app, pilot)
         env_text = (tmp_path / ".env").read_text()
         assert f"PG_DATABASE_DEV='{base_name}_dev'" in env_text and "Wrote" in message(app)
+        assert f"PG_USER='{base_name}_app'" in env_text and "Wiz-App-Pass-1" not in env_text
         assert (pg_server.admin.password or "@@") not in env_text
 
         await pilot.press("ctrl+n")
@@ -117,6 +120,8 @@ async def test_happy_path_on_a_corpus_database(chinook: Path, pg_server, base_na
         await settle(app, pilot)
         assert app.state.copy_result is not None, message(app)
         assert "Copied 15,607 rows" in message(app)
+        log = "\n".join(str(line) for line in app.screen.query_one("#log").lines)
+        assert f"11 table(s)/view(s) now owned by {base_name}_app" in log
 
         await pilot.press("ctrl+n")
         assert isinstance(app.screen, VerifyScreen)
@@ -131,7 +136,9 @@ async def test_happy_path_on_a_corpus_database(chinook: Path, pg_server, base_na
         await pilot.press("ctrl+n")  # Finish
     assert app.return_code == 0
 
-    conn = psycopg2.connect(**pg_server.admin.with_dbname(f"{base_name}_dev").connect_kwargs())
+    app_spec = ConnectionSpec(pg_server.admin.host, pg_server.admin.port, f"{base_name}_app", f"{base_name}_dev",
+                              "disable", "Wiz-App-Pass-1")
+    conn = psycopg2.connect(**app_spec.connect_kwargs())  # the application's own account reads its tables
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM track")
         assert cur.fetchone() == (3503,)

@@ -130,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fail: stop at the first bad batch; skip: write bad rows to a rejects file")
     sp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     sp.add_argument("--backup-dir", type=Path, default=None, help="where the source snapshot goes")
+    sp.add_argument("--owner", metavar="ROLE", default=None,
+                    help="afterwards make this role (e.g. the app role) the owner of the migrated tables")
 
     sp = add("verify", "Prove every row arrived: counts, checksums and the differing rows.")
     sp.add_argument("sqlite_file", type=Path, metavar="SQLITE_FILE")

@@ -89,6 +89,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     with ProgressView(sys.stderr) as view:
         result = migrate(plan, spec, options, on_progress=view.update)
     sys.stdout.write(render_summary(result))
+    if args.owner:
+        from wizard.databases import hand_over
+
+        count = hand_over(spec, plan, args.owner)
+        sys.stdout.write(f"{count} table(s)/view(s) now owned by {args.owner}\n")
     if result.rejected or any(r.statement.kind != "view" for r in result.failed_statements):
         return EXIT_FAILED
     return EXIT_OK

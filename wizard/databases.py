@@ -19,6 +19,7 @@ from psycopg2 import sql
 from wizard.connection import ConnectionSpec, connect
 from wizard.credentials import KeyringStatus, keyring_status, save_password
 from wizard.errors import InputError
+from wizard.plan_model import MigrationPlan
 from wizard.server_check import test_connection
 
 APP_PASSWORD_ENV = "PGMIGRATE_APP_PASSWORD"  # where a role's password comes from when no keyring can keep one
@@ -262,3 +263,34 @@ def _run_in(spec: ConnectionSpec, step: Step) -> None:
 def role_spec(admin: ConnectionSpec, role: str, dbname: str) -> ConnectionSpec:
     """How the app connects: the admin's server, the role's name, one of its databases (no password in it)."""
     return ConnectionSpec(admin.host, admin.port, role, dbname, admin.sslmode)
+
+
+def hand_over(target: ConnectionSpec, plan: MigrationPlan, role: str, schema: str = "public") -> int:
+    """Make `role` the owner of the migrated tables and views (their identity sequences follow the tables), so the
+    application connecting as that role can read and write them. One transaction; returns how many objects."""
+    _check_name("role", role)
+    conn = connect(target)
+    count = 0
+    try:
+        with conn.cursor() as cur:
+            for t in plan.included_tables:
+                cur.execute(sql.SQL("ALTER TABLE {}.{} OWNER TO {}").format(
+                    sql.Identifier(schema), sql.Identifier(t.target), sql.Identifier(role)))
+                count += 1
+            for v in plan.views:
+                if v.sql is None:
+                    continue
+                cur.execute("SELECT 1 FROM pg_views WHERE schemaname = %s AND viewname = %s", (schema, v.target))
+                if cur.fetchone():
+                    cur.execute(sql.SQL("ALTER VIEW {}.{} OWNER TO {}").format(
+                        sql.Identifier(schema), sql.Identifier(v.target), sql.Identifier(role)))
+                    count += 1
+        conn.commit()
+    except psycopg2.Error as exc:
+        conn.rollback()
+        raise InputError(f"The tables could not be handed over to role {role}: {(exc.pgerror or str(exc)).strip()}",
+                         title="Ownership not changed",
+                         hint="Connect as a superuser or a member of that role, then retry.") from None
+    finally:
+        conn.close()
+    return count
