@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.suggester import SuggestFromList
+from textual.suggester import Suggester
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, DirectoryTree, Input, Label, Static
 
@@ -29,6 +29,31 @@ def candidates(folder: Path) -> list[str]:
                       if p.suffix.lower() in SUFFIXES and ".pgmigrate-backup-" not in p.name and p.is_file())
     except OSError:
         return []
+
+
+class PathSuggester(Suggester):
+    """Completes a typed path from the file system: folders, and SQLite-looking files (→ or End accepts)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        typed = Path(value).expanduser()
+        folder, prefix = (typed, "") if value.endswith(("/", "\\")) else (typed.parent, typed.name)
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError:
+            return None
+        for entry in entries:
+            if not entry.name.startswith(prefix) or entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                return value + entry.name[len(prefix):] + "/"
+            if entry.suffix.lower() in SUFFIXES and ".pgmigrate-backup-" not in entry.name:
+                return value + entry.name[len(prefix):]
+        return None
 
 
 class _SqliteTree(DirectoryTree):
@@ -65,7 +90,7 @@ class SourceScreen(StepScreen):
         found = candidates(Path.cwd())
         hint = f"SQLite files here: {', '.join(found[:6])}" if found else "No .db/.sqlite files in this folder."
         with Horizontal(classes="row"):
-            yield Input(placeholder="path/to/app.db", id="path", suggester=SuggestFromList(found), compact=True)
+            yield Input(placeholder="path/to/app.db", id="path", suggester=PathSuggester(), compact=True)
             yield Button("Check", id="check", variant="primary", compact=True)
             yield Button("Browse…", id="browse", compact=True)
         yield Static(hint, id="found", markup=False)

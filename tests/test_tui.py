@@ -335,3 +335,30 @@ async def test_copy_step_shows_what_a_stopped_run_already_did(tmp_path: Path, pg
         await settle(app, pilot)
         assert app.state.copy_result is not None and app.state.copy_result.tables[0].rows == 5000
         assert app.state.copy_result.tables[0].resumed_from == 2000
+
+
+async def test_path_completion_from_the_file_system(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    sub = tmp_path / "data"
+    sub.mkdir()
+    c = sqlite3.connect(sub / "shop.sqlite3")
+    c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    c.commit()
+    c.close()
+    (sub / "notes.txt").write_text("not offered")
+    monkeypatch.chdir(tmp_path)
+    app = WizardApp()
+    async with app.run_test(size=SIZE) as pilot:
+        field = app.screen.query_one("#path", Input)
+        field.focus()
+        await pilot.press(*"da")
+        await pilot.pause(0.2)
+        await pilot.press("right")  # accepts the suggestion: the folder
+        await pilot.press(*"s")
+        await pilot.pause(0.2)
+        await pilot.press("right")
+        assert field.value == "data/shop.sqlite3"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert "readable" in message(app)
