@@ -114,9 +114,11 @@ class StepScreen(Screen[None]):
         self.query_one(StepList).show(self.STEP, self.state.status)
         self.message.ok(text)
 
-    def in_thread(self, fn: Callable[[], Any], done: Callable[[Any], None], *, busy: str, group: str) -> None:
-        """Run `fn` in a worker thread; `done(result)` or the failure display runs on the UI thread."""
-        self.message.info(f"… {busy}")
+    def in_thread(self, fn: Callable[[], Any], done: Callable[[Any], None], *, busy: str | None, group: str) -> None:
+        """Run `fn` in a worker thread; `done(result)` or the failure display runs on the UI thread. `busy` is
+        shown meanwhile (None: a follow-up job that leaves the step's message alone)."""
+        if busy is not None:
+            self.message.info(f"… {busy}")
 
         def job() -> None:
             try:

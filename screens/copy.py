@@ -196,15 +196,9 @@ class CopyScreen(StepScreen):
             return
         from wizard.databases import hand_over
 
-        def job() -> None:
-            try:
-                count = hand_over(spec, plan, role)
-            except BaseException as exc:
-                self.app.call_from_thread(self.failed, exc)
-                return
-            self.app.call_from_thread(self.log_line, f"{count} table(s)/view(s) now owned by {role}")
-
-        self.run_worker(job, thread=True, group="copy-owner", exit_on_error=False)
+        self.in_thread(lambda: hand_over(spec, plan, role),
+                       lambda count: self.log_line(f"{count} table(s)/view(s) now owned by {role}"),
+                       busy=None, group="copy-owner")
 
     def _stopped(self, exc: BaseException) -> None:
         self._idle()

@@ -22,11 +22,15 @@ from wizard.planner import build_plan
 SUFFIXES = (".db", ".sqlite", ".sqlite3", ".db3")
 
 
+def looks_sqlite(path: Path) -> bool:
+    """A file worth offering: an SQLite suffix, and not one of the wizard's own snapshots."""
+    return path.suffix.lower() in SUFFIXES and ".pgmigrate-backup-" not in path.name
+
+
 def candidates(folder: Path) -> list[str]:
-    """SQLite-looking files in a folder (the wizard's own snapshots left out)."""
+    """SQLite-looking files in a folder."""
     try:
-        return sorted(p.name for p in folder.iterdir()
-                      if p.suffix.lower() in SUFFIXES and ".pgmigrate-backup-" not in p.name and p.is_file())
+        return sorted(p.name for p in folder.iterdir() if looks_sqlite(p) and p.is_file())
     except OSError:
         return []
 
@@ -51,7 +55,7 @@ class PathSuggester(Suggester):
                 continue
             if entry.is_dir():
                 return value + entry.name[len(prefix):] + "/"
-            if entry.suffix.lower() in SUFFIXES and ".pgmigrate-backup-" not in entry.name:
+            if looks_sqlite(entry):
                 return value + entry.name[len(prefix):]
         return None
 

@@ -14,7 +14,7 @@ from textual.widgets import Button, DataTable, Static
 from screens.base import StepScreen
 from wizard.errors import StepFailed
 from wizard.verify import VerifyReport, verify
-from wizard.verify_report import write_report
+from wizard.verify_report import difference_line, write_report
 
 
 class VerifyScreen(StepScreen):
@@ -76,12 +76,10 @@ class VerifyScreen(StepScreen):
             table.add_row("✓" if t.ok else "✗", t.name, f"{t.source_rows:,}", f"{t.target_rows:,}", detail)
         for c in report.checks:
             table.add_row("✓" if c.ok else "✗", f"{c.name} {c.table or ''}".strip(), "", "", c.detail[:80])
-        from wizard.verify_report import _difference_line
-
         lines = []
         for t in report.tables:
             for d in t.differences:
-                lines.append(f"{t.name}: {_difference_line(d)}")
+                lines.append(f"{t.name}: {difference_line(d)}")
             if t.more_differences:
                 lines.append(f"{t.name}: … more differing rows not listed")
         self.query_one("#details", Static).update("\n".join(lines))

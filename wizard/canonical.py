@@ -17,7 +17,7 @@ from decimal import Context, Decimal
 from hashlib import blake2b
 from typing import Any
 
-from wizard.copy_format import PLAIN_TS, ZONED_TS
+from wizard.copy_format import timestamp_as_written
 from wizard.plan_model import ColumnPlan
 from wizard.values import _FAST_ISO, BadValue, JsonValue, converter
 
@@ -127,12 +127,12 @@ def source_canon(col: ColumnPlan) -> Canon:
             return _guarded(conv, canon, v)
         return src_float
     if kind in ("timestamp", "timestamptz"):
-        pattern = PLAIN_TS if kind == "timestamp" else ZONED_TS
+        as_written = timestamp_as_written(kind)
 
         def src_ts(v: Any) -> Any:
             if v is None:
                 return None
-            if _FAST_ISO and type(v) is str and pattern.fullmatch(v) and not v.startswith("0000"):
+            if _FAST_ISO and as_written(v):
                 value = datetime.fromisoformat(v)
                 return value if kind == "timestamp" else _utc(value)
             return _guarded(conv, canon, v)

@@ -142,6 +142,15 @@ def reset_target(plan: MigrationPlan, spec: ConnectionSpec, schema: str = "publi
 
 # -- reading the snapshot ----------------------------------------------------------------------------------
 
+def open_snapshot(path: str | Path, t: TablePlan, *, check_same_thread: bool = True) -> sqlite3.Connection:
+    """Open the snapshot read-only the way the copy reads table `t` (verify reads it the same way)."""
+    src = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=ro", uri=True, check_same_thread=check_same_thread)
+    if any(c.text_fix == "replace" for c in t.columns):
+        # keep invalid UTF-8 bytes as surrogates; the column's converter decodes them the plan's way
+        src.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
+    return src
+
+
 def _rowid_name(t: TablePlan) -> str:
     names = {c.source.lower() for c in t.columns}
     return next(n for n in ("rowid", "_rowid_", "oid") if n not in names)
@@ -382,10 +391,7 @@ def _copy_all(run: _Run, snapshot: Snapshot) -> list[TableResult]:
 def _copy_table(run: _Run, snapshot: Snapshot, t: TablePlan) -> TableResult:
     started = time.monotonic()
     conn = _work_connection(run)
-    src = sqlite3.connect(Path(snapshot.path).absolute().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
-    if any(c.text_fix == "replace" for c in t.columns):
-        # keep invalid UTF-8 bytes as surrogates; the column's converter decodes them the plan's way
-        src.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
+    src = open_snapshot(snapshot.path, t, check_same_thread=False)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT last_key, rows_done, rejected, done FROM pgmigrate.progress WHERE table_name = %s",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import multiprocessing
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from psycopg2 import sql
 
 from wizard import canonical, ddl
 from wizard.connection import ConnectionSpec, connect
+from wizard.data_copy import open_snapshot, read_state
 from wizard.errors import InputError
 from wizard.expressions import quote
 from wizard.plan_model import MigrationPlan, TablePlan
@@ -126,9 +126,7 @@ def _key_indexes(t: TablePlan) -> list[int]:
 
 def _source_rows(job: _Scan) -> tuple[Any, Any]:
     t = job.table
-    src = sqlite3.connect(Path(job.source_path).absolute().as_uri() + "?mode=ro", uri=True)
-    if any(c.text_fix == "replace" for c in t.columns):
-        src.text_factory = lambda b: b.decode("utf-8", "surrogateescape")  # as the copy reads it
+    src = open_snapshot(job.source_path, t)
     cur = src.execute(f"SELECT {', '.join(quote(c.source) for c in t.columns)} FROM {quote(t.source)}")
     canons = [canonical.source_canon(c) for c in t.columns]
     return src, (cur, canons)
@@ -318,7 +316,7 @@ def verify(plan: MigrationPlan, spec: ConnectionSpec, *, source_path: Path | str
     difference, only for a source or target that cannot be read at all."""
     started = time.monotonic()
     checks: list[Check] = []
-    state = _read_state(spec)
+    state = read_state(spec)
     source = _choose_source(plan, state, source_path, checks)
     tables = plan.included_tables
     present = _existing_tables(spec, schema, tables)
@@ -358,12 +356,6 @@ def verify(plan: MigrationPlan, spec: ConnectionSpec, *, source_path: Path | str
     ordered = [reports[t.target] for t in tables]
     ok = all(r.ok for r in ordered) and all(c.ok for c in checks)
     return VerifyReport(ok, str(source), spec.url(), ordered, checks, time.monotonic() - started)
-
-
-def _read_state(spec: ConnectionSpec) -> dict[str, Any] | None:
-    from wizard.data_copy import read_state
-
-    return read_state(spec)
 
 
 def _choose_source(plan: MigrationPlan, state: dict[str, Any] | None, given: Path | str | None,

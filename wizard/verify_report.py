@@ -14,7 +14,7 @@ def _mark(ok: bool) -> str:
     return "ok" if ok else "FAIL"
 
 
-def _difference_line(d: Difference) -> str:
+def difference_line(d: Difference) -> str:
     key = ", ".join(f"{k}={v!r}" for k, v in d.key.items())
     if d.kind == "changed":
         cols = "; ".join(f"{c.column}: {c.source!r} -> {c.target!r}" for c in d.columns)
@@ -34,7 +34,7 @@ def render_text(r: VerifyReport) -> str:
         if t.note:
             lines.append(f"      {t.note}")
         for d in t.differences:
-            lines.append(f"      {_difference_line(d)}")
+            lines.append(f"      {difference_line(d)}")
         if t.more_differences:
             lines.append("      … more differing rows not listed")
     for c in r.checks:
@@ -63,7 +63,7 @@ def render_markdown(r: VerifyReport) -> str:
             out += ["", f"### {_md_cell(t.name)}", ""]
             if t.note:
                 out.append(f"- {_md_cell(t.note)}")
-            out += [f"- {_md_cell(_difference_line(d))}" for d in t.differences]
+            out += [f"- {_md_cell(difference_line(d))}" for d in t.differences]
             if t.more_differences:
                 out.append("- … more differing rows not listed")
     out += ["", "## Checks", "", "| | check | table | detail |", "|---|---|---|---|"]
