@@ -43,14 +43,16 @@ class Terminal:
         self._tmux("send-keys", "-t", self.session, "-l", text)
         time.sleep(0.3)
 
-    def wait_for(self, text: str, timeout: float = 30) -> str:
+    def wait_for(self, *texts: str, timeout: float = 30) -> str:
+        """Wait until every one of `texts` is on the screen at once (a step's title is painted before its content,
+        which may still be loading in a worker)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             screen = self.screen()
-            if text in screen:
+            if all(text in screen for text in texts):
                 return screen
             time.sleep(0.1)
-        raise AssertionError(f"'{text}' did not appear; the screen shows:\n{self.screen()}")
+        raise AssertionError(f"{texts!r} did not all appear; the screen shows:\n{self.screen()}")
 
     def close(self) -> None:
         self._tmux("kill-server")
@@ -78,8 +80,7 @@ def test_wizard_in_a_real_terminal(tmp_path: Path, pg_db: ConnectionSpec) -> Non
         term.keys("C-n")
         term.wait_for("3. Databases: one per")
         term.keys("C-n")  # no new databases: the data goes to the connection's database
-        term.wait_for("4. Schema: tables")
-        assert "users" in term.screen() and "CREATE TABLE" in term.screen()
+        term.wait_for("4. Schema: tables", "users", "-- pgmigrate-wizard DDL")  # the DDL preview is there
         term.keys("C-n")
         term.wait_for("5. .env: the app")
         term.keys("C-n")
