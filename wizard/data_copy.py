@@ -1,8 +1,11 @@
 """The data copy: phase-1 tables, batched streaming COPY with an exactly-once checkpoint per batch, then phase 2.
 
-Each batch is one PostgreSQL transaction holding both the rows and the checkpoint row in `pgmigrate.progress`;
-after a crash, kill -9, Ctrl-C or a dropped connection, a rerun continues after the last committed batch. Only
-the snapshot is read, so a resumed run sees exactly the data the first run started from.
+Each table is cut into parts (rowid ranges, fixed when the run starts) that worker processes copy side by side.
+Each batch of a part is one PostgreSQL transaction holding the rows, the part's checkpoint in `pgmigrate.progress`
+and the batch's rejected rows; after a crash, kill -9, Ctrl-C or a dropped connection, a rerun continues after the
+last committed batch of each part. The checkpoint only moves forward from the value the batch started from, so
+even a stray worker of a killed run cannot commit a batch twice. Only the snapshot is read, so a resumed run sees
+exactly the data the first run started from.
 """
 
 from __future__ import annotations
@@ -10,12 +13,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +34,13 @@ from wizard.expressions import quote
 from wizard.pg_errors import TargetStopped, is_transient
 from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.snapshot import Snapshot, take_snapshot
+from wizard.workers import Link, run_jobs
 
 _LOCK_KEY = 0x70676D77  # "pgmw": one migrate at a time per target database
 _FETCH = 2000
+_PROCESS_MIN_ROWS = 50_000  # below this, starting worker processes costs more than it saves
+_MAX_PARTS = 64
+_REPORT_EVERY_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -117,8 +124,10 @@ def read_state(spec: ConnectionSpec) -> dict[str, Any] | None:
             row = cur.fetchone()
             if row is None:
                 return None
-            cur.execute("SELECT table_name, rows_done, rejected, done FROM pgmigrate.progress")
-            tables = {r[0]: {"rows_done": r[1], "rejected": r[2], "done": r[3]} for r in cur.fetchall()}
+            cur.execute("SELECT table_name, sum(rows_done), sum(rejected), bool_and(done), count(*) "
+                        "FROM pgmigrate.progress GROUP BY table_name")
+            tables = {r[0]: {"rows_done": int(r[1]), "rejected": int(r[2]), "done": r[3], "parts": int(r[4])}
+                      for r in cur.fetchall()}
             return {"snapshot": json.loads(row[0]), "phase": row[1], "tables": tables}
     finally:
         conn.close()
@@ -160,12 +169,12 @@ class _BatchReader:
     """File-like object for copy_expert: encodes rows of one batch as COPY text, chunk by chunk."""
 
     def __init__(self, rows: Iterator[tuple[Any, ...]], encoders: list[Callable[[Any], str]], nkey: int,
-                 cancel: threading.Event, on_bad: Callable[[tuple[Any, ...], BadField], None],
-                 on_rows: Callable[[int, int, int], None]) -> None:
+                 stopped: Callable[[], bool], on_bad: Callable[[tuple[Any, ...], BadField], None],
+                 on_rows: Callable[[int, int], None]) -> None:
         self.rows = rows
         self.encoders = encoders
         self.nkey = nkey
-        self.cancel = cancel
+        self.stopped = stopped
         self.on_bad = on_bad
         self.on_rows = on_rows
         self.buf = bytearray()
@@ -182,7 +191,7 @@ class _BatchReader:
     def read(self, size: int = 65536) -> bytes:
         try:
             while len(self.buf) < size and not self.done:
-                if self.cancel.is_set():
+                if self.stopped():
                     raise Cancelled("The copy was cancelled.", title="Cancelled",
                                     hint="Run migrate again to resume from the last committed batch.")
                 lines = []
@@ -203,10 +212,11 @@ class _BatchReader:
                 if fetched == 0:
                     self.done = True
                     break
+                before = len(self.buf)
                 if lines:
                     self.buf += ("\n".join(lines) + "\n").encode("utf-8")
                 self.count += fetched
-                self.on_rows(fetched, self.count, self.sent + len(self.buf))
+                self.on_rows(fetched, len(self.buf) - before)
             out = bytes(self.buf[:size])
             del self.buf[:size]
             self.sent += len(out)
@@ -316,20 +326,30 @@ def _prepare(run: _Run) -> tuple[Snapshot, str]:
                                  "not create.", title="Target not empty",
                                  hint="Pick an empty database, or rerun with --restart to drop them and start over.")
         snap = take_snapshot(run.plan.source_path, run.options.backup_dir)
+        # parts small enough that every worker stays busy to the end, never smaller than a batch
+        part_rows = max(run.options.batch_size, sum(t.row_count for t in run.plan.included_tables)
+                        // (4 * max(1, run.options.jobs)))
         with conn.cursor() as cur:
             cur.execute("CREATE SCHEMA pgmigrate")
             cur.execute("CREATE TABLE pgmigrate.run (id int PRIMARY KEY CHECK (id = 1), source text NOT NULL, "
                         "snapshot text NOT NULL, plan_tables text NOT NULL, phase text NOT NULL, "
                         "started timestamptz DEFAULT now())")
-            cur.execute("CREATE TABLE pgmigrate.progress (table_name text PRIMARY KEY, last_key text, "
-                        "rows_done bigint NOT NULL DEFAULT 0, rejected bigint NOT NULL DEFAULT 0, "
-                        "done boolean NOT NULL DEFAULT false)")
+            # one row per part of a table: the rowid range (lo, hi] it covers and how far it got
+            cur.execute("CREATE TABLE pgmigrate.progress (table_name text NOT NULL, part int NOT NULL, lo bigint, "
+                        "hi bigint, last_key text, rows_done bigint NOT NULL DEFAULT 0, "
+                        "rejected bigint NOT NULL DEFAULT 0, done boolean NOT NULL DEFAULT false, "
+                        "PRIMARY KEY (table_name, part))")
+            # rejected rows (--on-error skip) land with their batch, so the rejects files are exact after a resume
+            cur.execute("CREATE TABLE pgmigrate.rejects (id bigserial PRIMARY KEY, table_name text NOT NULL, "
+                        "part int NOT NULL, record text NOT NULL)")
             ddl.apply(conn, ddl.phase1(run.plan, run.options.schema))
             cur.execute("INSERT INTO pgmigrate.run (id, source, snapshot, plan_tables, phase) "
                         "VALUES (1, %s, %s, %s, 'copy')", (run.plan.source_path, json.dumps(snap.__dict__),
                                                            json.dumps([t.target for t in run.plan.included_tables])))
             for t in run.plan.included_tables:
-                cur.execute("INSERT INTO pgmigrate.progress (table_name) VALUES (%s)", (t.target,))
+                for part, (lo, hi) in enumerate(_split(snap.path, t, part_rows)):
+                    cur.execute("INSERT INTO pgmigrate.progress (table_name, part, lo, hi) VALUES (%s, %s, %s, %s)",
+                                (t.target, part, lo, hi))
         conn.commit()  # tables and state appear together or not at all
         return snap, "copy"
     except psycopg2.Error as exc:
@@ -357,130 +377,197 @@ def _set_phase(spec: ConnectionSpec, phase: str) -> None:
         conn.close()
 
 
-def _results_from_state(run: _Run) -> list[TableResult]:
+def _results_from_state(run: _Run, seconds: dict[str, float] | None = None,
+                        resumed: dict[str, int] | None = None,
+                        rejects_files: dict[str, str] | None = None) -> list[TableResult]:
     state = read_state(run.spec) or {"tables": {}}
     out = []
     for t in run.plan.included_tables:
         s = state["tables"].get(t.target, {"rows_done": 0, "rejected": 0})
-        out.append(TableResult(t.source, int(s["rows_done"]), int(s["rejected"]), 0.0, int(s["rows_done"])))
+        done = int(s["rows_done"])
+        out.append(TableResult(t.source, done, int(s["rejected"]), (seconds or {}).get(t.source, 0.0),
+                               done if resumed is None else resumed.get(t.source, 0),
+                               (rejects_files or {}).get(t.source)))
     return out
 
 
+def _split(snapshot_path: str, t: TablePlan, part_rows: int) -> list[tuple[int | None, int | None]]:
+    """Rowid ranges (lo, hi] of about `part_rows` rows each; open at both ends, so every row is in exactly one.
+
+    Only rowid tables are split (their key is an integer); a WITHOUT ROWID table is one part."""
+    if t.key_columns != ["rowid"] or t.row_count < 2 * part_rows:
+        return [(None, None)]
+    src = open_snapshot(snapshot_path, t)
+    try:
+        rowid = _rowid_name(t)
+        lo, hi = src.execute(f"SELECT min({rowid}), max({rowid}) FROM {quote(t.source)}").fetchone()
+    finally:
+        src.close()
+    if lo is None:
+        return [(None, None)]
+    n = min(_MAX_PARTS, math.ceil(t.row_count / part_rows))
+    bounds = sorted({lo - 1 + (hi - lo + 1) * i // n for i in range(1, n)})
+    edges: list[int | None] = [None, *bounds, None]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One unit of work for a worker: a rowid range of one table (picklable: it travels to the process)."""
+
+    spec: ConnectionSpec
+    snapshot_path: str
+    table: TablePlan
+    part: int
+    lo: int | None
+    hi: int | None
+    options: CopyOptions
+
+
 def _copy_all(run: _Run, snapshot: Snapshot) -> list[TableResult]:
-    tables = sorted(run.plan.included_tables, key=lambda t: -t.row_count)  # largest first keeps all jobs busy
-    results: dict[str, TableResult] = {}
-    errors: list[BaseException] = []
-
-    def work(t: TablePlan) -> None:
-        if errors or run.cancel.is_set():
-            return
-        try:
-            results[t.source] = _copy_table(run, snapshot, t)
-        except BaseException as exc:
-            errors.append(exc)
-            run.cancel.set()  # stop the other tables at their next chunk; their batches so far are kept
-
-    with ThreadPoolExecutor(max_workers=max(1, run.options.jobs)) as pool:
-        list(pool.map(work, tables))
-    if errors:
-        first = next((e for e in errors if not isinstance(e, Cancelled)), errors[0])
-        raise first
-    return [results[t.source] for t in run.plan.included_tables]
-
-
-def _copy_table(run: _Run, snapshot: Snapshot, t: TablePlan) -> TableResult:
-    started = time.monotonic()
-    conn = _work_connection(run)
-    src = open_snapshot(snapshot.path, t, check_same_thread=False)
+    conn = connect(run.spec)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT last_key, rows_done, rejected, done FROM pgmigrate.progress WHERE table_name = %s",
-                        (t.target,))
+            cur.execute("SELECT table_name, part, lo, hi, rows_done, done FROM pgmigrate.progress")
+            rows = cur.fetchall()
+    finally:
+        conn.close()
+    by_target = {t.target: t for t in run.plan.included_tables}
+    parts: list[tuple[_Part, int]] = []  # with the rows it is expected to copy, to start the biggest first
+    left: dict[str, int] = {}  # parts still to do per table
+    done_before: dict[str, int] = {}
+    n_parts: dict[str, int] = {}
+    for name, part, lo, hi, rows_done, finished in rows:
+        t = by_target[name]
+        done_before[t.source] = done_before.get(t.source, 0) + int(rows_done)
+        n_parts[t.source] = n_parts.get(t.source, 0) + 1
+        if not finished:
+            left[t.source] = left.get(t.source, 0) + 1
+            parts.append((_Part(run.spec, snapshot.path, t, part, lo, hi, run.options), int(rows_done)))
+    started = time.monotonic()
+    for t in run.plan.included_tables:
+        before = done_before.get(t.source, 0)
+        if t.source not in left:
+            run.emit(t, "done", before, 0, started, before)
+        elif before:
+            run.emit(t, "resumed", before, 0, started, before)
+    done_rows = dict(done_before)
+    nbytes: dict[str, int] = {}
+    seconds: dict[str, float] = {}
+    tables = {t.source: t for t in run.plan.included_tables}
+
+    def on_message(message: tuple[Any, ...]) -> None:
+        kind, source, rows_delta, bytes_delta = message
+        t = tables[source]
+        if kind == "rows":
+            done_rows[source] = done_rows.get(source, 0) + rows_delta
+            nbytes[source] = nbytes.get(source, 0) + bytes_delta
+            run.emit(t, "copy", done_rows[source], nbytes[source], started, rows_delta)
+        elif kind == "part-done":
+            left[source] -= 1
+            if left[source] == 0:
+                seconds[source] = time.monotonic() - started
+                run.emit(t, "done", done_rows.get(source, 0), nbytes.get(source, 0), started, 0)
+
+    expected = {s: max(tables[s].row_count // max(1, n), 1) for s, n in n_parts.items()}
+    parts.sort(key=lambda pr: -(expected[pr[0].table.source] - pr[1]))
+    remaining = sum(max(0, expected[p.table.source] - d) for p, d in parts)
+    processes = run.options.jobs > 1 and remaining >= _PROCESS_MIN_ROWS
+    run_jobs(_copy_part, [p for p, _ in parts], workers=run.options.jobs, processes=processes,
+             on_message=on_message, cancel=run.cancel)
+    rejects_files = _write_rejects(run)
+    return _results_from_state(run, seconds, done_before, rejects_files)
+
+
+def _copy_part(job: _Part, link: Link) -> None:
+    """Copy one part batch by batch (in a worker process or thread); each batch commits with its checkpoint."""
+    t, options = job.table, job.options
+    conn = _work_connection(job.spec, options)
+    src = open_snapshot(job.snapshot_path, t, check_same_thread=False)
+    pending = [0, 0, time.monotonic()]  # rows and bytes not reported yet, time of the last report
+
+    def report(rows: int, nbytes: int, force: bool = False) -> None:
+        pending[0] += rows
+        pending[1] += nbytes
+        now = time.monotonic()
+        if force or now - pending[2] >= _REPORT_EVERY_S:
+            if pending[0] or pending[1]:
+                link.report(("rows", t.source, pending[0], pending[1]))
+            pending[:] = [0, 0, now]
+
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT last_key, done FROM pgmigrate.progress WHERE table_name = %s AND part = %s",
+                        (t.target, job.part))
             row = cur.fetchone()
         conn.commit()
-        last_key = tuple(json.loads(row[0])) if row and row[0] else None
-        done_rows, rejected, finished = (int(row[1]), int(row[2]), bool(row[3])) if row else (0, 0, False)
-        resumed_from = done_rows
-        if finished:
-            run.emit(t, "done", done_rows, 0, started, done_rows)
-            return TableResult(t.source, done_rows, rejected, 0.0, resumed_from)
-        if done_rows:
-            run.emit(t, "resumed", done_rows, 0, started, done_rows)
+        if row is None or row[1]:
+            return
+        checkpoint: str | None = row[0]
+        last_key = tuple(json.loads(checkpoint)) if checkpoint else None
         keys = [_rowid_name(t)] if t.key_columns == ["rowid"] else t.key_columns
         key_sql = ", ".join(quote(k) for k in keys)
         cols_sql = ", ".join(quote(c.source) for c in t.columns)
         encoders = [column_encoder(c) for c in t.columns]
-        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            ddl.table_ident(t, run.options.schema), sql.SQL(", ").join(sql.Identifier(c.target) for c in t.columns))
-        copy_text = ddl.render(copy_sql)
-        rejects: list[dict[str, Any]] = []
+        copy_text = ddl.render(sql.SQL("COPY {} ({}) FROM STDIN").format(
+            ddl.table_ident(t, options.schema), sql.SQL(", ").join(sql.Identifier(c.target) for c in t.columns)))
         while True:
-            where = ""
+            conds: list[str] = []
             params: tuple[Any, ...] = ()
             if last_key is not None:
-                where = f"WHERE ({key_sql}) > ({', '.join('?' * len(keys))})" if len(keys) > 1 else \
-                    f"WHERE {key_sql} > ?"
-                params = last_key
+                conds.append(f"({key_sql}) > ({', '.join('?' * len(keys))})" if len(keys) > 1 else f"{key_sql} > ?")
+                params += last_key
+            elif job.lo is not None:
+                conds.append(f"{key_sql} > ?")
+                params += (job.lo,)
+            if job.hi is not None:
+                conds.append(f"{key_sql} <= ?")
+                params += (job.hi,)
+            where = f"WHERE {' AND '.join(conds)}" if conds else ""
             query = (f"SELECT {key_sql}, {cols_sql} FROM {quote(t.source)} {where} ORDER BY {key_sql} "
-                     f"LIMIT {run.options.batch_size}")
-            cursor = src.execute(query, params)
+                     f"LIMIT {options.batch_size}")
             batch_rejects: list[dict[str, Any]] = []
 
             def on_bad(row: tuple[Any, ...], exc: BadField, _br: list[dict[str, Any]] = batch_rejects,
                        _n: int = len(keys)) -> None:
                 column = t.columns[exc.column].source
-                if run.options.on_error != "skip":
+                if options.on_error != "skip":
                     raise CopyError(t.source, _key_text(row[:_n]), column, str(exc))
                 _br.append(_reject(t, row[:_n], row[_n:], column, str(exc)))
 
-            def on_rows(delta: int, batch_rows: int, nbytes: int, _base: int = done_rows) -> None:
-                run.emit(t, "copy", _base + batch_rows, nbytes, started, delta)
-
-            reader = _BatchReader(_iter_rows(cursor), encoders, len(keys), run.cancel, on_bad, on_rows)
+            reader = _BatchReader(_iter_rows(src.execute(query, params)), encoders, len(keys), link.stopped,
+                                  on_bad, report)
             try:
                 with conn.cursor() as cur:
                     cur.copy_expert(copy_text, reader, size=1 << 16)
+                count = reader.count
+                new_key = reader.last_key
             except psycopg2.Error as exc:
                 with contextlib.suppress(psycopg2.Error):
                     conn.rollback()
                 if reader.failure is not None:  # our own error inside read(): cancel, or a value that cannot load
                     raise reader.failure from None
                 if is_transient(exc):
-                    raise TargetStopped(f"copying {t.source}", exc) from None
-                if run.options.on_error != "skip":
+                    raise
+                if options.on_error != "skip":
                     raise _copy_error(t, reader, exc) from None
-                count, isolated_key, more_rejects = _isolate(conn, src, t, query, params, encoders, len(keys),
-                                                             copy_text)
+                count, new_key, more_rejects = _isolate(conn, src, t, query, params, encoders, len(keys),
+                                                        copy_text)
                 batch_rejects[:] = more_rejects  # the isolation pass re-judged every row of the batch
-                if isolated_key is None:
-                    break
-                last_key = isolated_key
-                _checkpoint(conn, t, last_key, done_rows + count - len(batch_rejects), rejected + len(batch_rejects))
-                conn.commit()
-                done_rows += count - len(batch_rejects)
-                rejected += len(batch_rejects)
-                rejects += batch_rejects
-                run.emit(t, "copy", done_rows, reader.sent, started, 0)
-                continue
-            if reader.count == 0:
+            if count == 0 or new_key is None:
                 break
-            assert reader.last_key is not None
-            last_key = reader.last_key
-            loaded = reader.count - len(batch_rejects)
-            _checkpoint(conn, t, last_key, done_rows + loaded, rejected + len(batch_rejects))
-            conn.commit()  # the rows and the checkpoint land together: exactly once
-            done_rows += loaded
-            rejected += len(batch_rejects)
-            rejects += batch_rejects
-            run.emit(t, "copy", done_rows, reader.sent, started, 0)
-            if reader.count < run.options.batch_size:
+            checkpoint = _checkpoint(conn, job, checkpoint, new_key, count - len(batch_rejects), batch_rejects)
+            conn.commit()  # the rows, the checkpoint and the rejects land together: exactly once
+            report(0, 0, force=True)
+            last_key = new_key
+            if count < options.batch_size:
                 break
         with conn.cursor() as cur:
-            cur.execute("UPDATE pgmigrate.progress SET done = true WHERE table_name = %s", (t.target,))
+            cur.execute("UPDATE pgmigrate.progress SET done = true WHERE table_name = %s AND part = %s",
+                        (t.target, job.part))
         conn.commit()
-        rejects_file = _write_rejects(run, t, rejects) if rejects else None
-        run.emit(t, "done", done_rows, 0, started, 0)
-        return TableResult(t.source, done_rows, rejected, time.monotonic() - started, resumed_from, rejects_file)
+        report(0, 0, force=True)
+        link.report(("part-done", t.source, 0, 0))
     except psycopg2.Error as exc:
         if is_transient(exc):
             raise TargetStopped(f"copying {t.source}", exc) from None
@@ -499,10 +586,27 @@ def _iter_rows(cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
         yield from rows
 
 
-def _checkpoint(conn: Any, t: TablePlan, last_key: tuple[Any, ...], rows_done: int, rejected: int) -> None:
+def _checkpoint(conn: Any, job: _Part, expected: str | None, last_key: tuple[Any, ...], loaded: int,
+                rejects: list[dict[str, Any]]) -> str:
+    """Move the part's checkpoint from `expected` to `last_key`, in the batch's transaction.
+
+    If the checkpoint is no longer `expected`, another process committed this batch first (a worker of a killed
+    run that had not noticed yet): this batch is rolled back instead of loading its rows twice."""
+    new = json.dumps(list(last_key))
     with conn.cursor() as cur:
-        cur.execute("UPDATE pgmigrate.progress SET last_key = %s, rows_done = %s, rejected = %s "
-                    "WHERE table_name = %s", (json.dumps(list(last_key)), rows_done, rejected, t.target))
+        cur.execute("UPDATE pgmigrate.progress SET last_key = %s, rows_done = rows_done + %s, "
+                    "rejected = rejected + %s WHERE table_name = %s AND part = %s "
+                    "AND last_key IS NOT DISTINCT FROM %s", (new, loaded, len(rejects), job.table.target, job.part,
+                                                             expected))
+        if cur.rowcount != 1:
+            conn.rollback()
+            raise StepFailed(f"Another migrate process copied the same rows of {job.table.source} at the same time; "
+                             "this one stepped back.", title="Concurrent copy",
+                             hint="Make sure only one migrate runs against this database, then run it again.")
+        for r in rejects:
+            cur.execute("INSERT INTO pgmigrate.rejects (table_name, part, record) VALUES (%s, %s, %s)",
+                        (job.table.target, job.part, json.dumps(r, ensure_ascii=False)))
+    return new
 
 
 def _key_text(key: tuple[Any, ...]) -> str:
@@ -582,26 +686,47 @@ def _isolate(conn: Any, src: sqlite3.Connection, t: TablePlan, query: str, param
     return len(rows), (tuple(rows[-1][:nkey]) if rows else None), rejects
 
 
-def _write_rejects(run: _Run, t: TablePlan, rejects: list[dict[str, Any]]) -> str:
+def _write_rejects(run: _Run) -> dict[str, str]:
+    """Write each table's rejects file (JSON lines) from the rows recorded in the target: complete and without
+    repeats, also after a resume. Returns the files written, by source table."""
     folder = run.options.rejects_dir or Path(run.plan.source_path).absolute().parent / "pgmigrate-rejects"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{t.target}.jsonl"
-    with open(path, "a", encoding="utf-8") as fh:
-        for r in rejects:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    return str(path)
-
-
-def _work_connection(run: _Run) -> Any:
+    files: dict[str, str] = {}
     conn = connect(run.spec)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT DISTINCT table_name FROM pgmigrate.rejects")
+            names = {r[0] for r in cur.fetchall()}
+        for t in run.plan.included_tables:
+            if t.target not in names:
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{t.target}.jsonl"
+            with conn.cursor(name="pgmigrate_rejects") as cur, open(path, "w", encoding="utf-8") as fh:
+                cur.itersize = 1000  # streamed: a table may have many
+                cur.execute("SELECT record FROM pgmigrate.rejects WHERE table_name = %s ORDER BY part, id",
+                            (t.target,))
+                for (record,) in cur:
+                    fh.write(record + "\n")
+            files[t.source] = str(path)
+        conn.commit()
+    finally:
+        conn.close()
+    return files
+
+
+def _work_connection(spec: ConnectionSpec, options: CopyOptions) -> Any:
+    conn = connect(spec)
     with conn.cursor() as cur:
-        cur.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(run.options.lock_timeout_s * 1000)}ms",))
+        cur.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(options.lock_timeout_s * 1000)}ms",))
+        # A batch's commit need not wait for its WAL flush: the rows and their checkpoint are one transaction, so
+        # a server crash can only lose whole recent batches, which the rerun copies again. Never a partial one.
+        cur.execute("SET synchronous_commit = off")
     conn.commit()
     return conn
 
 
 def _post_load(run: _Run) -> list[ddl.StatementResult]:
-    conn = _work_connection(run)
+    conn = _work_connection(run.spec, run.options)
     try:
         results = ddl.apply(conn, ddl.phase2(run.plan, run.options.schema))
         conn.commit()

@@ -19,6 +19,11 @@ class WizardError(Exception):
         self.title = title
         self.hint = hint
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt from its fields, not by calling __init__ again (subclasses take other arguments): an error
+        # raised in a worker process arrives in the parent whole.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
     def render(self) -> str:
         """The text printed by the CLI: the sentence, then the next step on its own line."""
         text = f"error: {self.message}"
@@ -41,3 +46,10 @@ class Cancelled(WizardError):
     """The user stopped the work; what was committed stays and a rerun resumes (exit code 130)."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+def _rebuild(cls: type[WizardError], args: tuple[object, ...], state: dict[str, object]) -> WizardError:
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err

@@ -33,4 +33,3 @@ class TargetStopped(StepFailed):
                          title="Target stopped",
                          hint="Fix the cause (is the server up? a statement_timeout or a lock held by another "
                               "session?), then run migrate again: it resumes from the last committed batch.")
-        self.cause = exc

@@ -1,0 +1,130 @@
+"""Run CPU-heavy jobs (encoding rows, hashing rows) in worker processes, with progress and a stop signal.
+
+Threads would share one GIL, so the copy and the verification use one process per core. Jobs talk back through a
+`Link`: `report()` sends a message to the parent (progress), `stopped()` says the parent cancelled, another job
+failed, or the parent itself is gone (a `kill -9`d parent must not leave children writing to the target). Small
+work runs in threads of this process instead, through the same protocol, because starting a Python process costs
+a few tenths of a second.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from typing import Any, Generic, TypeVar
+
+from wizard.errors import Cancelled
+
+J = TypeVar("J")
+R = TypeVar("R")
+
+
+class Link:
+    """What a job sees of the parent: a message channel and the stop signal."""
+
+    def __init__(self, messages: Any, stop: Any) -> None:
+        self._messages = messages
+        self._stop = stop
+
+    def report(self, message: Any) -> None:
+        self._messages.put(message)
+
+    def stopped(self) -> bool:
+        if self._stop.is_set():
+            return True
+        parent = multiprocessing.parent_process()  # None in the parent's own threads
+        return parent is not None and not parent.is_alive()
+
+
+_link: Link | None = None
+
+
+def _init_process(messages: Any, stop: Any) -> None:
+    global _link
+    _link = Link(messages, stop)
+    # Ctrl-C reaches the whole process group; the parent answers it by setting `stop`, so each job ends at its
+    # next check with its committed work intact instead of dying mid-statement.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class _InProcess(Generic[J, R]):
+    """Picklable wrapper that hands the process's link to the job function."""
+
+    def __init__(self, fn: Callable[[J, Link], R]) -> None:
+        self.fn = fn
+
+    def __call__(self, job: J) -> R:
+        assert _link is not None, "worker process started without its link"
+        return self.fn(job, _link)
+
+
+def run_jobs(fn: Callable[[J, Link], R], jobs: Sequence[J], *, workers: int, processes: bool,
+             on_message: Callable[[Any], None] | None = None, cancel: threading.Event | None = None,
+             stop_on_error: bool = True) -> list[R]:
+    """Run `fn(job, link)` for every job, at most `workers` at a time; results in the order of `jobs`.
+
+    `fn` must be a module-level function and the jobs picklable when `processes` is true. The first failure stops
+    the other jobs at their next `link.stopped()` check (with `stop_on_error`) and is raised once all have ended;
+    a `Cancelled` is raised only when nothing else went wrong. Ctrl-C in the parent stops the jobs the same way.
+    """
+    if not jobs:
+        return []
+    executor: Executor
+    if processes:
+        ctx = multiprocessing.get_context("spawn")  # the same on Windows, macOS and Linux
+        # SimpleQueue writes synchronously, so a job's last message is in the pipe before its result is sent
+        messages: Any = ctx.SimpleQueue()
+        stop: Any = ctx.Event()
+        executor = ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))), mp_context=ctx,
+                                       initializer=_init_process, initargs=(messages, stop))
+        call: Callable[[J], R] = _InProcess(fn)
+    else:
+        messages, stop = queue.Queue(), threading.Event()
+        executor = ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs))))
+        link = Link(messages, stop)
+
+        def call(job: J) -> R:
+            return fn(job, link)
+
+    def drain() -> None:
+        while not messages.empty():
+            message = messages.get()
+            if on_message is not None:
+                on_message(message)
+
+    errors: list[BaseException] = []
+    interrupted = False
+    with executor:
+        futures: list[Future[R]] = [executor.submit(call, j) for j in jobs]
+        pending = set(futures)
+        while pending:
+            try:
+                wait(pending, timeout=0.05)
+                drain()
+                if cancel is not None and cancel.is_set():
+                    stop.set()
+                for f in [f for f in pending if f.done()]:
+                    pending.discard(f)
+                    exc = f.exception() if not f.cancelled() else None
+                    if exc is not None:
+                        errors.append(exc)
+                        if stop_on_error:
+                            stop.set()
+                if stop.is_set():
+                    for f in pending:
+                        f.cancel()  # jobs not started yet never start
+            except KeyboardInterrupt:
+                interrupted = True
+                stop.set()
+        drain()
+    if interrupted:
+        raise KeyboardInterrupt
+    if errors:
+        raise next((e for e in errors if not isinstance(e, Cancelled)), errors[0])
+    if stop.is_set() and any(f.cancelled() for f in futures):
+        raise Cancelled("The work was cancelled.", title="Cancelled", hint="Run it again to resume.")
+    return [f.result() for f in futures]
