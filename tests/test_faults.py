@@ -97,6 +97,32 @@ def _assert_verified(path: Path, spec: ConnectionSpec) -> None:
     assert ev.target_rows == ROWS
 
 
+def _descendants(pid: int) -> set[int]:
+    """Live processes under `pid` (Linux /proc): the copy's worker processes and multiprocessing's helper."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            parents[int(stat.parent.name)] = int(fields[1])
+    found, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parents.items() if pp == p]
+        found.update(kids)
+        todo += kids
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _hold_lock(spec: ConnectionSpec, table: str, mode: str) -> psycopg2.extensions.connection:
     conn = psycopg2.connect(**spec.connect_kwargs())
     with conn.cursor() as cur:
@@ -120,8 +146,13 @@ def test_kill_9_at_several_points_then_resume(tmp_path: Path, pg_db: ConnectionS
             blocker = _hold_lock(pg_db, "small", "ACCESS SHARE")
             _wait(lambda: _phase(pg_db) == "post", "the post-load phase", timeout=120)
             time.sleep(0.3)
+        helpers = _descendants(proc.pid)
+        if point != "post-load":
+            assert len(helpers) >= 2, "the copy should run in worker processes"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        # the workers die with their parent: none keeps copying (or waiting for work) behind the rerun's back
+        _wait(lambda: not any(_alive(p) for p in helpers), "the killed run's worker processes to exit", timeout=15)
     finally:
         if blocker is not None:
             blocker.rollback()

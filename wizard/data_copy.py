@@ -18,7 +18,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from psycopg2 import sql
 
 from wizard import ddl
 from wizard.connection import ConnectionSpec, connect
-from wizard.copy_format import BadField, column_encoder, encode_line
+from wizard.copy_format import BadField, FieldEncoder, encode_columns, encode_line, field_encoder
 from wizard.errors import Cancelled, InputError, StepFailed
 from wizard.expressions import quote
 from wizard.pg_errors import TargetStopped, is_transient
@@ -168,7 +168,7 @@ def _rowid_name(t: TablePlan) -> str:
 class _BatchReader:
     """File-like object for copy_expert: encodes rows of one batch as COPY text, chunk by chunk."""
 
-    def __init__(self, rows: Iterator[tuple[Any, ...]], encoders: list[Callable[[Any], str]], nkey: int,
+    def __init__(self, rows: sqlite3.Cursor, encoders: list[FieldEncoder], nkey: int,
                  stopped: Callable[[], bool], on_bad: Callable[[tuple[Any, ...], BadField], None],
                  on_rows: Callable[[int, int], None]) -> None:
         self.rows = rows
@@ -181,9 +181,16 @@ class _BatchReader:
         self.count = 0
         self.sent = 0
         self.last_key: tuple[Any, ...] | None = None
-        self.keys: list[tuple[Any, ...]] = []  # keys in COPY line order, to name a row PostgreSQL rejects
+        self.keys: list[Any] = []  # keys in COPY line order, to name a row PostgreSQL rejects
         self.failure: BaseException | None = None
         self.done = False
+
+    def key_of_line(self, line: int) -> tuple[Any, ...] | None:
+        """The key of the row on COPY line `line` (1-based) of this batch."""
+        if not 0 < line <= len(self.keys):
+            return None
+        key = self.keys[line - 1]
+        return key if self.nkey > 1 else (key,)
 
     def readline(self, size: int = -1) -> bytes:  # part of the file protocol; COPY FROM only calls read()
         return self.read(size if size > 0 else 65536)
@@ -194,29 +201,11 @@ class _BatchReader:
                 if self.stopped():
                     raise Cancelled("The copy was cancelled.", title="Cancelled",
                                     hint="Run migrate again to resume from the last committed batch.")
-                lines = []
-                fetched = 0
-                for row in self.rows:
-                    fetched += 1
-                    key = row[: self.nkey]
-                    self.last_key = key
-                    try:
-                        line = encode_line(self.encoders, row[self.nkey:])
-                    except BadField as exc:
-                        self.on_bad(row, exc)  # raises unless bad rows are set aside
-                        continue
-                    lines.append(line)
-                    self.keys.append(key)
-                    if fetched >= _FETCH:
-                        break
-                if fetched == 0:
+                rows = self.rows.fetchmany(_FETCH)
+                if not rows:
                     self.done = True
                     break
-                before = len(self.buf)
-                if lines:
-                    self.buf += ("\n".join(lines) + "\n").encode("utf-8")
-                self.count += fetched
-                self.on_rows(fetched, len(self.buf) - before)
+                self._encode(rows)
             out = bytes(self.buf[:size])
             del self.buf[:size]
             self.sent += len(out)
@@ -225,6 +214,24 @@ class _BatchReader:
             # psycopg2 reports any error from read() as a generic COPY failure; keep the real one for the caller
             self.failure = exc
             raise
+
+    def _encode(self, rows: list[tuple[Any, ...]]) -> None:
+        columns = list(zip(*rows, strict=True))  # the chunk column by column: most columns encode in bulk
+        n = self.nkey
+        keys: list[Any] = list(columns[0]) if n == 1 else list(zip(*columns[:n], strict=True))
+        lines, bad = encode_columns(self.encoders, columns[n:])
+        if bad:
+            for i in sorted(bad):
+                self.on_bad(rows[i], bad[i])  # raises unless bad rows are set aside
+            lines = [line for i, line in enumerate(lines) if i not in bad]
+            keys = [k for i, k in enumerate(keys) if i not in bad]
+        self.last_key = tuple(rows[-1][:n])
+        self.keys += keys
+        before = len(self.buf)
+        if lines:
+            self.buf += ("\n".join(lines) + "\n").encode("utf-8")
+        self.count += len(rows)
+        self.on_rows(len(rows), len(self.buf) - before)
 
 
 # -- the migration -----------------------------------------------------------------------------------------
@@ -508,7 +515,7 @@ def _copy_part(job: _Part, link: Link) -> None:
         keys = [_rowid_name(t)] if t.key_columns == ["rowid"] else t.key_columns
         key_sql = ", ".join(quote(k) for k in keys)
         cols_sql = ", ".join(quote(c.source) for c in t.columns)
-        encoders = [column_encoder(c) for c in t.columns]
+        encoders = [field_encoder(c) for c in t.columns]
         copy_text = ddl.render(sql.SQL("COPY {} ({}) FROM STDIN").format(
             ddl.table_ident(t, options.schema), sql.SQL(", ").join(sql.Identifier(c.target) for c in t.columns)))
         while True:
@@ -535,7 +542,7 @@ def _copy_part(job: _Part, link: Link) -> None:
                     raise CopyError(t.source, _key_text(row[:_n]), column, str(exc))
                 _br.append(_reject(t, row[:_n], row[_n:], column, str(exc)))
 
-            reader = _BatchReader(_iter_rows(src.execute(query, params)), encoders, len(keys), link.stopped,
+            reader = _BatchReader(src.execute(query, params), encoders, len(keys), link.stopped,
                                   on_bad, report)
             try:
                 with conn.cursor() as cur:
@@ -578,14 +585,6 @@ def _copy_part(job: _Part, link: Link) -> None:
             conn.close()
 
 
-def _iter_rows(cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
-    while True:
-        rows = cursor.fetchmany(_FETCH)
-        if not rows:
-            return
-        yield from rows
-
-
 def _checkpoint(conn: Any, job: _Part, expected: str | None, last_key: tuple[Any, ...], loaded: int,
                 rejects: list[dict[str, Any]]) -> str:
     """Move the part's checkpoint from `expected` to `last_key`, in the batch's transaction.
@@ -622,8 +621,9 @@ def _copy_error(t: TablePlan, reader: _BatchReader, exc: psycopg2.Error) -> Copy
     m = re.search(r"line (\d+)(?:, column ([^:]+))?", context)
     if m:
         line = int(m.group(1))
-        if 0 < line <= len(reader.keys):
-            key = _key_text(reader.keys[line - 1])
+        found = reader.key_of_line(line)
+        if found is not None:
+            key = _key_text(found)
         if m.group(2):
             target = m.group(2).strip()
             column = next((c.source for c in t.columns if c.target == target), target)
@@ -647,7 +647,7 @@ def _jsonable(v: Any) -> Any:
 
 
 def _isolate(conn: Any, src: sqlite3.Connection, t: TablePlan, query: str, params: tuple[Any, ...],
-             encoders: list[Callable[[Any], str]], nkey: int,
+             encoders: list[FieldEncoder], nkey: int,
              copy_text: str) -> tuple[int, tuple[Any, ...] | None, list[dict[str, Any]]]:
     """--on-error skip: load a failed batch by halves inside savepoints; single bad rows go to the rejects.
 
@@ -655,9 +655,10 @@ def _isolate(conn: Any, src: sqlite3.Connection, t: TablePlan, query: str, param
     rows = src.execute(query, params).fetchall()  # one batch: bounded by --batch-size
     rejects: list[dict[str, Any]] = []
     good: list[tuple[tuple[Any, ...], str]] = []  # (row, its encoded COPY line)
+    ones = [e.one for e in encoders]
     for row in rows:
         try:
-            good.append((row, encode_line(encoders, row[nkey:]) + "\n"))
+            good.append((row, encode_line(ones, row[nkey:]) + "\n"))
         except BadField as exc:
             rejects.append(_reject(t, row[:nkey], row[nkey:], t.columns[exc.column].source, str(exc)))
 

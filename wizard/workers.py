@@ -1,20 +1,21 @@
 """Run CPU-heavy jobs (encoding rows, hashing rows) in worker processes, with progress and a stop signal.
 
 Threads would share one GIL, so the copy and the verification use one process per core. Jobs talk back through a
-`Link`: `report()` sends a message to the parent (progress), `stopped()` says the parent cancelled, another job
-failed, or the parent itself is gone (a `kill -9`d parent must not leave children writing to the target). Small
-work runs in threads of this process instead, through the same protocol, because starting a Python process costs
-a few tenths of a second.
+`Link`: `report()` sends a message to the parent (progress), `stopped()` says the parent cancelled or another job
+failed. A worker whose parent is gone (kill -9) exits at once. Small work runs in threads of this process instead,
+through the same protocol, because starting a Python process costs a few tenths of a second.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import signal
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from multiprocessing.connection import wait as wait_for
 from typing import Any, Generic, TypeVar
 
 from wizard.errors import Cancelled
@@ -34,10 +35,7 @@ class Link:
         self._messages.put(message)
 
     def stopped(self) -> bool:
-        if self._stop.is_set():
-            return True
-        parent = multiprocessing.parent_process()  # None in the parent's own threads
-        return parent is not None and not parent.is_alive()
+        return bool(self._stop.is_set())
 
 
 _link: Link | None = None
@@ -49,6 +47,17 @@ def _init_process(messages: Any, stop: Any) -> None:
     # Ctrl-C reaches the whole process group; the parent answers it by setting `stop`, so each job ends at its
     # next check with its committed work intact instead of dying mid-statement.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, daemon=True, name="parent-watch").start()
+
+
+def _exit_with_parent() -> None:
+    """A worker whose parent died (kill -9) exits at once: otherwise it would wait forever for more work, or keep
+    writing while a rerun starts. An open transaction dies with its connection, so nothing half-done stays."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    wait_for([parent.sentinel])
+    os._exit(1)
 
 
 class _InProcess(Generic[J, R]):
