@@ -9,7 +9,7 @@ import psycopg2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wizard.copy_format import column_encoder, format_value
+from wizard.copy_format import column_encoder, encode_columns, field_encoder, format_value
 from wizard.plan_model import ColumnPlan
 from wizard.values import BadValue, converter
 
@@ -68,3 +68,35 @@ def _unescape(field: str) -> str:
             out.append(field[i])
             i += 1
     return "".join(out)
+
+
+def _chunk(values: st.SearchStrategy) -> st.SearchStrategy:  # type: ignore[type-arg]
+    return st.lists(st.one_of(st.none(), values), min_size=1, max_size=40)
+
+
+chunks = st.one_of(
+    _chunk(stamps), _chunk(st.integers(-(2**63), 2**63 - 1)), _chunk(st.floats(allow_nan=True, allow_infinity=True)),
+    _chunk(st.decimals(allow_nan=False, allow_infinity=False, places=3).map(str)), _chunk(st.sampled_from([0, 1])),
+    _chunk(st.binary(max_size=6)), _chunk(st.text(max_size=6)), _chunk(st.sampled_from(['{"a": 1}', " ", "[]"])),
+    _chunk(values), st.lists(st.one_of(st.none(), values, st.binary(max_size=4), st.text(max_size=4)), max_size=40),
+)
+CHUNK_COLUMNS = [*COLUMNS, _col("bytea", "bytea"), _col("numeric", "numeric(5,0)", precision=5, scale=0),
+                 _col("numeric", "numeric(4,3)", precision=4, scale=3), _col("text", "varchar(3)", length=3)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(chunk=chunks)
+def test_column_chunks_encode_exactly_like_single_values(chunk) -> None:  # type: ignore[no-untyped-def]
+    """The copy encodes a chunk column by column, in bulk where it can: every field must be what the one-value
+    encoder gives, and every value it refuses must be refused in the chunk too."""
+    for col in CHUNK_COLUMNS:
+        enc = field_encoder(col)
+        lines, bad = encode_columns([enc], [chunk])
+        assert len(lines) == len(chunk)
+        for i, v in enumerate(chunk):
+            try:
+                expected = enc.one(v)
+            except BadValue:
+                assert i in bad and lines[i] == "", (col.pg_type, v)
+                continue
+            assert i not in bad and lines[i] == expected, (col.pg_type, v, lines[i], expected)
