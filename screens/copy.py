@@ -46,6 +46,7 @@ class CopyScreen(StepScreen):
         self._latest_progress: dict[str, Progress] = {}
         self._progress_lock = threading.Lock()
         self._copying = False
+        self._post_logged = False
         self.set_interval(0.1, self._paint)
 
     def refresh_step(self) -> None:
@@ -112,6 +113,7 @@ class CopyScreen(StepScreen):
             return
         self._cancel_event = threading.Event()
         self._copying = True
+        self._post_logged = False
         self.query_one("#start", Button).disabled = True
         self.query_one("#stop", Button).disabled = False
         self.log_line(f"copying into {spec} (on error: {'skip rows' if on_error == 'skip' else 'stop'})")
@@ -160,6 +162,9 @@ class CopyScreen(StepScreen):
                                                               f"{p.rows_total:,}{rate}{eta}")
             if p.phase in ("done", "resumed"):
                 self.log_line(f"{p.table}: {p.phase} at {p.rows_done:,} rows")
+            elif p.phase == "post" and not self._post_logged:
+                self._post_logged = True
+                self.log_line("all rows copied; building keys, indexes and foreign keys…")
             self.query_one("#overall", ProgressBar).update(total=max(p.overall_total, 1), progress=p.overall_done)
 
     def _idle(self) -> None:

@@ -306,7 +306,7 @@ async def test_copy_step_shows_what_a_stopped_run_already_did(tmp_path: Path, pg
 
     from textual.widgets import Log
 
-    from wizard.data_copy import CopyOptions, migrate
+    from wizard.data_copy import CopyOptions, migrate, read_state
 
     path = tmp_path / "s.db"
     c = sqlite3.connect(path)
@@ -324,17 +324,21 @@ async def test_copy_step_shows_what_a_stopped_run_already_did(tmp_path: Path, pg
 
     with pytest.raises(Exception, match="cancelled"):
         migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=1000), on_progress=halt, cancel=stop)
+    state = read_state(pg_db)
+    assert state is not None
+    committed = state["tables"]["s"]["rows_done"]
+    assert 0 < committed < 5000
     app = WizardApp(sqlite_file=path)
     async with app.run_test(size=SIZE) as pilot:
         await _to_copy(app, pilot, pg_db)
         await settle(app, pilot)
         log = "\n".join(str(line) for line in app.screen.query_one("#log", Log).lines)
-        assert "started migration: 2,000 rows already copied" in log
+        assert f"started migration: {committed:,} rows already copied" in log
         assert str(app.screen.query_one("#start", Button).label) == "Resume"
         await pilot.press("ctrl+t")
         await settle(app, pilot)
         assert app.state.copy_result is not None and app.state.copy_result.tables[0].rows == 5000
-        assert app.state.copy_result.tables[0].resumed_from == 2000
+        assert app.state.copy_result.tables[0].resumed_from == committed
 
 
 async def test_path_completion_from_the_file_system(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -33,6 +33,7 @@ from wizard.errors import Cancelled, InputError, StepFailed
 from wizard.expressions import quote
 from wizard.pg_errors import TargetStopped, is_transient
 from wizard.plan_model import MigrationPlan, TablePlan
+from wizard.server_check import ConnectFailed
 from wizard.snapshot import Snapshot, take_snapshot
 from wizard.workers import Link, run_jobs
 
@@ -59,7 +60,7 @@ class Progress:
     """Emitted per batch and every few thousand rows; cheap enough for live bars, never per row."""
 
     table: str
-    phase: str  # "copy", "done", "post", "resumed"
+    phase: str  # "copy", "done" (copied), "resumed", "post" (keys, indexes, constraints being built)
     rows_done: int
     rows_total: int
     bytes_done: int
@@ -289,7 +290,7 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
         else:
             tables = _results_from_state(run)
         try:
-            post = _post_load(run)
+            post = _post_load(run, tables)
         except psycopg2.Error as exc:
             if is_transient(exc):
                 raise TargetStopped("building indexes and constraints", exc) from None
@@ -375,7 +376,7 @@ def _table_exists(cur: Any, schema: str, name: str) -> bool:
 
 
 def _set_phase(spec: ConnectionSpec, phase: str) -> None:
-    conn = connect(spec)
+    conn = _connect_mid_run(spec, "recording progress")
     try:
         with conn.cursor() as cur:
             cur.execute("UPDATE pgmigrate.run SET phase = %s WHERE id = 1", (phase,))
@@ -432,7 +433,7 @@ class _Part:
 
 
 def _copy_all(run: _Run, snapshot: Snapshot) -> list[TableResult]:
-    conn = connect(run.spec)
+    conn = _connect_mid_run(run.spec, "reading the progress")
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT table_name, part, lo, hi, rows_done, done FROM pgmigrate.progress")
@@ -489,7 +490,7 @@ def _copy_all(run: _Run, snapshot: Snapshot) -> list[TableResult]:
 def _copy_part(job: _Part, link: Link) -> None:
     """Copy one part batch by batch (in a worker process or thread); each batch commits with its checkpoint."""
     t, options = job.table, job.options
-    conn = _work_connection(job.spec, options)
+    conn = _work_connection(job.spec, options, f"copying {t.source}")
     src = open_snapshot(job.snapshot_path, t, check_same_thread=False)
     pending = [0, 0, time.monotonic()]  # rows and bytes not reported yet, time of the last report
 
@@ -692,7 +693,7 @@ def _write_rejects(run: _Run) -> dict[str, str]:
     repeats, also after a resume. Returns the files written, by source table."""
     folder = run.options.rejects_dir or Path(run.plan.source_path).absolute().parent / "pgmigrate-rejects"
     files: dict[str, str] = {}
-    conn = connect(run.spec)
+    conn = _connect_mid_run(run.spec, "writing the rejects files")
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT DISTINCT table_name FROM pgmigrate.rejects")
@@ -715,8 +716,17 @@ def _write_rejects(run: _Run) -> dict[str, str]:
     return files
 
 
-def _work_connection(spec: ConnectionSpec, options: CopyOptions) -> Any:
-    conn = connect(spec)
+def _connect_mid_run(spec: ConnectionSpec, doing: str) -> Any:
+    """A connection opened once the migration is under way: failing now means the server stopped us (resumable),
+    not that the settings are wrong."""
+    try:
+        return connect(spec)
+    except ConnectFailed as exc:
+        raise TargetStopped(doing, exc) from None
+
+
+def _work_connection(spec: ConnectionSpec, options: CopyOptions, doing: str = "copying") -> Any:
+    conn = _connect_mid_run(spec, doing)
     with conn.cursor() as cur:
         cur.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(options.lock_timeout_s * 1000)}ms",))
         # A batch's commit need not wait for its WAL flush: the rows and their checkpoint are one transaction, so
@@ -726,11 +736,61 @@ def _work_connection(spec: ConnectionSpec, options: CopyOptions) -> Any:
     return conn
 
 
-def _post_load(run: _Run) -> list[ddl.StatementResult]:
-    conn = _work_connection(run.spec, run.options)
+def _post_load(run: _Run, tables: list[TableResult]) -> list[ddl.StatementResult]:
+    """Phase 2, stage by stage, the steps of a stage side by side on `jobs` connections (index builds, foreign key
+    validations and ANALYZE are server work: threads are enough). Each step commits with its row in
+    `pgmigrate.post_done`, so a resumed run skips what is finished and still reports its results."""
+    stages = ddl.phase2_stages(run.plan, run.options.schema)
+    local = threading.local()
+    opened: list[Any] = []
+    guard = threading.Lock()
+
+    def connection() -> Any:
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = _work_connection(run.spec, run.options, "building indexes and constraints")
+            with guard:
+                opened.append(conn)
+        return conn
+
+    def run_step(step: ddl.Step, link: Link) -> list[ddl.StatementResult]:
+        conn = connection()
+        try:
+            results = ddl.apply(conn, step.statements)
+            with conn.cursor() as cur:
+                cur.execute("INSERT INTO pgmigrate.post_done (step, results) VALUES (%s, %s)",
+                            (step.key, json.dumps([[r.ok, r.error] for r in results])))
+            conn.commit()
+            return results
+        except BaseException:
+            with contextlib.suppress(psycopg2.Error):
+                conn.rollback()
+            raise
+
     try:
-        results = ddl.apply(conn, ddl.phase2(run.plan, run.options.schema))
+        conn = connection()
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE IF NOT EXISTS pgmigrate.post_done (step text PRIMARY KEY, results text NOT NULL)")
+            cur.execute("SELECT step, results FROM pgmigrate.post_done")
+            finished = {k: json.loads(v) for k, v in cur.fetchall()}
         conn.commit()
-        return results
+        by_step: dict[str, list[ddl.StatementResult]] = {}
+        started = time.monotonic()
+        rows = {r.table: r.rows for r in tables}
+        for t in run.plan.included_tables:  # the fronts show it: this part can take a while on big tables
+            run.emit(t, "post", rows.get(t.source, 0), 0, started, 0)
+        for stage in stages:
+            todo = []
+            for step in stage:
+                if step.key in finished:
+                    by_step[step.key] = [ddl.StatementResult(st, ok, err) for st, (ok, err)
+                                         in zip(step.statements, finished[step.key], strict=True)]
+                else:
+                    todo.append(step)
+            done = run_jobs(run_step, todo, workers=run.options.jobs, processes=False, cancel=run.cancel)
+            by_step.update((step.key, results) for step, results in zip(todo, done, strict=True))
+        return [r for stage in stages for step in stage for r in by_step[step.key]]
     finally:
-        conn.close()
+        for conn in opened:
+            with contextlib.suppress(psycopg2.Error):
+                conn.close()

@@ -119,6 +119,45 @@ def phase2(plan: MigrationPlan, schema: str = "public") -> list[Statement]:
     return out
 
 
+@dataclass(frozen=True)
+class Step:
+    """Statements that run in one transaction; `key` names the step in the target's record of finished steps."""
+
+    key: str
+    statements: list[Statement]
+
+
+def phase2_stages(plan: MigrationPlan, schema: str = "public") -> list[list[Step]]:
+    """Phase 2 as stages that run one after another. The steps of a stage lock different tables, so they may run
+    side by side on separate connections: keys, indexes and CHECKs per table; then every foreign key added NOT
+    VALID (quick, one step: adding one locks both tables); then the validations per referencing table (the slow
+    part, a join per key); then views and sequences; then ANALYZE per table."""
+    fk_names = {(t.target, fk.name) for t in plan.included_tables for fk in t.foreign_keys}
+    per_table: dict[str, list[Statement]] = {}
+    validations: dict[str, list[Statement]] = {}
+    analyze: dict[str, list[Statement]] = {}
+    fks: list[Statement] = []
+    last: list[Statement] = []
+    for st in phase2(plan, schema):
+        table = st.table or ""
+        if st.kind == "fk":
+            fks.append(st)
+        elif st.kind == "validate" and (table, st.name) in fk_names:
+            validations.setdefault(table, []).append(st)
+        elif st.kind in ("pk", "index", "check", "validate"):
+            per_table.setdefault(table, []).append(st)
+        elif st.kind == "analyze":
+            analyze.setdefault(table, []).append(st)
+        else:  # views (they may use any table) and sequences
+            last.append(st)
+    stages = [[Step(f"table:{t}", sts) for t, sts in per_table.items()],
+              [Step("foreign-keys", fks)] if fks else [],
+              [Step(f"validate:{t}", sts) for t, sts in validations.items()],
+              [Step("views-sequences", last)] if last else [],
+              [Step(f"analyze:{t}", sts) for t, sts in analyze.items()]]
+    return [stage for stage in stages if stage]
+
+
 def _validate(t: TablePlan, name: str, schema: str) -> Statement:
     return Statement(2, "validate", t.target, name, sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}")
                      .format(table_ident(t, schema), sql.Identifier(name)), True)

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
@@ -51,6 +52,9 @@ def _init_process(messages: Any, stop: Any) -> None:
     # Jobs make millions of short-lived row tuples; at the default threshold (700) the cycle collector runs every
     # few hundred rows and costs a fifth of the work. Rows hold no cycles, so collecting rarely loses nothing.
     gc.set_threshold(100_000, 20, 100)
+    # A worker's failures travel to the parent as exceptions. Its stderr is the user's terminal (or the wizard's
+    # screen), where psycopg2 prints a stray SystemError of its own when the server goes away mid-COPY.
+    sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     threading.Thread(target=_exit_with_parent, daemon=True, name="parent-watch").start()
 
 
