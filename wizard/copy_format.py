@@ -278,6 +278,20 @@ def _bulk_encoder(col: ColumnPlan) -> Callable[[Sequence[Any]], list[str] | None
     return None
 
 
+def numeric_as_written(col: ColumnPlan) -> Callable[[Any], str | None]:
+    """For a numeric column: the text the copy sends unchanged for a SQLite value (an integer, a float's repr, or
+    plain decimal text that numeric(p,s) stores without rounding), or None when the converter decides. Verify
+    relies on the same test."""
+    pattern = re.compile(_numeric_pattern(col.precision, col.scale or 0))
+
+    def as_written(v: Any) -> str | None:
+        t = type(v)
+        text = repr(v) if t is int or t is float else v if t is str else None
+        return text if text is not None and pattern.fullmatch(text) else None
+
+    return as_written
+
+
 def _numeric_pattern(precision: int | None, scale: int) -> str:
     """The texts enc_numeric sends as written: _PLAIN_NUMBER, and within numeric(p,s) when a precision is set."""
     if precision is None:

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import multiprocessing
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -33,6 +31,7 @@ from wizard.expressions import quote
 from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.snapshot import file_sha256
 from wizard.values import float_text
+from wizard.workers import Link, run_jobs
 
 _FETCH = 5000
 _COLLECT_BUCKETS = 8  # differing buckets re-read per table to find example rows (bounded memory)
@@ -156,26 +155,31 @@ def _scan(job: _Scan, report: Callable[[int], None] | None = None) -> _SideResul
     buckets, collect = res.buckets, job.collect
     row_hash, bucket_of = canonical.row_hash, canonical.bucket_of
     total = 0
+    int_key = keys[0] if len(keys) == 1 else None
     try:
         while True:
             batch = cur.fetchmany(_FETCH)
             if not batch:
                 break
-            for raw in batch:
-                if fixes:
-                    values = list(raw)
-                    for i, f in fixes:
-                        values[i] = f(values[i])
-                    row = tuple(values)
-                else:
-                    row = tuple(raw)
-                h = row_hash(row)
-                total += h
-                key = tuple([row[i] for i in keys]) if keys else row
-                b = bucket_of(key) if keys else h % canonical.BUCKETS
-                buckets[b] += h
-                if collect is not None and b in collect:
-                    res.kept.append((key, row))
+            if fixes:  # column by column: one map() per column instead of a Python loop per value
+                columns = list(zip(*batch, strict=True))
+                for i, f in fixes:
+                    columns[i] = tuple(map(f, columns[i]))
+                rows = list(zip(*columns, strict=True))
+            else:
+                rows = batch  # tuples already, from either driver
+            hashes = list(map(row_hash, rows))
+            total += sum(hashes)
+            if collect is None and int_key is not None and all(type(r[int_key]) is int for r in rows):
+                for r, h in zip(rows, hashes, strict=True):  # bucket_of's integer shortcut, inlined
+                    buckets[r[int_key] % canonical.BUCKETS] += h
+            else:
+                for row, h in zip(rows, hashes, strict=True):
+                    key = tuple([row[i] for i in keys]) if keys else row
+                    b = bucket_of(key) if keys else h % canonical.BUCKETS
+                    buckets[b] += h
+                    if collect is not None and b in collect:
+                        res.kept.append((key, row))
             res.rows += len(batch)
             if report is not None:
                 report(res.rows)
@@ -188,61 +192,32 @@ def _scan(job: _Scan, report: Callable[[int], None] | None = None) -> _SideResul
 
 # -- running scans in worker processes ---------------------------------------------------------------------
 
-_queue: Any = None
-
-
-def _init_worker(queue: Any) -> None:
-    global _queue
-    _queue = queue
-
-
-def _scan_in_worker(job: _Scan) -> _SideResult:
+def _scan_job(job: _Scan, link: Link) -> _SideResult:
     name, side = job.table.target, job.side
     last = [0.0]
 
     def report(rows: int) -> None:
         now = time.monotonic()
-        if _queue is not None and now - last[0] > 0.2:
+        if now - last[0] > 0.2:
             last[0] = now
-            _queue.put((name, side, rows))
+            link.report((name, side, rows, False))
 
-    return _scan(job, report)
+    result = _scan(job, report)
+    link.report((name, side, result.rows, True))
+    return result
 
 
 def _run_scans(jobs: list[_Scan], workers: int, on_progress: Callable[[VerifyProgress], None] | None,
                totals: dict[str, int]) -> list[_SideResult]:
     """Scan each (table, side) in parallel worker processes: hashing is CPU work, threads would share one GIL."""
-    if not jobs:
-        return []
-    executor: Executor
-    queue: Any = None
-    if workers <= 1:
-        executor = ThreadPoolExecutor(max_workers=1)
-    else:
-        ctx = multiprocessing.get_context("spawn")  # the same on Windows, macOS and Linux
-        queue = ctx.Queue()
-        executor = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
-                                       initializer=_init_worker, initargs=(queue,))
-    with executor:
-        futures: list[Future[_SideResult]] = [
-            executor.submit(_scan_in_worker if queue is not None else _scan, j) for j in jobs]
-        pending = set(futures)
-        while pending:
-            for f in list(pending):
-                if f.done():
-                    pending.discard(f)
-                    j = jobs[futures.index(f)]
-                    if on_progress is not None and f.exception() is None:
-                        n = f.result().rows
-                        on_progress(VerifyProgress(j.table.target, j.side, n, totals[j.table.target], True))
-            if queue is not None:
-                while not queue.empty():
-                    name, side, rows = queue.get()
-                    if on_progress is not None:
-                        on_progress(VerifyProgress(name, side, rows, totals[name], False))
-            if pending:
-                time.sleep(0.05)
-        return [f.result() for f in futures]
+
+    def on_message(message: tuple[str, str, int, bool]) -> None:
+        name, side, rows, finished = message
+        if on_progress is not None:
+            on_progress(VerifyProgress(name, side, rows, totals[name], finished))
+
+    return run_jobs(_scan_job, jobs, workers=workers, processes=workers > 1, on_message=on_message,
+                    stop_on_error=False)
 
 
 # -- the report ----------------------------------------------------------------------------------------------
