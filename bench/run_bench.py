@@ -27,6 +27,14 @@ from wizard.planner import build_plan  # noqa: E402
 from wizard.targets import ensure_database  # noqa: E402
 
 
+def drop_db(admin: ConnectionSpec, name: str) -> None:
+    conn = connect(admin)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
 def fresh_db(admin: ConnectionSpec, name: str) -> ConnectionSpec:
     """An empty database, and a CHECKPOINT so that no timed run pays for the WAL of the one before."""
     conn = connect(admin)
@@ -144,6 +152,7 @@ def main() -> None:
     files, nbytes = export_files(db, plan, work)
     mb = nbytes / 1e6
     ref = run_reference(plan, fresh_db(admin, "bench_ref"), files)
+    drop_db(admin, "bench_ref")  # or its autovacuum would run during the next timed run
     mig, rss = run_migrate(db, fresh_db(admin, "bench_mig"), args.jobs)
     print(f"rows: {args.rows:,}   SQLite file: {db.stat().st_size / 1e6:.0f} MB   COPY text: {mb:.0f} MB")
     print(f"{'method':<28}{'seconds':>9}{'rows/s':>12}{'MB/s':>8}{'x limit':>9}")
@@ -153,6 +162,7 @@ def main() -> None:
     ver, code = run_verify(db, admin.with_dbname("bench_mig"), args.jobs)
     print(f"{'pgmigrate-wizard verify':<28}{ver:>9.2f}{args.rows / ver:>12,.0f}{mb / ver:>8.1f}{ver / ref:>9.2f}"
           f"   ({'verified' if code == 0 else f'exit {code}'}; {ver / mig:.2f}x the copy's time)")
+    drop_db(admin, "bench_mig")
     if shutil.which("pgloader"):
         target = fresh_db(admin, "bench_pgl")
         t0 = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable
 
@@ -119,7 +120,7 @@ class CopyScreen(StepScreen):
         self.log_line(f"copying into {spec} (on error: {'skip rows' if on_error == 'skip' else 'stop'})")
         source = self.state.sqlite_path
         rejects = source.absolute().parent / "pgmigrate-rejects" if source else None
-        options = CopyOptions(jobs=2, on_error=on_error, rejects_dir=rejects)
+        options = CopyOptions(jobs=os.cpu_count() or 2, on_error=on_error, rejects_dir=rejects)
 
         def progress(p: Progress) -> None:  # called from the copy's threads: keep it cheap, the timer paints
             with self._progress_lock:

@@ -111,6 +111,9 @@ def test_on_error_fail_names_table_row_and_column(make_sqlite, pg_db) -> None:  
     with conn.cursor() as cur:
         cur.execute("SELECT array_agg(id ORDER BY id) FROM m")
         assert cur.fetchone() == ([1, 2, 3, 4, 5, 6],)
+        # no autovacuum on a table still being loaded; switched back on once it is complete
+        cur.execute("SELECT reloptions FROM pg_class WHERE relname = 'm'")
+        assert cur.fetchone() == (["autovacuum_enabled=false"],)
     conn.close()
 
 
@@ -131,6 +134,8 @@ def test_on_error_skip_writes_rejects_and_continues(make_sqlite, pg_db, tmp_path
     with conn.cursor() as cur:
         cur.execute("SELECT count(*), count(DISTINCT id) FROM m")
         assert cur.fetchone() == (10, 10)
+        cur.execute("SELECT reloptions FROM pg_class WHERE relname = 'm'")
+        assert cur.fetchone() == (None,)  # autovacuum is back on
     conn.close()
 
 

@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("sqlite_file", type=Path, metavar="SQLITE_FILE")
     sp.add_argument("--target", required=True, metavar="DSN")
     sp.add_argument("--jobs", type=_positive_int, default=os.cpu_count() or 2, metavar="N",
-                    help="tables copied at once (default: CPU count)")
+                    help="worker processes copying table ranges, and connections building indexes "
+                         "(default: CPU count)")
     sp.add_argument("--batch-size", type=_positive_int, default=50_000, metavar="N",
                     help="rows per committed batch (default: 50000)")
     sp.add_argument("--restart", action="store_true", help="empty the target tables and start over")

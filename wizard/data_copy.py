@@ -351,6 +351,11 @@ def _prepare(run: _Run) -> tuple[Snapshot, str]:
             cur.execute("CREATE TABLE pgmigrate.rejects (id bigserial PRIMARY KEY, table_name text NOT NULL, "
                         "part int NOT NULL, record text NOT NULL)")
             ddl.apply(conn, ddl.phase1(run.plan, run.options.schema))
+            # No autovacuum while the batches commit (it would scan the growing tables again and again); the
+            # post-load phase switches it back on once the tables are complete and analyzed.
+            for t in run.plan.included_tables:
+                cur.execute(sql.SQL("ALTER TABLE {} SET (autovacuum_enabled = false)").format(
+                    ddl.table_ident(t, run.options.schema)))
             cur.execute("INSERT INTO pgmigrate.run (id, source, snapshot, plan_tables, phase) "
                         "VALUES (1, %s, %s, %s, 'copy')", (run.plan.source_path, json.dumps(snap.__dict__),
                                                            json.dumps([t.target for t in run.plan.included_tables])))
@@ -789,6 +794,12 @@ def _post_load(run: _Run, tables: list[TableResult]) -> list[ddl.StatementResult
                     todo.append(step)
             done = run_jobs(run_step, todo, workers=run.options.jobs, processes=False, cancel=run.cancel)
             by_step.update((step.key, results) for step, results in zip(todo, done, strict=True))
+        conn = connection()
+        with conn.cursor() as cur:
+            for t in run.plan.included_tables:
+                cur.execute(sql.SQL("ALTER TABLE {} RESET (autovacuum_enabled)").format(
+                    ddl.table_ident(t, run.options.schema)))
+        conn.commit()
         return [r for stage in stages for step in stage for r in by_step[step.key]]
     finally:
         for conn in opened:
