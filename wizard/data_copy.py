@@ -336,7 +336,7 @@ def _prepare(run: _Run) -> tuple[Snapshot, str]:
         snap = take_snapshot(run.plan.source_path, run.options.backup_dir)
         # parts small enough that every worker stays busy to the end, never smaller than a batch
         part_rows = max(run.options.batch_size, sum(t.row_count for t in run.plan.included_tables)
-                        // (4 * max(1, run.options.jobs)))
+                        // (8 * max(1, run.options.jobs)))
         with conn.cursor() as cur:
             cur.execute("CREATE SCHEMA pgmigrate")
             cur.execute("CREATE TABLE pgmigrate.run (id int PRIMARY KEY CHECK (id = 1), source text NOT NULL, "
