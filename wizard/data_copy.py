@@ -483,7 +483,8 @@ def _copy_all(run: _Run, snapshot: Snapshot) -> list[TableResult]:
                 run.emit(t, "done", done_rows.get(source, 0), nbytes.get(source, 0), started, 0)
 
     expected = {s: max(tables[s].row_count // max(1, n), 1) for s, n in n_parts.items()}
-    parts.sort(key=lambda pr: -(expected[pr[0].table.source] - pr[1]))
+    # costliest first (rows left times columns: wide rows cost more to encode), so no worker is left alone at the end
+    parts.sort(key=lambda pr: -(expected[pr[0].table.source] - pr[1]) * len(pr[0].table.columns))
     remaining = sum(max(0, expected[p.table.source] - d) for p, d in parts)
     processes = run.options.jobs > 1 and remaining >= _PROCESS_MIN_ROWS
     run_jobs(_copy_part, [p for p, _ in parts], workers=run.options.jobs, processes=processes,
