@@ -60,7 +60,8 @@ class Progress:
     """Emitted per batch and every few thousand rows; cheap enough for live bars, never per row."""
 
     table: str
-    phase: str  # "copy", "done" (copied), "resumed", "post" (keys, indexes, constraints being built)
+    # "copy", "done" (copied), "resumed", "post" (keys, indexes, constraints being built), "ready" (all built)
+    phase: str
     rows_done: int
     rows_total: int
     bytes_done: int
@@ -801,6 +802,8 @@ def _post_load(run: _Run, tables: list[TableResult]) -> list[ddl.StatementResult
                 cur.execute(sql.SQL("ALTER TABLE {} RESET (autovacuum_enabled)").format(
                     ddl.table_ident(t, run.options.schema)))
         conn.commit()
+        for t in run.plan.included_tables:
+            run.emit(t, "ready", rows.get(t.source, 0), 0, started, 0)
         return [r for stage in stages for step in stage for r in by_step[step.key]]
     finally:
         for conn in opened:

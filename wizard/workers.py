@@ -79,6 +79,29 @@ class _InProcess(Generic[J, R]):
         return self.fn(job, _link)
 
 
+def _start_resource_tracker() -> None:
+    """multiprocessing starts a helper process (the resource tracker) and hands it sys.stderr's descriptor. Under
+    the full-screen wizard sys.stderr is Textual's capture object, whose fileno() is -1, and starting any worker
+    would fail with "bad value(s) in fds_to_keep". Start the helper first, with a real (silent) stderr."""
+    if sys.platform == "win32":
+        return  # no resource tracker there
+    from multiprocessing import resource_tracker
+
+    try:
+        usable = sys.stderr is not None and sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        usable = False
+    if usable:
+        return
+    saved = sys.stderr
+    with open(os.devnull, "w") as quiet:
+        sys.stderr = quiet
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            sys.stderr = saved
+
+
 def run_jobs(fn: Callable[[J, Link], R], jobs: Sequence[J], *, workers: int, processes: bool,
              on_message: Callable[[Any], None] | None = None, cancel: threading.Event | None = None,
              stop_on_error: bool = True) -> list[R]:
@@ -92,6 +115,7 @@ def run_jobs(fn: Callable[[J, Link], R], jobs: Sequence[J], *, workers: int, pro
         return []
     executor: Executor
     if processes:
+        _start_resource_tracker()
         ctx = multiprocessing.get_context("spawn")  # the same on Windows, macOS and Linux
         # SimpleQueue writes synchronously, so a job's last message is in the pipe before its result is sent
         messages: Any = ctx.SimpleQueue()
