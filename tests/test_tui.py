@@ -311,7 +311,7 @@ async def test_copy_step_shows_what_a_stopped_run_already_did(tmp_path: Path, pg
     path = tmp_path / "s.db"
     c = sqlite3.connect(path)
     c.execute("CREATE TABLE s (id INTEGER PRIMARY KEY, v TEXT)")
-    c.executemany("INSERT INTO s VALUES (?, ?)", [(i, "v") for i in range(1, 5001)])
+    c.executemany("INSERT INTO s VALUES (?, ?)", [(i, "v") for i in range(1, 200_001)])
     c.commit()
     c.close()
     plan = build_plan(path)
@@ -319,15 +319,15 @@ async def test_copy_step_shows_what_a_stopped_run_already_did(tmp_path: Path, pg
     stop = threading.Event()
 
     def halt(p) -> None:  # type: ignore[no-untyped-def]
-        if p.rows_done >= 2500:
-            stop.set()  # like pressing Stop during the third batch: the two committed batches stay
+        if p.rows_done >= 20_000:
+            stop.set()  # like pressing Stop: the committed batches stay (the rest takes far longer than the stop)
 
     with pytest.raises(Exception, match="cancelled"):
         migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=1000), on_progress=halt, cancel=stop)
     state = read_state(pg_db)
     assert state is not None
     committed = state["tables"]["s"]["rows_done"]
-    assert 0 < committed < 5000
+    assert 0 < committed < 200_000
     app = WizardApp(sqlite_file=path)
     async with app.run_test(size=SIZE) as pilot:
         await _to_copy(app, pilot, pg_db)
@@ -337,7 +337,7 @@ async def test_copy_step_shows_what_a_stopped_run_already_did(tmp_path: Path, pg
         assert str(app.screen.query_one("#start", Button).label) == "Resume"
         await pilot.press("ctrl+t")
         await settle(app, pilot)
-        assert app.state.copy_result is not None and app.state.copy_result.tables[0].rows == 5000
+        assert app.state.copy_result is not None and app.state.copy_result.tables[0].rows == 200_000
         assert app.state.copy_result.tables[0].resumed_from == committed
 
 

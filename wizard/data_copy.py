@@ -442,7 +442,8 @@ def _copy_all(run: _Run, snapshot: Snapshot) -> list[TableResult]:
     conn = _connect_mid_run(run.spec, "reading the progress")
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT table_name, part, lo, hi, rows_done, done FROM pgmigrate.progress")
+            cur.execute("SELECT table_name, part, lo, hi, rows_done, done FROM pgmigrate.progress "
+                        "ORDER BY table_name, part")
             rows = cur.fetchall()
     finally:
         conn.close()
