@@ -108,6 +108,7 @@ class _Scan:
     spec: ConnectionSpec
     schema: str
     collect: frozenset[int] | None = None  # buckets whose rows to return
+    buckets: bool = False  # also sum the rows per key bucket (only needed once a table's checksums differ)
 
 
 @dataclass
@@ -170,7 +171,9 @@ def _scan(job: _Scan, report: Callable[[int], None] | None = None) -> _SideResul
                 rows = batch  # tuples already, from either driver
             hashes = list(map(row_hash, rows))
             total += sum(hashes)
-            if collect is None and int_key is not None and all(type(r[int_key]) is int for r in rows):
+            if not job.buckets and collect is None:
+                pass  # the first pass: the table's sum is all it needs
+            elif collect is None and int_key is not None and all(type(r[int_key]) is int for r in rows):
                 for r, h in zip(rows, hashes, strict=True):  # bucket_of's integer shortcut, inlined
                     buckets[r[int_key] % canonical.BUCKETS] += h
             else:
@@ -309,6 +312,15 @@ def verify(plan: MigrationPlan, spec: ConnectionSpec, *, source_path: Path | str
         ok = s.rows == d.rows and s.checksum == d.checksum
         reports[t.target] = TableReport(t.target, s.rows, d.rows, _hex(s.checksum), _hex(d.checksum), ok)
         if not ok:
+            recheck += [_Scan(t, side, source, spec, schema, buckets=True) for side in ("source", "target")]
+    if recheck:  # the rare case: sum the differing tables' rows per key bucket to narrow the difference down
+        sums = _run_scans(recheck, jobs, None, totals)
+        by_side = {(j.table.target, j.side): r for j, r in zip(recheck, sums, strict=True)}
+        recheck = []
+        for t in scanned:
+            if (t.target, "source") not in by_side:
+                continue
+            s, d = by_side[(t.target, "source")], by_side[(t.target, "target")]
             differing = sorted(i for i in range(canonical.BUCKETS) if s.buckets[i] != d.buckets[i])
             chosen = frozenset(differing[:_COLLECT_BUCKETS])
             reports[t.target].more_differences = len(differing) > _COLLECT_BUCKETS
