@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from textual import on
@@ -10,11 +11,14 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static, TextArea
 
 from screens.base import StepScreen
-from screens.widgets import TypeModal
+from screens.widgets import TypeModal, fill_table
 from wizard.ddl import render_script
 from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.planner import build_plan
 from wizard.type_mapping import TARGET_TYPES
+
+_TABLES = ("include", "SQLite table", "PostgreSQL", "rows", "findings")
+_COLUMNS = ("column", "SQLite type", "PostgreSQL type", "notes")
 
 
 class SchemaScreen(StepScreen):
@@ -34,9 +38,8 @@ class SchemaScreen(StepScreen):
         yield TextArea("", id="ddl", read_only=True, show_line_numbers=False)
 
     def on_mount(self) -> None:
-        self.query_one("#schema-tables", DataTable).add_columns("include", "SQLite table", "PostgreSQL", "rows",
-                                                               "findings")
-        self.query_one("#columns", DataTable).add_columns("column", "SQLite type", "PostgreSQL type", "notes")
+        self.query_one("#schema-tables", DataTable).add_columns(*_TABLES)
+        self.query_one("#columns", DataTable).add_columns(*_COLUMNS)
 
     def refresh_step(self) -> None:
         if self.state.plan is not None:
@@ -51,10 +54,9 @@ class SchemaScreen(StepScreen):
 
     def _show(self, plan: MigrationPlan, keep_row: int = 0) -> None:
         table = self.query_one("#schema-tables", DataTable)
-        table.clear()
-        for t in plan.tables:
-            count = sum(1 for f in plan.findings if f.table == t.source)
-            table.add_row("✓" if t.include else "✗", t.source, t.target, f"{t.row_count:,}", str(count or ""))
+        counts = Counter(f.table for f in plan.findings)
+        fill_table(table, _TABLES, (("✓" if t.include else "✗", t.source, t.target, f"{t.row_count:,}",
+                                     str(counts[t.source] or "")) for t in plan.tables))
         if plan.tables:
             table.move_cursor(row=min(keep_row, len(plan.tables) - 1))
         self._show_columns()
@@ -64,15 +66,18 @@ class SchemaScreen(StepScreen):
     def _show_columns(self) -> None:
         t = self._current()
         columns = self.query_one("#columns", DataTable)
-        columns.clear()
-        if t is None or self.state.plan is None:
+        plan = self.state.plan
+        if t is None or plan is None:
+            fill_table(columns, _COLUMNS, [])
             return
         self.query_one("#table-title", Static).update(f"Columns of {t.source}" + ("" if t.include else " (excluded)"))
+        rows = []
         for c in t.columns:
-            notes = [f.message for f in self.state.plan.findings if f.table == t.source and f.column == c.source]
+            notes = [f.message for f in plan.findings if f.table == t.source and f.column == c.source]
             notes += [f"suggestion: {s}" for s in c.suggestions]
-            columns.add_row(c.source, c.declared_type or "(none)", c.pg_type + (" *" if c.override else ""),
-                            "; ".join(notes)[:90])
+            rows.append((c.source, c.declared_type or "(none)", c.pg_type + (" *" if c.override else ""),
+                         "; ".join(notes)[:90]))
+        fill_table(columns, _COLUMNS, rows)
 
     def action_toggle_table(self) -> None:
         plan, t = self.state.plan, self._current()

@@ -15,11 +15,15 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, DirectoryTree, Input, Label, Static
 
 from screens.base import StepScreen
+from screens.widgets import fill_table
 from wizard.inspection import human_size
 from wizard.plan_model import MigrationPlan, default_plan_path, load_plan
 from wizard.planner import build_plan
 
 SUFFIXES = (".db", ".sqlite", ".sqlite3", ".db3")
+
+
+_TABLE_COLUMNS = ("table", "rows", "columns", "key")
 
 
 def looks_sqlite(path: Path) -> bool:
@@ -104,7 +108,7 @@ class SourceScreen(StepScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#tables", DataTable)
-        table.add_columns("table", "rows", "columns", "key")
+        table.add_columns(*_TABLE_COLUMNS)
         if self.state.sqlite_path is not None:  # the CLI argument preselects the file and checks it
             self.query_one("#path", Input).value = str(self.state.sqlite_path)
             self.check()
@@ -158,10 +162,9 @@ class SourceScreen(StepScreen):
         rows = sum(t.row_count for t in plan.tables)
         self.query_one("#summary", Static).update(
             f"{plan.source_path}: {human_size(plan.source_size)}, {len(plan.tables)} table(s), {rows:,} row(s)")
-        table = self.query_one("#tables", DataTable)
-        table.clear()
-        for t in plan.tables:
-            table.add_row(t.source, f"{t.row_count:,}", str(len(t.columns)), ", ".join(t.primary_key) or "-")
+        fill_table(self.query_one("#tables", DataTable), _TABLE_COLUMNS,
+                   ((t.source, f"{t.row_count:,}", str(len(t.columns)), ", ".join(t.primary_key) or "-")
+                    for t in plan.tables))
         order = {"error": 0, "warning": 1, "info": 2}
         lines = [f"Findings ({len(plan.findings)}):"] if plan.findings else ["No findings: the data fits as is."]
         for f in sorted(plan.findings, key=lambda f: order.get(f.severity, 3))[:30]:

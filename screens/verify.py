@@ -12,9 +12,12 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, Static
 
 from screens.base import StepScreen
+from screens.widgets import fill_table
 from wizard.errors import StepFailed
 from wizard.verify import VerifyReport, verify
 from wizard.verify_report import difference_line, write_report
+
+_REPORT = ("", "table / check", "SQLite", "PostgreSQL", "detail")
 
 
 class VerifyScreen(StepScreen):
@@ -37,7 +40,7 @@ class VerifyScreen(StepScreen):
         yield Static("", id="summary", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one("#report", DataTable).add_columns("", "table / check", "SQLite", "PostgreSQL", "detail")
+        self.query_one("#report", DataTable).add_columns(*_REPORT)
         self.query_one("#next", Button).label = "Finish"
 
     def refresh_step(self) -> None:
@@ -69,13 +72,13 @@ class VerifyScreen(StepScreen):
                                    "rejected rows), then press Verify again."))
 
     def _show(self, report: VerifyReport) -> None:
-        table = self.query_one("#report", DataTable)
-        table.clear()
+        rows = []
         for t in report.tables:
             detail = "checksums match" if t.ok else (t.note or f"{len(t.differences)} differing row(s) shown below")
-            table.add_row("✓" if t.ok else "✗", t.name, f"{t.source_rows:,}", f"{t.target_rows:,}", detail)
+            rows.append(("✓" if t.ok else "✗", t.name, f"{t.source_rows:,}", f"{t.target_rows:,}", detail))
         for c in report.checks:
-            table.add_row("✓" if c.ok else "✗", f"{c.name} {c.table or ''}".strip(), "", "", c.detail[:80])
+            rows.append(("✓" if c.ok else "✗", f"{c.name} {c.table or ''}".strip(), "", "", c.detail[:80]))
+        fill_table(self.query_one("#report", DataTable), _REPORT, rows)
         lines = []
         for t in report.tables:
             for d in t.differences:

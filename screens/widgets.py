@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from screens.state import STEPS
 from wizard.errors import WizardError
@@ -154,3 +156,11 @@ class TypeModal(ModalScreen[str | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def fill_table(table: DataTable, columns: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> None:
+    """Replace a DataTable's content. Its columns are rebuilt too: after a plain clear() the column widths could
+    stay at the headers' widths, cutting the values off."""
+    table.clear(columns=True)
+    table.add_columns(*columns)
+    table.add_rows(rows)

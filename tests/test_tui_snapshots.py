@@ -50,8 +50,15 @@ def _before(step: str):  # type: ignore[no-untyped-def]
             await app.workers.wait_for_complete()
         for field in app.screen.query(Input):  # a blinking cursor would make the picture depend on timing
             field.cursor_blink = False
-        await pilot.pause(0.3)  # DataTable sizes its columns on a later refresh; let it on a busy machine
-        await pilot.pause()
+        # DataTable sizes its columns on a later refresh, later still on a busy machine: wait until two pictures
+        # taken a moment apart are the same
+        previous = None
+        for _ in range(50):
+            await pilot.pause(0.1)
+            picture = app.export_screenshot()
+            if picture == previous:
+                break
+            previous = picture
 
     return run_before
 
