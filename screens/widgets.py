@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -158,7 +159,7 @@ class TypeModal(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-def fill_table(table: DataTable, columns: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> None:
+def fill_table(table: DataTable[Any], columns: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> None:
     """Replace a DataTable's content. Its columns are rebuilt too: after a plain clear() the column widths could
     stay at the headers' widths, cutting the values off."""
     table.clear(columns=True)
