@@ -103,7 +103,7 @@ def test_column_chunks_encode_exactly_like_single_values(chunk) -> None:  # type
 
 
 @settings(max_examples=400, deadline=None)
-@given(value=st.one_of(values, st.none(), st.binary(max_size=4)))
+@given(value=st.one_of(values, st.none(), st.binary(max_size=4), st.just("x\x00y"), st.booleans()))
 def test_verify_fast_paths_equal_the_slow_canonical_form(value) -> None:  # type: ignore[no-untyped-def]
     """verify's source side takes the copy's fast paths too; each must give the canonical form of the converted
     value, as the slow path does (a difference would be a false alarm or, worse, a missed one)."""
@@ -114,3 +114,5 @@ def test_verify_fast_paths_equal_the_slow_canonical_form(value) -> None:  # type
         slow = canonical._guarded(conv, canonical.value_canon(col) or canonical._same, value)
         fast = canonical.source_canon(col)(value)
         assert canonical.row_hash((fast,)) == canonical.row_hash((slow,)), (col.pg_type, value, fast, slow)
+        column = canonical.source_column_canon(col)((value, None, value))  # a chunk: the column-wide check
+        assert canonical.row_hash(tuple(column)) == canonical.row_hash((slow, None, slow)), (col.pg_type, value)

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -128,8 +128,7 @@ def _source_rows(job: _Scan) -> tuple[Any, Any]:
     t = job.table
     src = open_snapshot(job.source_path, t)
     cur = src.execute(f"SELECT {', '.join(quote(c.source) for c in t.columns)} FROM {quote(t.source)}")
-    canons = [canonical.source_canon(c) for c in t.columns]
-    return src, (cur, canons)
+    return src, (cur, [canonical.source_column_canon(c) for c in t.columns])
 
 
 def _target_rows(job: _Scan) -> tuple[Any, Any]:
@@ -143,8 +142,12 @@ def _target_rows(job: _Scan) -> tuple[Any, Any]:
     cur.itersize = _FETCH
     cur.execute(sql.SQL("SELECT {} FROM {}").format(
         sql.SQL(", ").join(sql.Identifier(c.target) for c in t.columns), ddl.table_ident(t, job.schema)))
-    canons = [canonical.value_canon(c) for c in t.columns]
-    return conn, (cur, canons)  # None: the value is canonical as PostgreSQL returns it
+    canons = [canonical.value_canon(c) for c in t.columns]  # None: canonical as PostgreSQL returns it
+    return conn, (cur, [None if f is None else _per_value(f) for f in canons])
+
+
+def _per_value(f: Callable[[Any], Any]) -> Callable[[Sequence[Any]], Sequence[Any]]:
+    return lambda values: tuple(map(f, values))
 
 
 def _scan(job: _Scan, report: Callable[[int], None] | None = None) -> _SideResult:
@@ -162,10 +165,10 @@ def _scan(job: _Scan, report: Callable[[int], None] | None = None) -> _SideResul
             batch = cur.fetchmany(_FETCH)
             if not batch:
                 break
-            if fixes:  # column by column: one map() per column instead of a Python loop per value
+            if fixes:  # column by column instead of a Python loop per value
                 columns = list(zip(*batch, strict=True))
                 for i, f in fixes:
-                    columns[i] = tuple(map(f, columns[i]))
+                    columns[i] = f(columns[i])
                 rows = list(zip(*columns, strict=True))
             else:
                 rows = batch  # tuples already, from either driver
