@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from rich.cells import cell_len
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -160,8 +161,10 @@ class TypeModal(ModalScreen[str | None]):
 
 
 def fill_table(table: DataTable[Any], columns: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> None:
-    """Replace a DataTable's content. Its columns are rebuilt too: after a plain clear() the column widths could
-    stay at the headers' widths, cutting the values off."""
+    """Replace a DataTable's content, with each column as wide as its widest cell. DataTable would size its
+    columns itself on a later refresh, but a picture taken before that one (a busy machine) shows them cut off."""
+    rows = list(rows)
     table.clear(columns=True)
-    table.add_columns(*columns)
+    for i, label in enumerate(columns):
+        table.add_column(label, width=max([cell_len(label)] + [cell_len(str(r[i])) for r in rows]))
     table.add_rows(rows)
