@@ -71,17 +71,19 @@ def _many(pattern: str) -> re.Pattern[str]:
     return re.compile(rf"(?:{pattern}\n)*{pattern}")
 
 
-_PLAIN_TS_MANY = _many(rf"(?!0000){PLAIN_TS.pattern}")
-_ZONED_TS_MANY = _many(rf"(?!0000){ZONED_TS.pattern}")
+# year 0000 does not exist in PostgreSQL: such text takes the converter
+_AS_WRITTEN_TS = {"timestamp": rf"(?!0000){PLAIN_TS.pattern}", "timestamptz": rf"(?!0000){ZONED_TS.pattern}"}
+_ONE_TS = {kind: re.compile(p) for kind, p in _AS_WRITTEN_TS.items()}
+_MANY_TS = {kind: _many(p) for kind, p in _AS_WRITTEN_TS.items()}
 
 
 def timestamp_as_written(kind: str) -> Callable[[Any], bool]:
     """For a timestamp or timestamptz column: whether a SQLite value is text the copy sends unchanged, because
     PostgreSQL reads it as exactly what the converter would produce (verify relies on the same test)."""
-    pattern = PLAIN_TS if kind == "timestamp" else ZONED_TS
+    pattern = _ONE_TS[kind]
 
     def as_written(v: Any) -> bool:
-        return type(v) is str and pattern.fullmatch(v) is not None and not v.startswith("0000")
+        return type(v) is str and pattern.fullmatch(v) is not None
 
     return as_written
 
@@ -152,27 +154,13 @@ def column_encoder(col: ColumnPlan) -> Callable[[Any], str]:
             return slow(v)
         return enc_json
     if kind == "numeric":
-        scale = col.scale or 0
-        whole = (col.precision - scale) if col.precision else None
-
-        def fits(text: str) -> bool:
-            """Plain decimal text that numeric(p,s) stores without rounding (else the converter decides)."""
-            if whole is None:
-                return True
-            head, _, frac = text.lstrip("-").partition(".")
-            return len(frac) <= scale and len(head.lstrip("0")) <= whole
+        number_as_written = numeric_as_written(col)
 
         def enc_numeric(v: Any) -> str:
             if v is None:
                 return NULL
-            t = type(v)
-            if t is int or t is float:
-                text = str(v) if t is int else repr(v)
-                if _PLAIN_NUMBER.fullmatch(text) and fits(text):
-                    return text
-            elif t is str and _PLAIN_NUMBER.fullmatch(v) and fits(v):
-                return v  # type: ignore[no-any-return]
-            return slow(v)
+            text = number_as_written(v)
+            return text if text is not None else slow(v)
         return enc_numeric
     return slow
 
@@ -243,7 +231,7 @@ def _bulk_encoder(col: ColumnPlan) -> Callable[[Sequence[Any]], list[str] | None
             return list(map(_BOOL_TEXT.__getitem__, values))
         return bools
     if kind in ("timestamp", "timestamptz"):
-        many_ts = _PLAIN_TS_MANY if kind == "timestamp" else _ZONED_TS_MANY
+        many_ts = _MANY_TS[kind]
 
         def stamps(values: Sequence[Any]) -> list[str] | None:
             if set(map(type, values)) != {str}:
@@ -293,7 +281,7 @@ def numeric_as_written(col: ColumnPlan) -> Callable[[Any], str | None]:
 
 
 def _numeric_pattern(precision: int | None, scale: int) -> str:
-    """The texts enc_numeric sends as written: _PLAIN_NUMBER, and within numeric(p,s) when a precision is set."""
+    """Plain decimal text (_PLAIN_NUMBER) that numeric(p,s) stores without rounding, when a precision is set."""
     if precision is None:
         return _PLAIN_NUMBER.pattern
     whole = precision - scale

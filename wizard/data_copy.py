@@ -181,7 +181,6 @@ class _BatchReader:
         self.on_rows = on_rows
         self.buf = bytearray()
         self.count = 0
-        self.sent = 0
         self.last_key: tuple[Any, ...] | None = None
         self.keys: list[Any] = []  # keys in COPY line order, to name a row PostgreSQL rejects
         self.failure: BaseException | None = None
@@ -210,7 +209,6 @@ class _BatchReader:
                 self._encode(rows)
             out = bytes(self.buf[:size])
             del self.buf[:size]
-            self.sent += len(out)
             return out
         except BaseException as exc:
             # psycopg2 reports any error from read() as a generic COPY failure; keep the real one for the caller

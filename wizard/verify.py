@@ -160,6 +160,7 @@ def _scan(job: _Scan, report: Callable[[int], None] | None = None) -> _SideResul
     row_hash, bucket_of = canonical.row_hash, canonical.bucket_of
     total = 0
     int_key = keys[0] if len(keys) == 1 else None
+    per_bucket = job.buckets or collect is not None  # the first pass needs only the table's sum
     try:
         while True:
             batch = cur.fetchmany(_FETCH)
@@ -174,12 +175,11 @@ def _scan(job: _Scan, report: Callable[[int], None] | None = None) -> _SideResul
                 rows = batch  # tuples already, from either driver
             hashes = list(map(row_hash, rows))
             total += sum(hashes)
-            if not job.buckets and collect is None:
-                pass  # the first pass: the table's sum is all it needs
-            elif collect is None and int_key is not None and all(type(r[int_key]) is int for r in rows):
+            if per_bucket and collect is None and int_key is not None and \
+                    all(type(r[int_key]) is int for r in rows):
                 for r, h in zip(rows, hashes, strict=True):  # bucket_of's integer shortcut, inlined
                     buckets[r[int_key] % canonical.BUCKETS] += h
-            else:
+            elif per_bucket:
                 for row, h in zip(rows, hashes, strict=True):
                     key = tuple([row[i] for i in keys]) if keys else row
                     b = bucket_of(key) if keys else h % canonical.BUCKETS
