@@ -36,7 +36,10 @@ class ProgressView:
             task = self._tasks.get(p.table)
             if task is None:
                 task = self._tasks[p.table] = self._rich.add_task(p.table, total=p.rows_total or None, rate="")
-            self._rich.update(task, completed=p.rows_done, rate=f"{p.rows_per_s:,.0f} rows/s" if p.rows_per_s else "")
+            # after the copy, say what the wait is for: keys and indexes can take a while on big tables
+            label = {"post": f"{p.table} (keys, indexes)", "ready": f"{p.table} ✓"}.get(p.phase, p.table)
+            self._rich.update(task, completed=p.rows_done, description=label,
+                              rate=f"{p.rows_per_s:,.0f} rows/s" if p.rows_per_s else "")
             return
         now = time.monotonic()
         if p.phase in ("done", "resumed", "post") or now - self._last_line > 2:
