@@ -27,14 +27,17 @@ COLUMNS = [
 stamps = st.builds(
     lambda dt, sep, frac, tz: dt.strftime(f"%Y-%m-%d{sep}%H:%M:%S") + frac + tz,
     st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31) - timedelta(days=1)),
-    st.sampled_from(["T", " "]), st.sampled_from(["", ".5", ".123456", ".1234567"]),
+    st.sampled_from(["T", " "]), st.sampled_from(["", ".5", ".123456", ".1234567", ".500", ".000", ".010"]),
     st.sampled_from(["", "Z", "+02:00", "-0530", "+14"]))
 values = st.one_of(
-    stamps, st.sampled_from(["2024-02-29", "2024-01-01 24:00:00", "0000-01-01 00:00:00", "1999-12-31 23:59"]),
+    stamps, st.sampled_from(["2024-02-29", "2024-01-01 24:00:00", "0000-01-01 00:00:00", "1999-12-31 23:59",
+                             "2024-02-30 10:00", "0999-01-01T00:00", "2024-13-01", "10:00:00.50", "23:59"]),
     st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=True, allow_infinity=True),
     st.decimals(allow_nan=False, allow_infinity=False, places=4).map(str),
-    st.sampled_from(["12.5", "-0.005", "99999999999.99", "1e3", "007", '{"b": 1, "a": [1.0, 1e2]}', "[]", "0", "1",
-                     "true", "tab\there", "x\\y"]),
+    st.sampled_from(["12.5", "-0.005", "99999999999.99", "1e3", "007", "-00.50", "-0.0", "0012.5000", "100.",
+                     "0.000"]),
+    st.sampled_from(['{"b": 1, "a": [1.0, 1e2]}', "[]", "0", "1", "true", "tab\there", "x\\y", "NaN",
+                     '{"a": Infinity}', " [1] "]),
 )
 
 
@@ -116,3 +119,47 @@ def test_verify_fast_paths_equal_the_slow_canonical_form(value) -> None:  # type
         assert canonical.row_hash((fast,)) == canonical.row_hash((slow,)), (col.pg_type, value, fast, slow)
         column = canonical.source_column_canon(col)((value, None, value))  # a chunk: the column-wide check
         assert canonical.row_hash(tuple(column)) == canonical.row_hash((slow, None, slow)), (col.pg_type, value)
+
+
+TIME_COLUMNS = [*COLUMNS[:4], _col("numeric", "numeric(5,0)", precision=5, scale=0), _col("date", "date"),
+                _col("time", "time")]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunk=st.lists(st.one_of(st.none(), values), min_size=1, max_size=12))
+def test_target_text_and_source_agree(chunk, pg_conn: psycopg2.extensions.connection) -> None:  # type: ignore[no-untyped-def]
+    """verify reads times and numbers as PostgreSQL's text; the source side's canonical form of what the copy
+    sends must be exactly that text, made canonical the same way."""
+    from wizard import canonical
+    from wizard.verify import _AS_TEXT
+
+    psycopg2.extensions.register_type(_AS_TEXT, pg_conn)
+    for col in TIME_COLUMNS:
+        enc, conv = column_encoder(col), converter(col.conversion, precision=col.precision, scale=col.scale)
+        loadable = []
+        for v in chunk:
+            try:
+                conv(v)
+                loadable.append(v)
+            except BadValue:
+                pass
+        if not loadable:
+            continue
+        got, sent = [], []
+        with pg_conn.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'")
+            for v in loadable:
+                field = enc(v)
+                cur.execute("SAVEPOINT one")
+                try:
+                    cur.execute(f"SELECT %s::{col.pg_type}", (None if field == "\\N" else _unescape(field),))
+                except psycopg2.DataError:  # refused by PostgreSQL: the copy rejects the row, verify sees it missing
+                    cur.execute("ROLLBACK TO SAVEPOINT one")
+                    continue
+                got.append(cur.fetchone()[0])
+                sent.append(v)
+        pg_conn.rollback()
+        loadable = sent
+        target = canonical.target_column_canon(col)
+        assert list(target(got) if target else got) == list(canonical.source_column_canon(col)(loadable)), \
+            (col.pg_type, loadable, got)

@@ -68,7 +68,7 @@ def test_untampered_migration_verifies_clean(migrated) -> None:  # type: ignore[
     ("UPDATE items SET name = 'name-l3' WHERE id = 13", "changed", "13", "name", "name-13", "name-l3"),
     ("UPDATE items SET active = NOT active WHERE id = 4", "changed", "4", "active", "f", "t"),
     ("UPDATE items SET seen_at = seen_at + interval '1 second' WHERE id = 5", "changed", "5", "seen_at",
-     "2024-03-06T10:05:00", "2024-03-06T10:05:01"),
+     "2024-03-06 10:05:00", "2024-03-06 10:05:01"),
     ("UPDATE items SET data = '\\x0600fe'::bytea WHERE id = 6", "changed", "6", "data", "0600ff", "0600fe"),
     ("UPDATE items SET note = NULL WHERE id = 10", "changed", "10", "note", "", None),
 ], ids=["deleted-row", "extra-row", "one-character", "flipped-boolean", "timestamp-plus-1s", "blob-byte",
@@ -132,6 +132,36 @@ def test_edge_values_verify_clean(make_sqlite, pg_db) -> None:  # type: ignore[n
     diff = _table(report, "edge").differences
     assert [(d.key, d.columns[0].source, d.columns[0].target) for d in diff] == [
         ({"id": "1"}, '{"a":[1,2]}', '{"a":[1,3]}')]
+
+
+TIMES_SCRIPT = """
+CREATE TABLE t (id INTEGER PRIMARY KEY, ts DATETIME, tz TIMESTAMPTZ, d DATE, tm TIME, n NUMERIC(10,3), m NUMERIC);
+"""
+TIMES_ROWS = [
+    (1, "2024-01-02T03:04", "2024-01-02T03:04:05Z", "2024-01-02", "10:00", "007.50", "0012.5000"),
+    (2, "2024-01-02", "2024-01-02 03:04:05.120+02:00", "1999-12-31", "10:00:00.500", "-0.0", "-0.000"),
+    (3, "2024-01-02 03:04:05.500", "2024-06-01T00:00:00-05:30", None, "23:59:59.999999", 100, 100),
+    (4, "2024-01-02 03:04:05.000", None, "0999-01-01", None, 1.5, 12345.678),
+    (5, "0999-01-01 00:00:00", 1700000000, "2024-02-29", "00:00:00", "1e3", "-12.340"),
+    (6, 1700000000.25, "2000-01-01T00:00:00.000001+00:00", "2024-01-02", "12:30:45.1", None, 0.1),
+    (7, "2024-02-29 23:59:59.9999995", "2024-01-01T00:00:00+00:00", "2024-01-03", "01:02", "-99.999", "1e-5"),
+    (8, None, "2024-03-01 12:00:00", "2024-01-04", "01:02:03", 0, 0),
+]
+
+
+def test_times_and_numbers_verify_clean_in_every_written_form(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
+    """verify reads times and numbers as PostgreSQL's text and rewrites the source's written forms to it: every
+    form an app stores must compare equal, and a change in the last digit must not."""
+    path = make_sqlite(TIMES_SCRIPT, {"t": TIMES_ROWS})
+    plan = build_plan(path)
+    result = migrate(plan, pg_db, CopyOptions(jobs=1))
+    assert result.rejected == 0
+    report = verify(plan, pg_db, jobs=1)
+    assert report.ok, render_text(report)
+    _tamper(pg_db, "UPDATE t SET n = n + 0.001, ts = ts + interval '1 microsecond' WHERE id = 3")
+    diff = _table(verify(plan, pg_db, jobs=1), "t").differences
+    assert [(d.key, [(c.column, c.source, c.target) for c in d.columns]) for d in diff] == [
+        ({"id": "3"}, [("ts", "2024-01-02 03:04:05.5", "2024-01-02 03:04:05.500001"), ("n", "100", "100.001")])]
 
 
 def test_report_files_and_cli_exit_codes(migrated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

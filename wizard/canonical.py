@@ -2,26 +2,32 @@
 
 A SQLite value is first converted by the plan (the conversion the copy applied); then both it and the value
 PostgreSQL returns take the same canonical form: booleans, integers, floats and text as they are, a timestamp,
-date or time as ISO 8601 text (one with a zone as its UTC instant), numeric as normalised decimal text, a BLOB as
-bytes, JSON with sorted keys and numbers compared by value (as jsonb stores them), NULL distinct from ''. A row's
-hash is taken over its values marshalled to bytes, which keeps every type and value apart.
+date or time as the text PostgreSQL prints for it (ISO DateStyle, in UTC), numeric as plain decimal text without
+insignificant zeros, a BLOB as bytes, JSON with sorted keys and numbers compared by value (as jsonb stores them),
+NULL distinct from ''. A row's hash is taken over its values marshalled to bytes, which keeps every type and value
+apart.
+
+The target side reads times and numbers as PostgreSQL's own text (no datetime or Decimal objects), so most of its
+columns are canonical as they arrive; the source side reaches the same text column by column with a few regular
+expressions over a whole chunk where the copy sent the values as written.
 """
 
 from __future__ import annotations
 
 import json
 import marshal
+import re
 import struct
 import zlib
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
-from decimal import Context, Decimal
+from datetime import date, datetime, time, timezone
+from decimal import Decimal
 from hashlib import blake2b
 from typing import Any
 
-from wizard.copy_format import numeric_as_written, timestamp_as_written
+from wizard.copy_format import as_written_many, numeric_as_written, timestamp_shapes
 from wizard.plan_model import ColumnPlan
-from wizard.values import _FAST_ISO, BadValue, JsonValue, converter
+from wizard.values import BadValue, JsonValue, _reject_constant, converter
 
 Canon = Callable[[Any], Any]
 
@@ -60,46 +66,129 @@ def _number(text: str) -> int | float:
 
 
 # made once: json.loads/dumps with options build a new decoder/encoder on every call
-_JSON_IN = json.JSONDecoder(parse_float=_number, parse_int=int)  # an integer literal is its own value
+# an integer literal is its own value; NaN and Infinity are not JSON (jsonb refuses them, as the converter does)
+_JSON_IN = json.JSONDecoder(parse_float=_number, parse_int=int, parse_constant=_reject_constant)
 _JSON_OUT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_SCAN = _JSON_IN.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__
+
+
+def _encoder() -> Callable[[Any, int], Sequence[str]]:
+    """JSONEncoder.encode builds its C encoder anew on every call, which costs more than encoding a small object;
+    build it once (same arguments as _JSON_OUT's) where the C accelerator exists."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is not None:
+        try:
+            return make(None, None, json.encoder.encode_basestring, None, ":", ",", True, False, True)  # type: ignore[no-any-return]
+        except TypeError:  # another signature: take the public path
+            pass
+    return lambda obj, _level: [_JSON_OUT.encode(obj)]
+
+
+_ENCODE = _encoder()
 
 
 def json_text(text: str) -> str:
     """JSON as jsonb would give it back: keys sorted (last duplicate wins), numbers compared by value."""
-    return _JSON_OUT.encode(_JSON_IN.decode(text))
+    try:
+        obj, end = _SCAN(text, 0)  # the decoder's C scanner, without its whitespace checks around the value
+    except StopIteration:
+        end = -1
+    if end != len(text):  # whitespace around the value, or not JSON: the full decoder decides (ValueError)
+        obj = _JSON_IN.decode(text)
+    return "".join(_ENCODE(obj, 0))
 
 
-_WIDE = Context(prec=2000)  # numeric keeps up to 1000 digits each side of the point: never round when normalising
+# -- times and numbers as PostgreSQL prints them -------------------------------------------------------------
+
+def pg_time_text(v: date | time) -> str:
+    """A converted date, time or timestamp as PostgreSQL prints it with DateStyle ISO in UTC: a space between date
+    and time, no trailing zeros in the fraction, '+00' for a timestamptz."""
+    if isinstance(v, datetime):
+        if v.tzinfo is not None:
+            return _trim_fraction(v.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")) + "+00"
+        return _trim_fraction(v.isoformat(sep=" "))
+    if isinstance(v, time):
+        return _trim_fraction(v.isoformat())
+    return v.isoformat()
 
 
-def _numeric(v: Any) -> str:
-    d = Decimal(v).normalize(_WIDE)
-    return "0" if d.is_zero() else str(d)  # numeric has no negative zero
+def _trim_fraction(text: str) -> str:
+    # isoformat writes a fraction only when it is not zero: trailing zeros stop at a digit that is not
+    return text.rstrip("0") if "." in text else text
 
 
-def _utc(v: datetime) -> str:
-    return v.astimezone(timezone.utc).isoformat()
+# Rewrites over a chunk joined by newlines (every line already matched the copy's as-written pattern).
+_NO_SECONDS = re.compile(r"(?m)( \d\d:\d\d)$")
+_DATE_ONLY = re.compile(r"(?m)^(\d{4}-\d\d-\d\d)$")
+_FRACTION_ZEROS = re.compile(r"(?m)(\.\d*?)0+$")
+_BARE_POINT = re.compile(r"(?m)\.$")
+_LEADING_ZEROS = re.compile(r"(?m)^(-?)0+(?=\d)")
+_MINUS_ZERO = re.compile(r"(?m)^-0$")
 
 
-def _iso(v: Any) -> Any:
-    return None if v is None else v.isoformat()
+def _lines(values: Sequence[str], rewrite: Callable[[str], str]) -> list[str] | None:
+    joined = "\n".join(values)
+    if joined.count("\n") != len(values) - 1:
+        return None  # a value holds a newline: not one of ours
+    return rewrite(joined).split("\n")
+
+
+def _timestamps_as_pg(joined: str, shapes: set[str] | None = None) -> str:
+    """'2024-01-02T03:04', '2024-01-02' or '2024-01-02 03:04:05.500' as PostgreSQL prints the timestamp; `shapes`
+    (see copy_format.timestamp_shapes) skips the rewrites no line needs."""
+    def has(test: Callable[[str], bool]) -> bool:
+        return shapes is None or any(map(test, shapes))
+
+    text = joined.replace("T", " ")
+    if has(lambda shape: len(shape) == 10):
+        text = _DATE_ONLY.sub(r"\1 00:00:00", text)
+    if has(lambda shape: len(shape) == 16):
+        text = _NO_SECONDS.sub(r"\1:00", text)
+    if has(lambda shape: "." in shape) and ("0\n" in text or text.endswith("0")):
+        text = _FRACTION_ZEROS.sub(r"\1", text)
+        if ".\n" in text or text.endswith("."):
+            text = _BARE_POINT.sub("", text)
+    return text
+
+
+def _numerics_as_pg(joined: str) -> str:
+    """Plain decimal text without insignificant zeros: '007.50' -> '7.5', '-0.0' -> '0', '100.00' -> '100'.
+    Each rewrite runs only when a quick search says some line needs it."""
+    text = joined
+    if "\n0" in text or "-0" in text or text.startswith("0"):
+        text = _LEADING_ZEROS.sub(r"\1", text)
+    if "." in text and ("0\n" in text or text.endswith("0")):
+        text = _FRACTION_ZEROS.sub(r"\1", text)
+    if ".\n" in text or text.endswith("."):
+        text = _BARE_POINT.sub("", text)
+    if "-0" in text:
+        text = _MINUS_ZERO.sub("0", text)
+    return text
+
+
+def numeric_text(v: Any) -> str:
+    """A converted numeric value (Decimal, int or float) or PostgreSQL's numeric text, canonical."""
+    if isinstance(v, Decimal):
+        text = format(v, "f")
+    elif isinstance(v, str):
+        text = v
+    else:
+        text = format(Decimal(v), "f")
+    return _numerics_as_pg(text)
 
 
 def value_canon(col: ColumnPlan) -> Canon | None:
-    """Converted value (or the value PostgreSQL returns for the column) -> canonical value; None when the value
-    is already canonical as PostgreSQL returns it (text, integers, floats and booleans come back as the same
-    Python values the converter produces). Times and numbers become text, so a row is plain data to hash."""
+    """Converted value -> canonical value; None when the converter's value is canonical as it is (text, integers,
+    floats and booleans). Times and numbers become PostgreSQL's text, so a row is plain data to hash."""
     kind = col.conversion
     if kind == "float" and col.pg_type == "real":  # stored in 4 bytes: compare what fits in them
         return lambda v: None if v is None else struct.pack("<f", v)
     if kind in ("text", "int", "float", "bool"):
         return None
-    if kind in ("timestamp", "date", "time"):
-        return _iso
+    if kind in ("timestamp", "timestamptz", "date", "time"):
+        return lambda v: None if v is None else pg_time_text(v)
     if kind == "numeric":
-        return lambda v: None if v is None else _numeric(v)
-    if kind == "timestamptz":
-        return lambda v: None if v is None else _utc(v)
+        return lambda v: None if v is None else numeric_text(v)
     if kind == "json":
         def canon_json(v: Any) -> str | None:
             if v is None:
@@ -154,18 +243,17 @@ def source_canon(col: ColumnPlan) -> Canon:
                 return None
             text = number_as_written(v)
             if text is not None:  # sent as written; numeric stores it exactly
-                return _numeric(text)
+                return _numerics_as_pg(text)
             return _guarded(conv, canon, v)
         return src_numeric
-    if kind in ("timestamp", "timestamptz"):
-        as_written = timestamp_as_written(kind)
-
+    if kind == "timestamp":
         def src_ts(v: Any) -> Any:
             if v is None:
                 return None
-            if _FAST_ISO and as_written(v):
-                value = datetime.fromisoformat(v)
-                return value.isoformat() if kind == "timestamp" else _utc(value)
+            if type(v) is str:
+                shapes = timestamp_shapes([v])  # the copy sends it as written, and it is a valid timestamp
+                if shapes is not None:
+                    return _timestamps_as_pg(v, shapes)
             return _guarded(conv, canon, v)
         return src_ts
     return lambda v: _guarded(conv, canon, v)
@@ -175,9 +263,11 @@ _NONE = type(None)
 
 
 def source_column_canon(col: ColumnPlan) -> Callable[[Sequence[Any]], Sequence[Any]]:
-    """source_canon over a column of a chunk. Where every value is already canonical as SQLite gives it (integers
-    in an integer column, floats in a float column, text without NUL in a text column), the column is returned
-    as it is, checked with a few C-speed passes instead of a Python call per value."""
+    """source_canon over a column of a chunk, with C-speed passes instead of a Python call per value where it can:
+    a column already canonical as SQLite gives it (integers in an integer column, floats in a float column, text
+    without NUL in a text column) is returned as it is; timestamps and numbers the copy sends as written are
+    rewritten to PostgreSQL's text by a few regular expressions over the joined chunk. Anything else goes value by
+    value."""
     one = source_canon(col)
     kind = col.conversion
     plain: type | None = None
@@ -187,14 +277,72 @@ def source_column_canon(col: ColumnPlan) -> Callable[[Sequence[Any]], Sequence[A
         plain = int
     elif kind == "float" and col.pg_type != "real":
         plain = float
+    written = as_written_many(col) if kind == "numeric" else None
+    plain_json = kind == "json" and col.text_fix is None and not col.empty_to_null
+
+    def bulk(values: Sequence[Any]) -> list[str] | None:
+        present = [v for v in values if v is not None]
+        out: list[str] | None = []
+        if present and written is not None:  # numeric
+            texts = written(present)
+            out = None if texts is None else _lines(texts, _numerics_as_pg)
+        elif present:  # timestamp
+            shapes = timestamp_shapes(present) if set(map(type, present)) == {str} else None
+            out = None if shapes is None else _lines(present, lambda joined: _timestamps_as_pg(joined, shapes))
+        if out is None:
+            return None
+        if len(present) == len(values):
+            return out
+        it = iter(out)
+        return [None if v is None else next(it) for v in values]  # type: ignore[misc]
 
     def column(values: Sequence[Any]) -> Sequence[Any]:
         if plain is not None and set(map(type, values)) <= {plain, _NONE} and (
                 plain is not str or "\x00" not in "".join(filter(None, values))):
             return values
+        if kind in ("numeric", "timestamp"):
+            out = bulk(values)
+            if out is not None:
+                return out
+        elif kind == "bool" and set(map(type, values)) <= {int, _NONE} and set(values) <= {0, 1, None}:
+            return list(map(_BOOLS.__getitem__, values))
+        elif plain_json and set(map(type, values)) <= {str, _NONE}:
+            joined = "".join(filter(None, values))
+            if "\x00" not in joined and "\\u0000" not in joined:
+                try:
+                    return [None if v is None else json_text(v) for v in values]
+                except ValueError:
+                    pass  # one is not JSON: value by value, which marks it
         return tuple(map(one, values))
 
     return column
+
+
+_BOOLS = {0: False, 1: True, None: None}
+
+
+def target_column_canon(col: ColumnPlan) -> Callable[[Sequence[Any]], Sequence[Any]] | None:
+    """Values of a column as the verify connection returns them (times and numbers as PostgreSQL's text, see
+    verify) -> canonical values; None when they are canonical as they arrive."""
+    kind = col.conversion
+    if kind in ("text", "int", "bool", "timestamp", "timestamptz", "date", "time") or (
+            kind == "float" and col.pg_type != "real"):
+        return None
+    if kind == "numeric":
+        def numerics(values: Sequence[Any]) -> Sequence[Any]:
+            present = [v for v in values if v is not None]
+            out = _lines(present, _numerics_as_pg) if present else []
+            assert out is not None, "PostgreSQL's numeric text has no newline"
+            if len(present) == len(values):
+                return out
+            it = iter(out)
+            return [None if v is None else next(it) for v in values]
+        return numerics
+    if kind == "bytea":  # psycopg2 gives a memoryview
+        return lambda values: [None if v is None else bytes(v) for v in values]
+    canon = value_canon(col)
+    assert canon is not None
+    return lambda values: tuple(map(canon, values))
 
 
 def _same(v: Any) -> Any:

@@ -88,6 +88,33 @@ def timestamp_as_written(kind: str) -> Callable[[Any], bool]:
     return as_written
 
 
+# The shapes of PLAIN_TS with every digit written as 9: a date, then optionally minutes, seconds, a fraction.
+_TS_SHAPES = frozenset(["9999-99-99"] + [f"9999-99-99{sep}99:99{rest}" for sep in "T " for rest in
+                                         ["", ":99", *(":99." + "9" * n for n in range(1, 7))]])
+_TO_NINES = str.maketrans("0123456789", "9999999999")
+
+
+def timestamp_shapes(values: Sequence[str]) -> set[str] | None:
+    """The shapes (digits written as 9) of a column chunk's texts when every one matches PLAIN_TS, else None.
+
+    A few C-speed passes; the regex over a whole chunk costs several times more. The shapes are checked on the
+    text with its digits as 9s, the ranges (month, day, hour, minute, second; no year 0) by
+    datetime.fromisoformat, which is stricter than the pattern: a valid value it refuses only takes the slower
+    path."""
+    joined = "\n".join(values)
+    shapes = set(joined.translate(_TO_NINES).split("\n"))
+    if not shapes <= _TS_SHAPES or len(values) != joined.count("\n") + 1:
+        return None
+    if " 24:" in joined or "T24:" in joined:  # newer Pythons read 24:00 as the next day
+        return None
+    try:
+        for _ in map(datetime.fromisoformat, values):
+            pass
+    except ValueError:
+        return None
+    return shapes
+
+
 _PLAIN_NUMBER = re.compile(r"-?\d{1,30}(?:\.\d{1,30})?")
 
 
@@ -230,7 +257,13 @@ def _bulk_encoder(col: ColumnPlan) -> Callable[[Sequence[Any]], list[str] | None
                 return None
             return list(map(_BOOL_TEXT.__getitem__, values))
         return bools
-    if kind in ("timestamp", "timestamptz"):
+    if kind == "timestamp":
+        def plain_stamps(values: Sequence[Any]) -> list[str] | None:
+            if set(map(type, values)) != {str} or timestamp_shapes(values) is None:
+                return None
+            return list(values)  # sent as written: see timestamp_as_written
+        return plain_stamps
+    if kind == "timestamptz":
         many_ts = _MANY_TS[kind]
 
         def stamps(values: Sequence[Any]) -> list[str] | None:
@@ -242,7 +275,7 @@ def _bulk_encoder(col: ColumnPlan) -> Callable[[Sequence[Any]], list[str] | None
             return list(values)  # sent as written: see timestamp_as_written
         return stamps
     if kind == "numeric":
-        many_num = _many(_numeric_pattern(col.precision, col.scale or 0))
+        shape_ok = _numeric_shapes(col.precision, col.scale or 0)
 
         def numerics(values: Sequence[Any]) -> list[str] | None:
             types = set(map(type, values))
@@ -253,7 +286,8 @@ def _bulk_encoder(col: ColumnPlan) -> Callable[[Sequence[Any]], list[str] | None
             else:
                 return None
             joined = "\n".join(out)
-            if joined.count("\n") != len(out) - 1 or many_num.fullmatch(joined) is None:
+            if joined.count("\n") != len(out) - 1 or \
+                    not all(map(shape_ok, set(joined.translate(_TO_NINES).split("\n")))):
                 return None
             return out
         return numerics
@@ -264,6 +298,16 @@ def _bulk_encoder(col: ColumnPlan) -> Callable[[Sequence[Any]], list[str] | None
             return ["\\\\x" + v.hex() for v in values]
         return blobs
     return None
+
+
+def as_written_many(col: ColumnPlan) -> Callable[[Sequence[Any]], list[str] | None]:
+    """For a timestamp or numeric column: the texts the copy sends unchanged for a chunk of values without NULLs
+    (see timestamp_as_written and numeric_as_written), or None when some value takes the converter."""
+    if col.conversion not in ("timestamp", "timestamptz", "numeric"):
+        raise ValueError(f"{col.conversion} values are not sent as written")
+    bulk = _bulk_encoder(col)
+    assert bulk is not None
+    return bulk
 
 
 def numeric_as_written(col: ColumnPlan) -> Callable[[Any], str | None]:
@@ -288,6 +332,23 @@ def _numeric_pattern(precision: int | None, scale: int) -> str:
     head = rf"(?=\d{{1,30}}(?!\d))0*\d{{0,{whole}}}(?!\d)"  # 1-30 digits, at most `whole` after leading zeros
     frac = rf"(?:\.\d{{1,{min(scale, 30)}}})?" if scale > 0 else ""
     return rf"-?{head}{frac}"
+
+
+def _numeric_shapes(precision: int | None, scale: int) -> Callable[[str], bool]:
+    """For numeric(precision, scale): whether a shape (the text with its digits as 9s) is plain decimal text that
+    stores without rounding. Stricter than _numeric_pattern, which also allows leading zeros beyond the precision:
+    such text only takes the slower path."""
+    known: dict[str, bool] = {}
+    form = re.compile(r"-?(9{1,30})(?:\.(9{1,30}))?")
+
+    def ok(shape: str) -> bool:
+        if shape not in known:
+            m = form.fullmatch(shape)
+            known[shape] = m is not None and (precision is None or (
+                len(m.group(1)) <= precision - scale and len(m.group(2) or "") <= scale))
+        return known[shape]
+
+    return ok
 
 
 class BadField(BadValue):

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -124,6 +124,11 @@ def _key_indexes(t: TablePlan) -> list[int]:
     return [by_target[k] for k in t.primary_key if k in by_target]
 
 
+# timestamp, timestamptz, date, time and numeric, read as the text PostgreSQL sends
+_AS_TEXT = psycopg2.extensions.new_type((1114, 1184, 1082, 1083, 1700), "PGMIGRATE_AS_TEXT",
+                                        lambda value, cur: value)
+
+
 def _source_rows(job: _Scan) -> tuple[Any, Any]:
     t = job.table
     src = open_snapshot(job.source_path, t)
@@ -136,18 +141,15 @@ def _target_rows(job: _Scan) -> tuple[Any, Any]:
     conn = connect(job.spec)
     psycopg2.extras.register_default_jsonb(conn, loads=lambda s: s)  # the JSON text, compared canonically
     psycopg2.extras.register_default_json(conn, loads=lambda s: s)
+    # times and numbers as PostgreSQL's text, which is their canonical form: no datetime or Decimal per value
+    psycopg2.extensions.register_type(_AS_TEXT, conn)
     with conn.cursor() as c:
-        c.execute("SET TIME ZONE 'UTC'")
+        c.execute("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'")
     cur = conn.cursor(name="pgmigrate_verify")  # server-side: rows stream, memory stays flat
     cur.itersize = _FETCH
     cur.execute(sql.SQL("SELECT {} FROM {}").format(
         sql.SQL(", ").join(sql.Identifier(c.target) for c in t.columns), ddl.table_ident(t, job.schema)))
-    canons = [canonical.value_canon(c) for c in t.columns]  # None: canonical as PostgreSQL returns it
-    return conn, (cur, [None if f is None else _per_value(f) for f in canons])
-
-
-def _per_value(f: Callable[[Any], Any]) -> Callable[[Sequence[Any]], Sequence[Any]]:
-    return lambda values: tuple(map(f, values))
+    return conn, (cur, [canonical.target_column_canon(c) for c in t.columns])
 
 
 def _scan(job: _Scan, report: Callable[[int], None] | None = None) -> _SideResult:
