@@ -412,7 +412,9 @@ def _split(snapshot_path: str, t: TablePlan, part_rows: int) -> list[tuple[int |
     src = open_snapshot(snapshot_path, t)
     try:
         rowid = _rowid_name(t)
-        lo, hi = src.execute(f"SELECT min({rowid}), max({rowid}) FROM {quote(t.source)}").fetchone()
+        # two queries: SQLite answers a lone min() or max() from the b-tree's ends, but scans the table for both
+        lo = src.execute(f"SELECT min({rowid}) FROM {quote(t.source)}").fetchone()[0]
+        hi = src.execute(f"SELECT max({rowid}) FROM {quote(t.source)}").fetchone()[0]
     finally:
         src.close()
     if lo is None:
