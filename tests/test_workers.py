@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from wizard.data_copy import CopyError
-from wizard.workers import Link, run_jobs
+from wizard.workers import Link, run_jobs, start_processes
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,6 +29,29 @@ def test_jobs_run_in_processes_and_report() -> None:
     seen: list[object] = []
     assert run_jobs(_square, [1, 2, 3, 4], workers=2, processes=True, on_message=seen.append) == [1, 4, 9, 16]
     assert sorted(seen) == [("seen", 1), ("seen", 2), ("seen", 3), ("seen", 4)]  # type: ignore[type-var]
+
+
+def _pid(n: int, link: Link) -> int:
+    return os.getpid()
+
+
+def test_processes_started_ahead_do_the_jobs_and_end_with_them() -> None:
+    """migrate starts its workers before the snapshot; the jobs must run in exactly those processes, which are
+    already up (and have imported the job's module) before the jobs come, and are gone afterwards."""
+    pool = start_processes(2, __name__)
+    ahead = set(pool.executor._processes)  # type: ignore[attr-defined]
+    assert len(ahead) == 2
+    pids = run_jobs(_pid, list(range(6)), workers=2, processes=True, started=pool)
+    assert set(pids) <= ahead
+    assert not any(map(_alive, ahead))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_an_error_with_its_own_arguments_arrives_whole() -> None:

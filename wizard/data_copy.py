@@ -35,7 +35,7 @@ from wizard.pg_errors import TargetStopped, is_transient
 from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.server_check import ConnectFailed
 from wizard.snapshot import Snapshot, take_snapshot
-from wizard.workers import Link, run_jobs
+from wizard.workers import Link, Processes, run_jobs, start_processes
 
 _LOCK_KEY = 0x70676D77  # "pgmw": one migrate at a time per target database
 _FETCH = 2000
@@ -273,6 +273,7 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
     run = _Run(plan, spec, options, on_progress, cancel)
     guard = connect(spec)
     guard.autocommit = True
+    workers: Processes | None = None
     try:
         with guard.cursor() as cur:
             cur.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,))
@@ -280,11 +281,15 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
             if not (locked and locked[0]):
                 raise InputError("Another migrate is already running against this database.",
                                  title="Target busy", hint="Wait for it to finish (or stop it), then retry.")
+        if options.jobs > 1 and sum(t.row_count for t in plan.included_tables) >= _PROCESS_MIN_ROWS:
+            # the worker processes start (and import) while the snapshot is taken
+            workers = start_processes(options.jobs, __name__)
         snapshot, phase = _prepare(run)
         if phase == "done":
             return MigrationResult(snapshot, _results_from_state(run), already_done=True)
         if phase == "copy":
-            tables = _copy_all(run, snapshot)
+            tables = _copy_all(run, snapshot, workers)
+            workers = None  # used and shut down by the copy
             _set_phase(spec, "post")
         else:
             tables = _results_from_state(run)
@@ -301,6 +306,8 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
             raise TargetStopped("recording progress", exc) from None
         raise
     finally:
+        if workers is not None:
+            workers.close()
         with contextlib.suppress(psycopg2.Error):
             guard.close()
 
@@ -438,7 +445,7 @@ class _Part:
     options: CopyOptions
 
 
-def _copy_all(run: _Run, snapshot: Snapshot) -> list[TableResult]:
+def _copy_all(run: _Run, snapshot: Snapshot, pool: Processes | None = None) -> list[TableResult]:
     conn = _connect_mid_run(run.spec, "reading the progress")
     try:
         with conn.cursor() as cur:
@@ -490,7 +497,7 @@ def _copy_all(run: _Run, snapshot: Snapshot) -> list[TableResult]:
     remaining = sum(max(0, expected[p.table.source] - d) for p, d in parts)
     processes = run.options.jobs > 1 and remaining >= _PROCESS_MIN_ROWS
     run_jobs(_copy_part, [p for p, _ in parts], workers=run.options.jobs, processes=processes,
-             on_message=on_message, cancel=run.cancel)
+             on_message=on_message, cancel=run.cancel, started=pool)
     rejects_files = _write_rejects(run)
     return _results_from_state(run, seconds, done_before, rejects_files)
 
@@ -787,6 +794,11 @@ def _post_load(run: _Run, tables: list[TableResult]) -> list[ddl.StatementResult
         rows = {r.table: r.rows for r in tables}
         for t in run.plan.included_tables:  # the fronts show it: this part can take a while on big tables
             run.emit(t, "post", rows.get(t.source, 0), 0, started, 0)
+        table_rows = {t.target: t.row_count for t in run.plan.included_tables}
+
+        def cost(step: ddl.Step) -> int:  # each statement reads its whole table
+            return sum(table_rows.get(st.table or "", 0) for st in step.statements)
+
         for stage in stages:
             todo = []
             for step in stage:
@@ -795,6 +807,8 @@ def _post_load(run: _Run, tables: list[TableResult]) -> list[ddl.StatementResult
                                          in zip(step.statements, finished[step.key], strict=True)]
                 else:
                     todo.append(step)
+            # the longest steps first, so no connection is left alone with a big table at the end of the stage
+            todo.sort(key=cost, reverse=True)
             done = run_jobs(run_step, todo, workers=run.options.jobs, processes=False, cancel=run.cancel)
             by_step.update((step.key, results) for step, results in zip(todo, done, strict=True))
         conn = connection()

@@ -9,6 +9,7 @@ through the same protocol, because starting a Python process costs a few tenths 
 from __future__ import annotations
 
 import gc
+import importlib
 import multiprocessing
 import os
 import queue
@@ -102,28 +103,56 @@ def _start_resource_tracker() -> None:
             sys.stderr = saved
 
 
-def run_jobs(fn: Callable[[J, Link], R], jobs: Sequence[J], *, workers: int, processes: bool,
-             on_message: Callable[[Any], None] | None = None, cancel: threading.Event | None = None,
-             stop_on_error: bool = True) -> list[R]:
-    """Run `fn(job, link)` for every job, at most `workers` at a time; results in the order of `jobs`.
+class Processes:
+    """Worker processes and their message channel and stop signal, started ahead of the work by
+    `start_processes`: starting Python and importing the job's module costs a few tenths of a second, which can
+    overlap with the caller's own preparation. One `run_jobs` uses them and shuts them down."""
 
-    `fn` must be a module-level function and the jobs picklable when `processes` is true. The first failure stops
-    the other jobs at their next `link.stopped()` check (with `stop_on_error`) and is raised once all have ended;
-    a `Cancelled` is raised only when nothing else went wrong. Ctrl-C in the parent stops the jobs the same way.
-    """
-    if not jobs:
-        return []
-    executor: Executor
-    if processes:
+    def __init__(self, workers: int, warm: str | None = None) -> None:
         _start_resource_tracker()
         ctx = multiprocessing.get_context("spawn")  # the same on Windows, macOS and Linux
         # SimpleQueue writes synchronously, so a job's last message is in the pipe before its result is sent
-        messages: Any = ctx.SimpleQueue()
-        stop: Any = ctx.Event()
-        executor = ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))), mp_context=ctx,
-                                       initializer=_init_process, initargs=(messages, stop))
+        self.messages: Any = ctx.SimpleQueue()
+        self.stop: Any = ctx.Event()
+        self.workers = max(1, workers)
+        self.executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_process,
+                                            initargs=(self.messages, self.stop))
+        if warm is not None:
+            for _ in range(self.workers):  # each submit starts a process while none is idle
+                self.executor.submit(importlib.import_module, warm)
+
+    def close(self) -> None:
+        """Stop the processes (nothing to do once a run_jobs has used them)."""
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def start_processes(workers: int, warm: str) -> Processes:
+    """Start `workers` processes now, each importing module `warm` (the module of the job function to come)."""
+    return Processes(workers, warm)
+
+
+def run_jobs(fn: Callable[[J, Link], R], jobs: Sequence[J], *, workers: int, processes: bool,
+             on_message: Callable[[Any], None] | None = None, cancel: threading.Event | None = None,
+             stop_on_error: bool = True, started: Processes | None = None) -> list[R]:
+    """Run `fn(job, link)` for every job, at most `workers` at a time; results in the order of `jobs`.
+
+    `fn` must be a module-level function and the jobs picklable when `processes` is true; `started` are
+    processes started earlier for this run (they are shut down at its end). The first failure stops the other
+    jobs at their next `link.stopped()` check (with `stop_on_error`) and is raised once all have ended; a
+    `Cancelled` is raised only when nothing else went wrong. Ctrl-C in the parent stops the jobs the same way.
+    """
+    if not jobs:
+        if started is not None:
+            started.close()
+        return []
+    executor: Executor
+    if processes:
+        pool = started or Processes(min(workers, len(jobs)))
+        executor, messages, stop = pool.executor, pool.messages, pool.stop
         call: Callable[[J], R] = _InProcess(fn)
     else:
+        if started is not None:
+            started.close()
         messages, stop = queue.Queue(), threading.Event()
         executor = ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs))))
         link = Link(messages, stop)
