@@ -217,3 +217,29 @@ def test_a_target_holding_another_files_migration_is_refused(make_sqlite, pg_db,
     run(build_plan(first), pg_db)
     with pytest.raises(InputError, match="another SQLite file"):
         run(build_plan(second), pg_db)
+
+
+def test_many_small_tables_share_connections(make_sqlite, pg_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Apps have dozens or hundreds of small tables: they are copied in bundles on a few connections, not one
+    connection per table (which made a 367-table file take seconds just connecting)."""
+    from wizard import data_copy
+
+    script = "".join(f"CREATE TABLE t{i} (id INTEGER PRIMARY KEY, v TEXT);" for i in range(40))
+    path = make_sqlite(script, {f"t{i}": [(j, f"v{i}-{j}") for j in range(1, 6)] for i in range(40)})
+    opened = []
+    real = data_copy._work_connection
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(args[2] if len(args) > 2 else kwargs.get("doing"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data_copy, "_work_connection", counting)
+    result = run(build_plan(path), pg_db, batch_size=1000)
+    assert sum(r.rows for r in result.tables) == 200
+    copying = [d for d in opened if d and d.startswith("copying")]
+    assert 1 <= len(copying) <= 4, opened  # 40 tables of 5 rows: two bundles (at most 32 parts each)
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    with conn.cursor() as cur:
+        cur.execute("SELECT " + " + ".join(f"(SELECT count(*) FROM t{i})" for i in range(40)))
+        assert cur.fetchone() == (200,)
+    conn.close()

@@ -496,16 +496,54 @@ def _copy_all(run: _Run, snapshot: Snapshot, pool: Processes | None = None) -> l
     parts.sort(key=lambda pr: -(expected[pr[0].table.source] - pr[1]) * len(pr[0].table.columns))
     remaining = sum(max(0, expected[p.table.source] - d) for p, d in parts)
     processes = run.options.jobs > 1 and remaining >= _PROCESS_MIN_ROWS
-    run_jobs(_copy_part, [p for p, _ in parts], workers=run.options.jobs, processes=processes,
+    rows_left = {id(p): expected[p.table.source] - d for p, d in parts}
+    bundles = _bundles([p for p, _ in parts], lambda p: rows_left[id(p)], run.options.batch_size)
+    run_jobs(_copy_bundle, bundles, workers=run.options.jobs, processes=processes,
              on_message=on_message, cancel=run.cancel, started=pool)
     rejects_files = _write_rejects(run)
     return _results_from_state(run, seconds, done_before, rejects_files)
 
 
-def _copy_part(job: _Part, link: Link) -> None:
-    """Copy one part batch by batch (in a worker process or thread); each batch commits with its checkpoint."""
+def _copy_bundle(bundle: tuple[_Part, ...], link: Link) -> None:
+    """Copy parts one after another on one connection (in a worker process or thread). Small tables come in
+    bundles: a database of hundreds of small tables would otherwise spend its time opening connections."""
+    first = bundle[0]
+    conn = _work_connection(first.spec, first.options, f"copying {first.table.source}")
+    try:
+        for job in bundle:
+            if link.stopped():
+                raise Cancelled("The copy was cancelled.", title="Cancelled",
+                                hint="Run migrate again to resume from the last committed batch.")
+            _copy_part(job, link, conn)
+    finally:
+        with contextlib.suppress(psycopg2.Error):
+            conn.close()
+
+
+def _bundles(parts: list[_Part], expected: Callable[[_Part], int], batch_size: int) -> list[tuple[_Part, ...]]:
+    """One job per part, except that parts of at most a batch are grouped, up to a batch of rows or 32 parts
+    per job. Keeps the order of `parts` (costliest first)."""
+    out: list[tuple[_Part, ...]] = []
+    group: list[_Part] = []
+    rows = 0
+    for part in parts:
+        n = expected(part)
+        if n > batch_size:
+            out.append((part,))
+            continue
+        if group and (rows + n > batch_size or len(group) >= 32):
+            out.append(tuple(group))
+            group, rows = [], 0
+        group.append(part)
+        rows += n
+    if group:
+        out.append(tuple(group))
+    return out
+
+
+def _copy_part(job: _Part, link: Link, conn: Any) -> None:
+    """Copy one part batch by batch on `conn`; each batch commits with its checkpoint."""
     t, options = job.table, job.options
-    conn = _work_connection(job.spec, options, f"copying {t.source}")
     src = open_snapshot(job.snapshot_path, t, check_same_thread=False)
     pending = [0, 0, time.monotonic()]  # rows and bytes not reported yet, time of the last report
 
@@ -597,8 +635,6 @@ def _copy_part(job: _Part, link: Link) -> None:
         raise
     finally:
         src.close()
-        with contextlib.suppress(psycopg2.Error):
-            conn.close()
 
 
 def _checkpoint(conn: Any, job: _Part, expected: str | None, last_key: tuple[Any, ...], loaded: int,
