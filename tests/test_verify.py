@@ -193,3 +193,27 @@ def test_report_files_and_cli_exit_codes(migrated, tmp_path: Path) -> None:  # t
                          timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "verified: every row arrived" in out.stdout and (tmp_path / "ok.md").exists()
+
+
+def test_many_small_tables_share_connections(make_sqlite, pg_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The scans of small tables come in bundles whose target scans share one connection: hundreds of tables
+    must not mean hundreds of connections. A change in one of them is still found."""
+    from wizard import verify as verify_module
+
+    script = "".join(f"CREATE TABLE t{i} (id INTEGER PRIMARY KEY, v TEXT);" for i in range(40))
+    path = make_sqlite(script, {f"t{i}": [(j, f"v{i}-{j}") for j in range(1, 6)] for i in range(40)})
+    plan = build_plan(path)
+    migrate(plan, pg_db, CopyOptions(jobs=2))
+    _tamper(pg_db, "UPDATE t37 SET v = 'changed' WHERE id = 3")
+    opened = []
+    real = verify_module._verify_connection
+
+    def counting(spec):  # type: ignore[no-untyped-def]
+        opened.append(spec)
+        return real(spec)
+
+    monkeypatch.setattr(verify_module, "_verify_connection", counting)
+    report = verify(plan, pg_db, jobs=1)  # in this process, where the count is kept
+    assert [t.name for t in report.tables if not t.ok] == ["t37"]
+    assert [(d.kind, d.key) for d in _table(report, "t37").differences] == [("changed", {"id": "3"})]
+    assert 1 <= len(opened) <= 8, len(opened)  # 80 scans in 3 bundles, then the bucket and collect passes

@@ -8,6 +8,7 @@ differing buckets, so memory stays bounded however large the table and however m
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import time
@@ -136,25 +137,52 @@ def _source_rows(job: _Scan) -> tuple[Any, Any]:
     return src, (cur, [canonical.source_column_canon(c) for c in t.columns])
 
 
-def _target_rows(job: _Scan) -> tuple[Any, Any]:
-    t = job.table
-    conn = connect(job.spec)
+def _verify_connection(spec: ConnectionSpec) -> Any:
+    conn = connect(spec)
     psycopg2.extras.register_default_jsonb(conn, loads=lambda s: s)  # the JSON text, compared canonically
     psycopg2.extras.register_default_json(conn, loads=lambda s: s)
     # times and numbers as PostgreSQL's text, which is their canonical form: no datetime or Decimal per value
     psycopg2.extensions.register_type(_AS_TEXT, conn)
     with conn.cursor() as c:
         c.execute("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'")
+    conn.commit()
+    return conn
+
+
+class _EndScan:
+    """Closing a target scan on a shared connection: the server-side cursor and its transaction end."""
+
+    def __init__(self, conn: Any, cur: Any) -> None:
+        self.conn, self.cur = conn, cur
+
+    def close(self) -> None:
+        with contextlib.suppress(psycopg2.Error):  # after a failed read: the rollback below ends it anyway
+            self.cur.close()
+        self.conn.rollback()
+
+
+def _target_rows(job: _Scan, conn: Any) -> tuple[Any, Any]:
+    t = job.table
     cur = conn.cursor(name="pgmigrate_verify")  # server-side: rows stream, memory stays flat
     cur.itersize = _FETCH
     cur.execute(sql.SQL("SELECT {} FROM {}").format(
         sql.SQL(", ").join(sql.Identifier(c.target) for c in t.columns), ddl.table_ident(t, job.schema)))
-    return conn, (cur, [canonical.target_column_canon(c) for c in t.columns])
+    return _EndScan(conn, cur), (cur, [canonical.target_column_canon(c) for c in t.columns])
 
 
-def _scan(job: _Scan, report: Callable[[int], None] | None = None) -> _SideResult:
-    """Hash every row of one side of one table; with job.collect, also keep the rows of those buckets."""
-    owner, (cur, canons) = (_source_rows if job.side == "source" else _target_rows)(job)
+def _scan(job: _Scan, report: Callable[[int], None] | None = None, conn: Any = None) -> _SideResult:
+    """Hash every row of one side of one table; with job.collect, also keep the rows of those buckets. A target
+    scan reads on `conn` (a verify connection, see _verify_connection), or on a connection of its own."""
+    if job.side == "source":
+        owner, (cur, canons) = _source_rows(job)
+    elif conn is None:
+        conn = _verify_connection(job.spec)
+        try:
+            return _scan(job, report, conn)
+        finally:
+            conn.close()
+    else:
+        owner, (cur, canons) = _target_rows(job, conn)
     keys = _key_indexes(job.table)
     fixes = [(i, f) for i, f in enumerate(canons) if f is not None]
     res = _SideResult()
@@ -200,32 +228,61 @@ def _scan(job: _Scan, report: Callable[[int], None] | None = None) -> _SideResul
 
 # -- running scans in worker processes ---------------------------------------------------------------------
 
-def _scan_job(job: _Scan, link: Link) -> _SideResult:
-    name, side = job.table.target, job.side
-    last = [0.0]
+def _scan_bundle(bundle: tuple[_Scan, ...], link: Link) -> list[_SideResult]:
+    """Run scans one after another; the target scans share one connection (a database of hundreds of small
+    tables would otherwise spend its time connecting)."""
+    conn = None
+    results = []
+    try:
+        for job in bundle:
+            name, side = job.table.target, job.side
+            last = [0.0]
 
-    def report(rows: int) -> None:
-        now = time.monotonic()
-        if now - last[0] > 0.2:
-            last[0] = now
-            link.report((name, side, rows, False))
+            def report(rows: int, _name: str = name, _side: str = side, _last: list[float] = last) -> None:
+                now = time.monotonic()
+                if now - _last[0] > 0.2:
+                    _last[0] = now
+                    link.report((_name, _side, rows, False))
 
-    result = _scan(job, report)
-    link.report((name, side, result.rows, True))
-    return result
+            if side == "target" and conn is None:
+                conn = _verify_connection(job.spec)
+            result = _scan(job, report, conn)
+            link.report((name, side, result.rows, True))
+            results.append(result)
+    finally:
+        if conn is not None:
+            conn.close()
+    return results
+
+
+_SMALL_SCAN = 20_000  # rows: scans of smaller tables are bundled, up to 32 per job
 
 
 def _run_scans(jobs: list[_Scan], workers: int, on_progress: Callable[[VerifyProgress], None] | None,
                totals: dict[str, int]) -> list[_SideResult]:
-    """Scan each (table, side) in parallel worker processes: hashing is CPU work, threads would share one GIL."""
+    """Scan each (table, side) in parallel worker processes: hashing is CPU work, threads would share one GIL.
+    Results in the order of `jobs`."""
 
     def on_message(message: tuple[str, str, int, bool]) -> None:
         name, side, rows, finished = message
         if on_progress is not None:
             on_progress(VerifyProgress(name, side, rows, totals[name], finished))
 
-    return run_jobs(_scan_job, jobs, workers=workers, processes=workers > 1, on_message=on_message,
+    bundles: list[tuple[_Scan, ...]] = []
+    small: list[_Scan] = []
+    for job in jobs:
+        if job.table.row_count > _SMALL_SCAN:
+            bundles.append((job,))
+        else:
+            small.append(job)
+    # the small scans spread over the workers, a few connections each instead of one per table
+    n = max(workers, -(-len(small) // 32)) if small else 0
+    bundles += [tuple(small[i::n]) for i in range(n) if small[i::n]]
+    done = run_jobs(_scan_bundle, bundles, workers=workers, processes=workers > 1, on_message=on_message,
                     stop_on_error=False)
+    by_job = {id(job): result for bundle, results in zip(bundles, done, strict=True)
+              for job, result in zip(bundle, results, strict=True)}
+    return [by_job[id(job)] for job in jobs]
 
 
 # -- the report ----------------------------------------------------------------------------------------------
