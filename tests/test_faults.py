@@ -123,6 +123,18 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _waiting_on_locks(spec: ConnectionSpec) -> int:
+    conn = psycopg2.connect(**spec.connect_kwargs())
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock'")
+            row = cur.fetchone()
+            return int(row[0]) if row else 0
+    finally:
+        conn.close()
+
+
 def _hold_lock(spec: ConnectionSpec, table: str, mode: str) -> psycopg2.extensions.connection:
     conn = psycopg2.connect(**spec.connect_kwargs())
     with conn.cursor() as cur:
@@ -170,16 +182,22 @@ def test_connection_cut_mid_copy_is_reported_and_resumes(tmp_path: Path, pg_db: 
     path = make_source(tmp_path / "app.db")
     proc = subprocess.Popen(_cmd(path, pg_db), env=_env(pg_db), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
-    _wait(lambda: _rows_done(pg_db) >= 10_000, "some batches")
+    _wait(lambda: _rows_done(pg_db) >= 5000, "the first batch")
+    # every worker now waits at its next checkpoint, so the cut lands mid-copy however fast the copy is
+    locker = psycopg2.connect(**pg_db.connect_kwargs())
+    with locker.cursor() as cur:
+        cur.execute("SELECT 1 FROM pgmigrate.progress WHERE table_name = 'ev' FOR UPDATE")
+    _wait(lambda: _waiting_on_locks(pg_db) >= 1, "a worker waiting at its checkpoint")
     conn = psycopg2.connect(**pg_db.connect_kwargs())
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
                     "AND application_name = 'pgmigrate-wizard' AND pid <> pg_backend_pid()")
     conn.close()
+    locker.close()  # its backend was terminated with the others
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
-    assert "target server stopped the migration while copying" in err and "run migrate again" in err
+    assert "target server stopped the migration while copying" in err and "run migrate again" in err, err
     assert "Traceback" not in err and (pg_db.password or "@@") not in err
     again = subprocess.run(_cmd(path, pg_db), env=_env(pg_db), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
