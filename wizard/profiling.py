@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from wizard.copy_format import timestamp_shapes
 from wizard.expressions import quote
 from wizard.values import BadValue, converter, guess_epoch_unit
 
@@ -157,16 +158,20 @@ def check_values(conn: sqlite3.Connection, table: str, wanted: dict[str, list[Ca
             entries.append((cand.kind, fn, check))
         funcs.append(entries)
     decode_needed = [profiles[c].non_ascii > 0 for c in cols]
+    kinds = [[kind for kind, _, _ in entries] for entries in funcs]
     with _text_factory(conn, bytes):  # invalid UTF-8 must not abort the scan; we decode ourselves
         cur = conn.execute(f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote(table)}")
         while True:
             rows = cur.fetchmany(5000)
             if not rows:
                 break
-            for row in rows:
-                for i, raw in enumerate(row):
-                    if raw is None:
-                        continue
+            for i, values in enumerate(zip(*rows, strict=True)):
+                present = [v for v in values if v is not None]
+                if not present or (funcs[i] and _all_plain_timestamps(present, kinds[i])):
+                    for _kind, _fn, check in funcs[i]:
+                        check.without_offset += len(present)  # each converts, none carries an offset
+                    continue
+                for raw in present:
                     value = raw
                     if isinstance(raw, bytes):
                         # text values arrive as bytes here; a real BLOB is told apart by its storage class below
@@ -188,6 +193,23 @@ def check_values(conn: sqlite3.Connection, table: str, wanted: dict[str, list[Ca
                                 check.with_offset += 1
                             else:
                                 check.without_offset += 1
+
+
+def _all_plain_timestamps(present: list[Any], kinds: list[str]) -> bool:
+    """Whether a column chunk (no NULLs) is text that every candidate, all of them timestamp or timestamptz,
+    converts without an offset: the shapes the copy sends as written (copy_format.timestamp_shapes), checked
+    with a few C-speed passes instead of a converter call per value and candidate."""
+    if not kinds or any(k not in ("timestamp", "timestamptz") for k in kinds) or \
+            set(map(type, present)) != {bytes}:
+        return False
+    joined = b"\n".join(present)
+    if joined.count(b"\n") != len(present) - 1:
+        return False
+    try:
+        texts = joined.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        return False  # value by value, which counts the invalid ones
+    return timestamp_shapes(texts) is not None
 
 
 def _has_offset(text: str) -> bool:
