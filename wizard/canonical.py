@@ -25,7 +25,7 @@ from decimal import Decimal
 from hashlib import blake2b
 from typing import Any
 
-from wizard.copy_format import as_written_many, numeric_as_written, timestamp_shapes
+from wizard.copy_format import as_written_many, numeric_as_written, timestamp_shapes, with_nulls
 from wizard.plan_model import ColumnPlan
 from wizard.values import BadValue, JsonValue, _reject_constant, converter
 
@@ -133,11 +133,11 @@ def _lines(values: Sequence[str], rewrite: Callable[[str], str]) -> list[str] | 
     return rewrite(joined).split("\n")
 
 
-def _timestamps_as_pg(joined: str, shapes: set[str] | None = None) -> str:
+def _timestamps_as_pg(joined: str, shapes: set[str]) -> str:
     """'2024-01-02T03:04', '2024-01-02' or '2024-01-02 03:04:05.500' as PostgreSQL prints the timestamp; `shapes`
     (see copy_format.timestamp_shapes) skips the rewrites no line needs."""
     def has(test: Callable[[str], bool]) -> bool:
-        return shapes is None or any(map(test, shapes))
+        return any(map(test, shapes))
 
     text = joined.replace("T", " ")
     if has(lambda shape: len(shape) == 10):
@@ -289,12 +289,7 @@ def source_column_canon(col: ColumnPlan) -> Callable[[Sequence[Any]], Sequence[A
         elif present:  # timestamp
             shapes = timestamp_shapes(present) if set(map(type, present)) == {str} else None
             out = None if shapes is None else _lines(present, lambda joined: _timestamps_as_pg(joined, shapes))
-        if out is None:
-            return None
-        if len(present) == len(values):
-            return out
-        it = iter(out)
-        return [None if v is None else next(it) for v in values]  # type: ignore[misc]
+        return None if out is None else with_nulls(values, out, None)
 
     def column(values: Sequence[Any]) -> Sequence[Any]:
         if plain is not None and set(map(type, values)) <= {plain, _NONE} and (
@@ -333,10 +328,7 @@ def target_column_canon(col: ColumnPlan) -> Callable[[Sequence[Any]], Sequence[A
             present = [v for v in values if v is not None]
             out = _lines(present, _numerics_as_pg) if present else []
             assert out is not None, "PostgreSQL's numeric text has no newline"
-            if len(present) == len(values):
-                return out
-            it = iter(out)
-            return [None if v is None else next(it) for v in values]
+            return with_nulls(values, out, None)
         return numerics
     if kind == "bytea":  # psycopg2 gives a memoryview
         return lambda values: [None if v is None else bytes(v) for v in values]

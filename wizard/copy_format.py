@@ -74,7 +74,7 @@ def _many(pattern: str) -> re.Pattern[str]:
 # year 0000 does not exist in PostgreSQL: such text takes the converter
 _AS_WRITTEN_TS = {"timestamp": rf"(?!0000){PLAIN_TS.pattern}", "timestamptz": rf"(?!0000){ZONED_TS.pattern}"}
 _ONE_TS = {kind: re.compile(p) for kind, p in _AS_WRITTEN_TS.items()}
-_MANY_TS = {kind: _many(p) for kind, p in _AS_WRITTEN_TS.items()}
+_MANY_ZONED_TS = _many(_AS_WRITTEN_TS["timestamptz"])  # plain timestamps are checked by their shapes instead
 
 
 def timestamp_as_written(kind: str) -> Callable[[Any], bool]:
@@ -94,6 +94,11 @@ _TS_SHAPES = frozenset(["9999-99-99"] + [f"9999-99-99{sep}99:99{rest}" for sep i
 _TO_NINES = str.maketrans("0123456789", "9999999999")
 
 
+def _shapes(joined: str) -> set[str]:
+    """The distinct shapes (digits written as 9) of the lines of a joined chunk."""
+    return set(joined.translate(_TO_NINES).split("\n"))
+
+
 def timestamp_shapes(values: Sequence[str]) -> set[str] | None:
     """The shapes (digits written as 9) of a column chunk's texts when every one matches PLAIN_TS, else None.
 
@@ -102,7 +107,7 @@ def timestamp_shapes(values: Sequence[str]) -> set[str] | None:
     datetime.fromisoformat, which is stricter than the pattern: a valid value it refuses only takes the slower
     path."""
     joined = "\n".join(values)
-    shapes = set(joined.translate(_TO_NINES).split("\n"))
+    shapes = _shapes(joined)
     if not shapes <= _TS_SHAPES or len(values) != joined.count("\n") + 1:
         return None
     if " 24:" in joined or "T24:" in joined:  # newer Pythons read 24:00 as the next day
@@ -217,12 +222,17 @@ def field_encoder(col: ColumnPlan) -> FieldEncoder:
         if not present:
             return [NULL] * len(values)
         out = bulk(present)
-        if out is None:
-            return None
-        it = iter(out)
-        return [NULL if v is None else next(it) for v in values]
+        return None if out is None else with_nulls(values, out, NULL)
 
     return FieldEncoder(one, many)
+
+
+def with_nulls(values: Sequence[Any], out: list[Any], null: Any) -> list[Any]:
+    """`out` holds one result per non-NULL entry of `values`: put `null` back where values has None."""
+    if len(out) == len(values):
+        return out
+    it = iter(out)
+    return [null if v is None else next(it) for v in values]
 
 
 def _bulk_encoder(col: ColumnPlan) -> Callable[[Sequence[Any]], list[str] | None] | None:
@@ -264,13 +274,11 @@ def _bulk_encoder(col: ColumnPlan) -> Callable[[Sequence[Any]], list[str] | None
             return list(values)  # sent as written: see timestamp_as_written
         return plain_stamps
     if kind == "timestamptz":
-        many_ts = _MANY_TS[kind]
-
         def stamps(values: Sequence[Any]) -> list[str] | None:
             if set(map(type, values)) != {str}:
                 return None
             joined = "\n".join(values)
-            if joined.count("\n") != len(values) - 1 or many_ts.fullmatch(joined) is None:
+            if joined.count("\n") != len(values) - 1 or _MANY_ZONED_TS.fullmatch(joined) is None:
                 return None
             return list(values)  # sent as written: see timestamp_as_written
         return stamps
@@ -287,7 +295,7 @@ def _bulk_encoder(col: ColumnPlan) -> Callable[[Sequence[Any]], list[str] | None
                 return None
             joined = "\n".join(out)
             if joined.count("\n") != len(out) - 1 or \
-                    not all(map(shape_ok, set(joined.translate(_TO_NINES).split("\n")))):
+                    not all(map(shape_ok, _shapes(joined))):
                 return None
             return out
         return numerics

@@ -162,6 +162,11 @@ def open_snapshot(path: str | Path, t: TablePlan, *, check_same_thread: bool = T
     return src
 
 
+def _cancelled() -> Cancelled:
+    return Cancelled("The copy was cancelled.", title="Cancelled",
+                     hint="Run migrate again to resume from the last committed batch.")
+
+
 def _rowid_name(t: TablePlan) -> str:
     names = {c.source.lower() for c in t.columns}
     return next(n for n in ("rowid", "_rowid_", "oid") if n not in names)
@@ -200,8 +205,7 @@ class _BatchReader:
         try:
             while len(self.buf) < size and not self.done:
                 if self.stopped():
-                    raise Cancelled("The copy was cancelled.", title="Cancelled",
-                                    hint="Run migrate again to resume from the last committed batch.")
+                    raise _cancelled()
                 rows = self.rows.fetchmany(_FETCH)
                 if not rows:
                     self.done = True
@@ -496,8 +500,7 @@ def _copy_all(run: _Run, snapshot: Snapshot, pool: Processes | None = None) -> l
     parts.sort(key=lambda pr: -(expected[pr[0].table.source] - pr[1]) * len(pr[0].table.columns))
     remaining = sum(max(0, expected[p.table.source] - d) for p, d in parts)
     processes = run.options.jobs > 1 and remaining >= _PROCESS_MIN_ROWS
-    rows_left = {id(p): expected[p.table.source] - d for p, d in parts}
-    bundles = _bundles([p for p, _ in parts], lambda p: rows_left[id(p)], run.options.batch_size)
+    bundles = _bundles([(p, expected[p.table.source] - d) for p, d in parts], run.options.batch_size)
     run_jobs(_copy_bundle, bundles, workers=run.options.jobs, processes=processes,
              on_message=on_message, cancel=run.cancel, started=pool)
     rejects_files = _write_rejects(run)
@@ -512,22 +515,20 @@ def _copy_bundle(bundle: tuple[_Part, ...], link: Link) -> None:
     try:
         for job in bundle:
             if link.stopped():
-                raise Cancelled("The copy was cancelled.", title="Cancelled",
-                                hint="Run migrate again to resume from the last committed batch.")
+                raise _cancelled()
             _copy_part(job, link, conn)
     finally:
         with contextlib.suppress(psycopg2.Error):
             conn.close()
 
 
-def _bundles(parts: list[_Part], expected: Callable[[_Part], int], batch_size: int) -> list[tuple[_Part, ...]]:
-    """One job per part, except that parts of at most a batch are grouped, up to a batch of rows or 32 parts
-    per job. Keeps the order of `parts` (costliest first)."""
+def _bundles(parts: list[tuple[_Part, int]], batch_size: int) -> list[tuple[_Part, ...]]:
+    """One job per part (given with the rows it has left), except that parts of at most a batch are grouped, up
+    to a batch of rows or 32 parts per job. Keeps the order of `parts` (costliest first)."""
     out: list[tuple[_Part, ...]] = []
     group: list[_Part] = []
     rows = 0
-    for part in parts:
-        n = expected(part)
+    for part, n in parts:
         if n > batch_size:
             out.append((part,))
             continue

@@ -170,19 +170,10 @@ def _target_rows(job: _Scan, conn: Any) -> tuple[Any, Any]:
     return _EndScan(conn, cur), (cur, [canonical.target_column_canon(c) for c in t.columns])
 
 
-def _scan(job: _Scan, report: Callable[[int], None] | None = None, conn: Any = None) -> _SideResult:
+def _scan(job: _Scan, report: Callable[[int], None], conn: Any) -> _SideResult:
     """Hash every row of one side of one table; with job.collect, also keep the rows of those buckets. A target
-    scan reads on `conn` (a verify connection, see _verify_connection), or on a connection of its own."""
-    if job.side == "source":
-        owner, (cur, canons) = _source_rows(job)
-    elif conn is None:
-        conn = _verify_connection(job.spec)
-        try:
-            return _scan(job, report, conn)
-        finally:
-            conn.close()
-    else:
-        owner, (cur, canons) = _target_rows(job, conn)
+    scan reads on `conn` (a verify connection, see _verify_connection; None for a source scan)."""
+    owner, (cur, canons) = _source_rows(job) if job.side == "source" else _target_rows(job, conn)
     keys = _key_indexes(job.table)
     fixes = [(i, f) for i, f in enumerate(canons) if f is not None]
     res = _SideResult()
@@ -217,8 +208,7 @@ def _scan(job: _Scan, report: Callable[[int], None] | None = None, conn: Any = N
                     if collect is not None and b in collect:
                         res.kept.append((key, row))
             res.rows += len(batch)
-            if report is not None:
-                report(res.rows)
+            report(res.rows)
     finally:
         owner.close()
     res.checksum = total % (1 << 64)
