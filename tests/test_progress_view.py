@@ -33,5 +33,7 @@ def test_plain_lines_when_not_a_terminal() -> None:
     with ProgressView(out) as view:
         view.update(_event("done", 100))
         view.update(_event("post", 100))
+        view.update(_event("ready", 100))  # each table says when its keys and indexes are built
     lines = out.getvalue().splitlines()
-    assert lines == ["orders: done 100/100 rows (overall 100/100)", "orders: post 100/100 rows (overall 100/100)"]
+    assert lines == ["orders: done 100/100 rows (overall 100/100)", "orders: post 100/100 rows (overall 100/100)",
+                     "orders: ready 100/100 rows (overall 100/100)"]

@@ -42,7 +42,7 @@ class ProgressView:
                               rate=f"{p.rows_per_s:,.0f} rows/s" if p.rows_per_s else "")
             return
         now = time.monotonic()
-        if p.phase in ("done", "resumed", "post") or now - self._last_line > 2:
+        if p.phase in ("done", "resumed", "post", "ready") or now - self._last_line > 2:
             self._last_line = now
             self.stream.write(f"{p.table}: {p.phase} {p.rows_done:,}/{p.rows_total:,} rows "
                               f"(overall {p.overall_done:,}/{p.overall_total:,})\n")
