@@ -243,3 +243,34 @@ def test_many_small_tables_share_connections(make_sqlite, pg_db, monkeypatch) ->
         cur.execute("SELECT " + " + ".join(f"(SELECT count(*) FROM t{i})" for i in range(40)))
         assert cur.fetchone() == (200,)
     conn.close()
+
+
+def test_resume_refuses_a_snapshot_whose_bytes_changed(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
+    """The rows still to copy must come from the same bytes as those already copied: a snapshot torn by a power cut
+    or edited since keeps its size but not its SHA-256, and a resume refuses it."""
+    import threading
+
+    from wizard.errors import Cancelled, InputError
+
+    path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, f"v{i}") for i in range(1, 51)]})
+    plan = build_plan(path)
+    cancel = threading.Event()
+
+    def stop_after_first_batch(p) -> None:  # type: ignore[no-untyped-def]
+        if p.phase == "copy" and p.rows_done >= 5:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=5), on_progress=stop_after_first_batch, cancel=cancel)
+    state = read_state(pg_db)
+    assert state is not None and 0 < state["tables"]["a"]["rows_done"] < 50
+    snap = Path(state["snapshot"]["path"])
+    data = bytearray(snap.read_bytes())
+    data[-1] ^= 0xFF  # same size, other bytes
+    snap.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="SHA-256 differs"):
+        run(plan, pg_db)
+    data[-1] ^= 0xFF
+    snap.write_bytes(bytes(data))
+    result = run(plan, pg_db)  # the same bytes again: it resumes and finishes
+    assert result.tables[0].rows == 50

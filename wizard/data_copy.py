@@ -34,7 +34,7 @@ from wizard.expressions import quote
 from wizard.pg_errors import TargetStopped, is_transient
 from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.server_check import ConnectFailed
-from wizard.snapshot import Snapshot, take_snapshot
+from wizard.snapshot import Snapshot, take_snapshot, unchanged, wait_flushed
 from wizard.workers import Link, Processes, run_jobs, start_processes
 
 _LOCK_KEY = 0x70676D77  # "pgmw": one migrate at a time per target database
@@ -278,6 +278,7 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
     guard = connect(spec)
     guard.autocommit = True
     workers: Processes | None = None
+    snapshot: Snapshot | None = None
     try:
         with guard.cursor() as cur:
             cur.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,))
@@ -312,6 +313,8 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
     finally:
         if workers is not None:
             workers.close()
+        if snapshot is not None:
+            wait_flushed(snapshot)  # a new snapshot is on disk before migrate returns
         with contextlib.suppress(psycopg2.Error):
             guard.close()
 
@@ -332,9 +335,11 @@ def _prepare(run: _Run) -> tuple[Snapshot, str]:
                     if json.loads(row[2]) != [t.target for t in run.plan.included_tables]:
                         raise InputError("The target holds a migration of a different plan (other tables).",
                                          title="Different plan", hint="Rerun with --restart to start over.")
-                    if not Path(snap.path).exists() or Path(snap.path).stat().st_size != snap.size_bytes:
+                    if str(row[1]) == "copy" and not unchanged(snap):
+                        # the rows still to copy must come from the very bytes the first rows came from
                         raise InputError(f"The snapshot this migration started from ({snap.path}) is gone or "
-                                         "changed, so it cannot resume exactly.", title="Snapshot missing",
+                                         "changed (its SHA-256 differs), so the copy cannot resume exactly.",
+                                         title="Snapshot changed",
                                          hint="Rerun with --restart to start over from a new snapshot.")
                     return snap, str(row[1])
             existing = [t.target for t in run.plan.included_tables if _table_exists(cur, run.options.schema,
