@@ -163,3 +163,16 @@ def test_target_text_and_source_agree(chunk, pg_conn: psycopg2.extensions.connec
         target = canonical.target_column_canon(col)
         assert list(target(got) if target else got) == list(canonical.source_column_canon(col)(loadable)), \
             (col.pg_type, loadable, got)
+
+
+def test_bulk_floats_and_mixed_width_lines() -> None:
+    """Finite floats whose sum overflows still encode (per value); NaN/Infinity take PostgreSQL's spelling; a chunk
+    of lines with one emoji is the same UTF-8 as the plain encoding of the joined lines."""
+    from wizard.data_copy import _utf8_lines
+
+    enc = field_encoder(_col("float", "double precision"))
+    big = [1.7976931348623157e308, 1.7976931348623157e308, -0.0]
+    assert encode_columns([enc], [big])[0] == ["1.7976931348623157e+308", "1.7976931348623157e+308", "-0.0"]
+    assert encode_columns([enc], [[1.5, float("nan"), float("-inf")]])[0] == ["1.5", "NaN", "-Infinity"]
+    for lines in (["a\tb", "c"], ["plain", "emoji \U0001F600\té", "x"]):
+        assert _utf8_lines(lines) == ("\n".join(lines) + "\n").encode("utf-8")

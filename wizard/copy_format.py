@@ -258,8 +258,10 @@ def _bulk_encoder(col: ColumnPlan) -> Callable[[Sequence[Any]], list[str] | None
         def floats(values: Sequence[Any]) -> list[str] | None:
             if set(map(type, values)) != {float}:
                 return None
-            out = list(map(repr, values))
-            return None if "n" in "".join(out) else out  # nan and inf are spelled PostgreSQL's way per value
+            total = sum(values)  # nan or inf when a value is one (or when finite values overflow: then per value)
+            if total - total != 0.0:
+                return None  # nan and inf are spelled PostgreSQL's way per value
+            return list(map(float.__repr__, values))
         return floats
     if kind == "bool":
         def bools(values: Sequence[Any]) -> list[str] | None:
@@ -303,7 +305,7 @@ def _bulk_encoder(col: ColumnPlan) -> Callable[[Sequence[Any]], list[str] | None
         def blobs(values: Sequence[Any]) -> list[str] | None:
             if set(map(type, values)) != {bytes}:
                 return None
-            return ["\\\\x" + v.hex() for v in values]
+            return list(map("\\\\x".__add__, map(bytes.hex, values)))
         return blobs
     return None
 

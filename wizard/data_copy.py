@@ -233,9 +233,17 @@ class _BatchReader:
         self.keys += keys
         before = len(self.buf)
         if lines:
-            self.buf += ("\n".join(lines) + "\n").encode("utf-8")
+            self.buf += _utf8_lines(lines)
         self.count += len(rows)
         self.on_rows(len(rows), len(self.buf) - before)
+
+
+def _utf8_lines(lines: list[str]) -> bytes:
+    """The lines as UTF-8, each ended by a newline. One non-ASCII character would make a chunk joined as one str
+    four bytes per character (an emoji) and slow to encode: such chunks are encoded line by line."""
+    if all(map(str.isascii, lines)):
+        return ("\n".join(lines) + "\n").encode("utf-8")
+    return b"\n".join(map(str.encode, lines)) + b"\n"
 
 
 # -- the migration -----------------------------------------------------------------------------------------
