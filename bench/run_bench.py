@@ -1,8 +1,8 @@
 """Side-by-side benchmark: `migrate` vs the ingest limit (server-side COPY FROM files of the same data, plus the
 same indexes and foreign keys) vs pgloader when installed. Prints rows/s, MB/s, peak RSS and the ratios.
 
-python bench/run_bench.py --rows 1000000 [--workdir DIR] [--target DSN]
-Without --target the built-in local server is used (it must read the exported files: same machine).
+python bench/run_bench.py --rows 1000000 [--workdir DIR] [--repeat N]
+The built-in local server is used (it reads the exported files server-side, so it must be on this machine).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -127,11 +128,23 @@ def run_reference(plan: MigrationPlan, spec: ConnectionSpec, files: dict[str, Pa
     return time.perf_counter() - t0
 
 
+def run_pgloader(db: Path, admin: ConnectionSpec, password: str, port: int) -> float:
+    target = fresh_db(admin, "bench_pgl")
+    t0 = time.perf_counter()
+    subprocess.run(["pgloader", str(db), f"postgresql://postgres:{password}@127.0.0.1:{port}/{target.dbname}"],
+                   check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - t0
+    drop_db(admin, "bench_pgl")
+    return elapsed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of reference, migrate and pgloader, one after "
+                    "the other; the ratios are then the medians of the rounds' own ratios (this machine is noisy)")
     args = ap.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="pgmw-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -151,28 +164,45 @@ def main() -> None:
     admin = server.spec()
     files, nbytes = export_files(db, plan, work)
     mb = nbytes / 1e6
-    ref = run_reference(plan, fresh_db(admin, "bench_ref"), files)
-    drop_db(admin, "bench_ref")  # or its autovacuum would run during the next timed run
-    mig, rss = run_migrate(db, fresh_db(admin, "bench_mig"), args.jobs)
+    has_pgloader = shutil.which("pgloader") is not None
     print(f"rows: {args.rows:,}   SQLite file: {db.stat().st_size / 1e6:.0f} MB   COPY text: {mb:.0f} MB")
     print(f"{'method':<28}{'seconds':>9}{'rows/s':>12}{'MB/s':>8}{'x limit':>9}")
-    print(f"{'COPY-from-file reference':<28}{ref:>9.2f}{args.rows / ref:>12,.0f}{mb / ref:>8.1f}{1.0:>9.2f}")
-    print(f"{'pgmigrate-wizard migrate':<28}{mig:>9.2f}{args.rows / mig:>12,.0f}{mb / mig:>8.1f}{mig / ref:>9.2f}")
-    print(f"peak RSS of migrate (all its processes together): {rss / 1e6:.0f} MB")
-    ver, code = run_verify(db, admin.with_dbname("bench_mig"), args.jobs)
-    print(f"{'pgmigrate-wizard verify':<28}{ver:>9.2f}{args.rows / ver:>12,.0f}{mb / ver:>8.1f}{ver / ref:>9.2f}"
-          f"   ({'verified' if code == 0 else f'exit {code}'}; {ver / mig:.2f}x the copy's time)")
-    drop_db(admin, "bench_mig")
-    if shutil.which("pgloader"):
-        target = fresh_db(admin, "bench_pgl")
-        t0 = time.perf_counter()
-        subprocess.run(["pgloader", str(db), f"postgresql://postgres:{server.password}@127.0.0.1:{server.port}/"
-                        f"{target.dbname}"], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        pgl = time.perf_counter() - t0
-        print(f"{'pgloader':<28}{pgl:>9.2f}{args.rows / pgl:>12,.0f}{mb / pgl:>8.1f}{pgl / ref:>9.2f}")
-        print(f"throughput vs pgloader: {pgl / mig:.2f}x")
-    else:
+
+    def line(name: str, seconds: float, ref: float, extra: str = "") -> None:
+        print(f"{name:<28}{seconds:>9.2f}{args.rows / seconds:>12,.0f}{mb / seconds:>8.1f}{seconds / ref:>9.2f}{extra}")
+
+    ratios, vs_pgl, peaks = [], [], []
+    for round_no in range(1, args.repeat + 1):
+        if args.repeat > 1:
+            print(f"-- round {round_no} of {args.repeat}")
+        for backup in work.glob("*.pgmigrate-backup-*"):
+            backup.unlink()  # the snapshots of earlier rounds
+        ref = run_reference(plan, fresh_db(admin, "bench_ref"), files)
+        drop_db(admin, "bench_ref")  # or its autovacuum would run during the next timed run
+        mig, rss = run_migrate(db, fresh_db(admin, "bench_mig"), args.jobs)
+        ratios.append(mig / ref)
+        peaks.append(rss)
+        line("COPY-from-file reference", ref, ref)
+        line("pgmigrate-wizard migrate", mig, ref)
+        print(f"peak RSS of migrate (all its processes together): {rss / 1e6:.0f} MB")
+        if round_no == args.repeat:
+            ver, code = run_verify(db, admin.with_dbname("bench_mig"), args.jobs)
+            line("pgmigrate-wizard verify", ver, ref,
+                 f"   ({'verified' if code == 0 else f'exit {code}'}; {ver / mig:.2f}x the copy's time)")
+        drop_db(admin, "bench_mig")
+        if has_pgloader:
+            pgl = run_pgloader(db, admin, server.password, server.port)
+            vs_pgl.append(pgl / mig)
+            line("pgloader", pgl, ref)
+            print(f"throughput vs pgloader: {pgl / mig:.2f}x")
+    if not has_pgloader:
         print("pgloader: not installed (apt-get install pgloader to compare)")
+    if args.repeat > 1:
+        print(f"-- {args.repeat} rounds: migrate / reference median {statistics.median(ratios):.2f} "
+              f"({', '.join(f'{r:.2f}' for r in ratios)})"
+              + (f"; vs pgloader median {statistics.median(vs_pgl):.2f}x faster "
+                 f"({', '.join(f'{r:.2f}' for r in vs_pgl)})" if vs_pgl else "")
+              + f"; peak RSS {min(peaks) / 1e6:.0f}-{max(peaks) / 1e6:.0f} MB")
 
 
 if __name__ == "__main__":
