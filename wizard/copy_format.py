@@ -58,6 +58,18 @@ def escape_text(v: str) -> str:
     return v
 
 
+def escape_chunk(values: Sequence[str]) -> list[str]:
+    """escape_text of each of a column chunk's strings, none of which holds NUL: four C-speed replaces over the
+    chunk joined by NUL, then one split, instead of a translate per value."""
+    if not values:
+        return []
+    joined = "\x00".join(values)
+    for char, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+        if char in joined:
+            joined = joined.replace(char, escaped)
+    return joined.split("\x00")
+
+
 # Text PostgreSQL reads as exactly the value the converter would produce: no rounding (at most 6 fractional digits),
 # no time zone to assume. Anything else takes the converter.
 _DATE = r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
@@ -251,7 +263,7 @@ def _bulk_encoder(col: ColumnPlan) -> Callable[[Sequence[Any]], list[str] | None
             if "\x00" in joined or (kind == "json" and not all(map(str.strip, values))):
                 return None
             if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
-                return list(map(escape_text, values))
+                return escape_chunk(values)
             return list(values)
         return texts
     if kind == "float":
