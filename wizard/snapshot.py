@@ -57,13 +57,13 @@ def _backup(reader: sqlite3.Connection, dest: sqlite3.Connection) -> None:
 def _flush(path: Path) -> None:
     """Write the snapshot's pages to disk (fsync). Disk I/O, not CPU: it runs beside the copy."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDWR)  # Windows flushes only a file opened for writing
     except OSError:
         return  # removed meanwhile (a failed run cleans up)
     try:
         os.fsync(fd)
     except OSError:
-        pass  # not every file system syncs a file opened read-only; the resume check still compares the SHA-256
+        pass  # a file system that cannot sync: the resume check still compares the SHA-256
     finally:
         os.close(fd)
 
