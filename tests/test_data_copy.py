@@ -17,7 +17,7 @@ import psycopg2
 import pytest
 
 from wizard.connection import ConnectionSpec
-from wizard.data_copy import CopyError, CopyOptions, migrate, read_state
+from wizard.data_copy import CopyError, CopyOptions, migrate, read_state, reset_target
 from wizard.planner import build_plan, parse_overrides
 
 EDGE_SCRIPT = """
@@ -274,3 +274,23 @@ def test_resume_refuses_a_snapshot_whose_bytes_changed(make_sqlite, pg_db) -> No
     snap.write_bytes(bytes(data))
     result = run(plan, pg_db)  # the same bytes again: it resumes and finishes
     assert result.tables[0].rows == 50
+
+
+def test_resume_without_the_snapshot_says_it_is_gone(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from wizard.errors import Cancelled, InputError
+
+    path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, f"v{i}") for i in range(1, 51)]})
+    plan = build_plan(path)
+    cancel = threading.Event()
+    with pytest.raises(Cancelled):
+        migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=5), cancel=cancel,
+                on_progress=lambda p: cancel.set() if p.phase == "copy" and p.rows_done >= 5 else None)
+    state = read_state(pg_db)
+    assert state is not None
+    Path(state["snapshot"]["path"]).unlink()
+    with pytest.raises(InputError, match="is gone"):
+        run(plan, pg_db)
+    reset_target(plan, pg_db)  # what --restart does
+    assert run(plan, pg_db).tables[0].rows == 50

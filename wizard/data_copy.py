@@ -345,9 +345,9 @@ def _prepare(run: _Run) -> tuple[Snapshot, str]:
                                          title="Different plan", hint="Rerun with --restart to start over.")
                     if str(row[1]) == "copy" and not unchanged(snap):
                         # the rows still to copy must come from the very bytes the first rows came from
-                        raise InputError(f"The snapshot this migration started from ({snap.path}) is gone or "
-                                         "changed (its SHA-256 differs), so the copy cannot resume exactly.",
-                                         title="Snapshot changed",
+                        what = "has changed (its SHA-256 differs)" if Path(snap.path).is_file() else "is gone"
+                        raise InputError(f"The snapshot this migration started from ({snap.path}) {what}, so the "
+                                         "copy cannot resume exactly.", title="Snapshot changed",
                                          hint="Rerun with --restart to start over from a new snapshot.")
                     return snap, str(row[1])
             existing = [t.target for t in run.plan.included_tables if _table_exists(cur, run.options.schema,
