@@ -128,11 +128,11 @@ def run_reference(plan: MigrationPlan, spec: ConnectionSpec, files: dict[str, Pa
     return time.perf_counter() - t0
 
 
-def run_pgloader(db: Path, admin: ConnectionSpec, password: str, port: int) -> float:
+def run_pgloader(db: Path, admin: ConnectionSpec) -> float:
     target = fresh_db(admin, "bench_pgl")
+    url = f"postgresql://{target.user}:{target.password}@{target.host}:{target.port}/{target.dbname}"
     t0 = time.perf_counter()
-    subprocess.run(["pgloader", str(db), f"postgresql://postgres:{password}@127.0.0.1:{port}/{target.dbname}"],
-                   check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(["pgloader", str(db), url], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     elapsed = time.perf_counter() - t0
     drop_db(admin, "bench_pgl")
     return elapsed
@@ -191,7 +191,7 @@ def main() -> None:
                  f"   ({'verified' if code == 0 else f'exit {code}'}; {ver / mig:.2f}x the copy's time)")
         drop_db(admin, "bench_mig")
         if has_pgloader:
-            pgl = run_pgloader(db, admin, server.password, server.port)
+            pgl = run_pgloader(db, admin)
             vs_pgl.append(pgl / mig)
             line("pgloader", pgl, ref)
             print(f"throughput vs pgloader: {pgl / mig:.2f}x")

@@ -19,7 +19,9 @@ from typing import Any
 from wizard.plan_model import ColumnPlan
 from wizard.values import BadValue, JsonValue, converter, float_text
 
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+# backslash first: escape_chunk replaces in this order, so it must not escape its own backslashes again
+_ESCAPE_PAIRS = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
+_ESCAPES = str.maketrans(dict(_ESCAPE_PAIRS))
 NULL = "\\N"
 
 
@@ -58,16 +60,13 @@ def escape_text(v: str) -> str:
     return v
 
 
-def escape_chunk(values: Sequence[str]) -> list[str]:
-    """escape_text of each of a column chunk's strings, none of which holds NUL: four C-speed replaces over the
-    chunk joined by NUL, then one split, instead of a translate per value."""
-    if not values:
-        return []
-    joined = "\x00".join(values)
-    for char, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+def escape_chunk(joined: str) -> str:
+    """escape_text of every value of a column chunk joined into one text (by a separator that is none of the four
+    special characters): four C-speed replaces instead of a translate per value."""
+    for char, escaped in _ESCAPE_PAIRS:
         if char in joined:
             joined = joined.replace(char, escaped)
-    return joined.split("\x00")
+    return joined
 
 
 # Text PostgreSQL reads as exactly the value the converter would produce: no rounding (at most 6 fractional digits),
@@ -209,7 +208,6 @@ def column_encoder(col: ColumnPlan) -> Callable[[Any], str]:
     return slow
 
 
-_NONE = type(None)
 _BOOL_TEXT = {0: "f", 1: "t"}
 
 
@@ -259,11 +257,11 @@ def _bulk_encoder(col: ColumnPlan) -> Callable[[Sequence[Any]], list[str] | None
         def texts(values: Sequence[Any]) -> list[str] | None:
             if set(map(type, values)) != {str}:
                 return None
-            joined = "".join(values)
-            if "\x00" in joined or (kind == "json" and not all(map(str.strip, values))):
+            joined = "\x00".join(values)  # NUL separates the values: none may hold one
+            if joined.count("\x00") != len(values) - 1 or (kind == "json" and not all(map(str.strip, values))):
                 return None
             if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
-                return escape_chunk(values)
+                return escape_chunk(joined).split("\x00")
             return list(values)
         return texts
     if kind == "float":

@@ -58,22 +58,22 @@ def _flush(path: Path) -> None:
     """Write the snapshot's pages to disk (fsync). Disk I/O, not CPU: it runs beside the copy."""
     try:
         fd = os.open(path, os.O_RDWR)  # Windows flushes only a file opened for writing
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     except OSError:
-        return  # removed meanwhile (a failed run cleans up)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # a file system that cannot sync: the resume check still compares the SHA-256
+        pass  # removed meanwhile, or a file system that cannot sync: a resume still compares the SHA-256
     finally:
-        os.close(fd)
+        _flushing.pop(str(path), None)  # also when no migrate waits for it (a run that failed after the snapshot)
 
 
-_flushing: dict[str, threading.Thread] = {}
+_flushing: dict[str, threading.Thread] = {}  # snapshots of this process still being flushed
 
 
 def wait_flushed(snapshot: Snapshot) -> None:
     """Return once the snapshot taken by this process is on disk (at once for any other)."""
-    thread = _flushing.pop(snapshot.path, None)
+    thread = _flushing.get(snapshot.path)
     if thread is not None:
         thread.join()
 
@@ -116,6 +116,6 @@ def take_snapshot(source: Path | str, backup_dir: Path | str | None = None) -> S
         reader.close()
     snapshot = Snapshot(str(target), target.stat().st_size, file_sha256(target), datetime.now().isoformat())
     flusher = threading.Thread(target=_flush, args=(target,), name="snapshot-fsync", daemon=True)
+    _flushing[snapshot.path] = flusher  # before it starts: the thread removes its entry when done
     flusher.start()
-    _flushing[snapshot.path] = flusher
     return snapshot
