@@ -90,6 +90,18 @@ class ConnectionScreen(StepScreen):
         self._fill(spec)
         self.query_one("#kind-own", RadioButton).value = True
 
+    @on(Input.Submitted, "#url")
+    @on(Input.Blurred, "#url")
+    def url_done(self, event: Input.Submitted | Input.Blurred) -> None:
+        """Once the URL is entered (not while it is typed), its password, now in the masked field, leaves the
+        screen: the URL field keeps the rest."""
+        try:
+            spec = parse_dsn(event.value)
+        except WizardError:
+            return
+        if spec.password:
+            event.input.value = spec.with_password(None).url()
+
     def _spec(self) -> ConnectionSpec:
         port_text = self.query_one("#port", Input).value.strip()
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:

@@ -366,3 +366,25 @@ async def test_path_completion_from_the_file_system(tmp_path: Path, monkeypatch)
         await pilot.press("enter")
         await settle(app, pilot)
         assert "readable" in message(app)
+
+
+async def test_an_entered_url_keeps_its_password_off_the_screen(chinook: Path) -> None:
+    """A URL typed with a password fills the fields as it is typed; once entered, the password stays only in the
+    masked field and the URL field keeps the rest, so it does not stay readable on screen."""
+    app = WizardApp(sqlite_file=chinook)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, ConnectionScreen)
+        url = app.screen.query_one("#url", Input)
+        url.focus()
+        typed = "postgresql://alice:S3cret-pw@db.example.com:6543/shop?sslmode=require"
+        await pilot.press(*typed)
+        await pilot.pause()
+        assert url.value == typed  # nothing is rewritten while typing
+        await pilot.press("tab")
+        await pilot.pause()
+        assert url.value == "postgresql://alice@db.example.com:6543/shop?sslmode=require"
+        assert app.screen.query_one("#password", Input).value == "S3cret-pw"
+        assert app.screen.query_one("#host", Input).value == "db.example.com"
+        assert app.screen.query_one("#port", Input).value == "6543"
