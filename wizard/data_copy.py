@@ -386,6 +386,9 @@ def _prepare(run: _Run) -> tuple[Snapshot, str]:
                 for part, (lo, hi) in enumerate(_split(snap.path, t, part_rows)):
                     cur.execute("INSERT INTO pgmigrate.progress (table_name, part, lo, hi) VALUES (%s, %s, %s, %s)",
                                 (t.target, part, lo, hi))
+            # Like the batches, this commit need not wait for its WAL flush (the disk may be busy writing the new
+            # snapshot out): a server crash loses the tables and the state together, and the rerun starts afresh.
+            cur.execute("SET LOCAL synchronous_commit = off")
         conn.commit()  # tables and state appear together or not at all
         return snap, "copy"
     except psycopg2.Error as exc:
