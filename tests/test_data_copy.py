@@ -294,3 +294,39 @@ def test_resume_without_the_snapshot_says_it_is_gone(make_sqlite, pg_db) -> None
         run(plan, pg_db)
     reset_target(plan, pg_db)  # what --restart does
     assert run(plan, pg_db).tables[0].rows == 50
+
+
+def test_a_target_that_cannot_be_prepared_leaves_no_snapshot(make_sqlite, pg_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The snapshot comes before the target's tables: when creating them fails, no run state refers to the
+    snapshot, so it is deleted rather than left to fill the disk one retry after another."""
+    from wizard.errors import InputError
+
+    path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(1, "x")]})
+    snaps = tmp_path / "snaps"
+    with pytest.raises(InputError, match="no_such_schema"):
+        migrate(build_plan(path), pg_db, CopyOptions(jobs=1, schema="no_such_schema", backup_dir=snaps))
+    assert snaps.is_dir() and list(snaps.iterdir()) == []
+    assert read_state(pg_db) is None  # nothing half-made in the target either
+    assert run(build_plan(path), pg_db, backup_dir=snaps).tables[0].rows == 1
+    assert len(list(snaps.iterdir())) == 1  # the run that started keeps its snapshot
+
+
+def test_a_snapshot_interrupted_halfway_leaves_no_partial_file(make_sqlite, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from wizard import snapshot
+
+    path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);",
+                       {"a": [(i, "x" * 500) for i in range(1, 2001)]})
+    started: list[Path] = []
+
+    def ctrl_c_after_first_pages(reader, dest) -> None:  # type: ignore[no-untyped-def]
+        def progress(status: int, remaining: int, total: int) -> None:
+            started.extend(tmp_path.glob("*.pgmigrate-backup-*.sqlite"))
+            raise KeyboardInterrupt
+
+        reader.backup(dest, pages=4, progress=progress)  # the real backup API, stopped after its first step
+
+    monkeypatch.setattr(snapshot, "_backup", ctrl_c_after_first_pages)
+    with pytest.raises(KeyboardInterrupt):
+        snapshot.take_snapshot(path, tmp_path)
+    assert started  # the file was there while the backup ran
+    assert list(tmp_path.glob("*.pgmigrate-backup-*")) == []

@@ -34,7 +34,7 @@ from wizard.expressions import quote
 from wizard.pg_errors import TargetStopped, is_transient
 from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.server_check import ConnectFailed
-from wizard.snapshot import Snapshot, take_snapshot, unchanged, wait_flushed
+from wizard.snapshot import Snapshot, discard, take_snapshot, unchanged, wait_flushed
 from wizard.workers import Link, Processes, run_jobs, start_processes
 
 _LOCK_KEY = 0x70676D77  # "pgmw": one migrate at a time per target database
@@ -357,38 +357,11 @@ def _prepare(run: _Run) -> tuple[Snapshot, str]:
                                  "not create.", title="Target not empty",
                                  hint="Pick an empty database, or rerun with --restart to drop them and start over.")
         snap = take_snapshot(run.plan.source_path, run.options.backup_dir)
-        # parts small enough that every worker stays busy to the end, never smaller than a batch
-        part_rows = max(run.options.batch_size, sum(t.row_count for t in run.plan.included_tables)
-                        // (8 * max(1, run.options.jobs)))
-        with conn.cursor() as cur:
-            cur.execute("CREATE SCHEMA pgmigrate")
-            cur.execute("CREATE TABLE pgmigrate.run (id int PRIMARY KEY CHECK (id = 1), source text NOT NULL, "
-                        "snapshot text NOT NULL, plan_tables text NOT NULL, phase text NOT NULL, "
-                        "started timestamptz DEFAULT now())")
-            # one row per part of a table: the rowid range (lo, hi] it covers and how far it got
-            cur.execute("CREATE TABLE pgmigrate.progress (table_name text NOT NULL, part int NOT NULL, lo bigint, "
-                        "hi bigint, last_key text, rows_done bigint NOT NULL DEFAULT 0, "
-                        "rejected bigint NOT NULL DEFAULT 0, done boolean NOT NULL DEFAULT false, "
-                        "PRIMARY KEY (table_name, part))")
-            # rejected rows (--on-error skip) land with their batch, so the rejects files are exact after a resume
-            cur.execute("CREATE TABLE pgmigrate.rejects (id bigserial PRIMARY KEY, table_name text NOT NULL, "
-                        "part int NOT NULL, record text NOT NULL)")
-            ddl.apply(conn, ddl.phase1(run.plan, run.options.schema))
-            # No autovacuum while the batches commit (it would scan the growing tables again and again); the
-            # post-load phase switches it back on once the tables are complete and analyzed.
-            for t in run.plan.included_tables:
-                cur.execute(sql.SQL("ALTER TABLE {} SET (autovacuum_enabled = false)").format(
-                    ddl.table_ident(t, run.options.schema)))
-            cur.execute("INSERT INTO pgmigrate.run (id, source, snapshot, plan_tables, phase) "
-                        "VALUES (1, %s, %s, %s, 'copy')", (run.plan.source_path, json.dumps(snap.__dict__),
-                                                           json.dumps([t.target for t in run.plan.included_tables])))
-            for t in run.plan.included_tables:
-                for part, (lo, hi) in enumerate(_split(snap.path, t, part_rows)):
-                    cur.execute("INSERT INTO pgmigrate.progress (table_name, part, lo, hi) VALUES (%s, %s, %s, %s)",
-                                (t.target, part, lo, hi))
-            # Like the batches, this commit need not wait for its WAL flush (the disk may be busy writing the new
-            # snapshot out): a server crash loses the tables and the state together, and the rerun starts afresh.
-            cur.execute("SET LOCAL synchronous_commit = off")
+        try:
+            _create_state(conn, run, snap)
+        except BaseException:
+            discard(snap)  # no run state refers to it, so nothing would ever read it
+            raise
         conn.commit()  # tables and state appear together or not at all
         return snap, "copy"
     except psycopg2.Error as exc:
@@ -398,6 +371,42 @@ def _prepare(run: _Run) -> tuple[Snapshot, str]:
             from None
     finally:
         conn.close()
+
+
+def _create_state(conn: Any, run: _Run, snap: Snapshot) -> None:
+    """The target's tables and the run state, in the open transaction of `conn` (the caller commits)."""
+    # parts small enough that every worker stays busy to the end, never smaller than a batch
+    part_rows = max(run.options.batch_size, sum(t.row_count for t in run.plan.included_tables)
+                    // (8 * max(1, run.options.jobs)))
+    with conn.cursor() as cur:
+        cur.execute("CREATE SCHEMA pgmigrate")
+        cur.execute("CREATE TABLE pgmigrate.run (id int PRIMARY KEY CHECK (id = 1), source text NOT NULL, "
+                    "snapshot text NOT NULL, plan_tables text NOT NULL, phase text NOT NULL, "
+                    "started timestamptz DEFAULT now())")
+        # one row per part of a table: the rowid range (lo, hi] it covers and how far it got
+        cur.execute("CREATE TABLE pgmigrate.progress (table_name text NOT NULL, part int NOT NULL, lo bigint, "
+                    "hi bigint, last_key text, rows_done bigint NOT NULL DEFAULT 0, "
+                    "rejected bigint NOT NULL DEFAULT 0, done boolean NOT NULL DEFAULT false, "
+                    "PRIMARY KEY (table_name, part))")
+        # rejected rows (--on-error skip) land with their batch, so the rejects files are exact after a resume
+        cur.execute("CREATE TABLE pgmigrate.rejects (id bigserial PRIMARY KEY, table_name text NOT NULL, "
+                    "part int NOT NULL, record text NOT NULL)")
+        ddl.apply(conn, ddl.phase1(run.plan, run.options.schema))
+        # No autovacuum while the batches commit (it would scan the growing tables again and again); the
+        # post-load phase switches it back on once the tables are complete and analyzed.
+        for t in run.plan.included_tables:
+            cur.execute(sql.SQL("ALTER TABLE {} SET (autovacuum_enabled = false)").format(
+                ddl.table_ident(t, run.options.schema)))
+        cur.execute("INSERT INTO pgmigrate.run (id, source, snapshot, plan_tables, phase) "
+                    "VALUES (1, %s, %s, %s, 'copy')", (run.plan.source_path, json.dumps(snap.__dict__),
+                                                       json.dumps([t.target for t in run.plan.included_tables])))
+        for t in run.plan.included_tables:
+            for part, (lo, hi) in enumerate(_split(snap.path, t, part_rows)):
+                cur.execute("INSERT INTO pgmigrate.progress (table_name, part, lo, hi) VALUES (%s, %s, %s, %s)",
+                            (t.target, part, lo, hi))
+        # Like the batches, this commit need not wait for its WAL flush (the disk may be busy writing the new
+        # snapshot out): a server crash loses the tables and the state together, and the rerun starts afresh.
+        cur.execute("SET LOCAL synchronous_commit = off")
 
 
 def _table_exists(cur: Any, schema: str, name: str) -> bool:

@@ -78,6 +78,12 @@ def wait_flushed(snapshot: Snapshot) -> None:
         thread.join()
 
 
+def discard(snapshot: Snapshot) -> None:
+    """Delete a snapshot no run state refers to (its migration failed to start): nothing would ever read it."""
+    wait_flushed(snapshot)  # Windows cannot delete a file another thread still has open
+    Path(snapshot.path).unlink(missing_ok=True)
+
+
 def unchanged(snapshot: Snapshot) -> bool:
     """Whether the snapshot file still holds exactly the bytes recorded when it was taken."""
     path = Path(snapshot.path)
@@ -104,6 +110,7 @@ def take_snapshot(source: Path | str, backup_dir: Path | str | None = None) -> S
             _backup(reader, dest)
         finally:
             dest.close()
+        snapshot = Snapshot(str(target), target.stat().st_size, file_sha256(target), datetime.now().isoformat())
     except sqlite3.Error as exc:
         target.unlink(missing_ok=True)
         raise InputError(f"The snapshot of {src} failed: {exc}.", title="Snapshot failed",
@@ -112,9 +119,11 @@ def take_snapshot(source: Path | str, backup_dir: Path | str | None = None) -> S
         target.unlink(missing_ok=True)
         raise InputError(f"The snapshot of {src} could not be written: {exc.strerror}.", title="Snapshot failed",
                          hint="Check free disk space and permissions, or use --backup-dir.") from None
+    except BaseException:
+        target.unlink(missing_ok=True)  # Ctrl-C halfway: no partial copy of a big file is left behind
+        raise
     finally:
         reader.close()
-    snapshot = Snapshot(str(target), target.stat().st_size, file_sha256(target), datetime.now().isoformat())
     flusher = threading.Thread(target=_flush, args=(target,), name="snapshot-fsync", daemon=True)
     _flushing[snapshot.path] = flusher  # before it starts: the thread removes its entry when done
     flusher.start()
