@@ -330,3 +330,18 @@ def test_a_snapshot_interrupted_halfway_leaves_no_partial_file(make_sqlite, tmp_
         snapshot.take_snapshot(path, tmp_path)
     assert started  # the file was there while the backup ran
     assert list(tmp_path.glob("*.pgmigrate-backup-*")) == []
+
+
+def test_the_summary_says_which_tables_an_earlier_run_copied(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
+    """A table finished before a resume was not timed by this run: the summary says 'earlier', not 0.00 s."""
+    from wizard.progress_view import render_summary
+
+    path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, f"v{i}") for i in range(1, 51)]})
+    plan = build_plan(path)
+    first = render_summary(run(plan, pg_db)).splitlines()
+    row = next(line for line in first if line.startswith("a "))
+    assert "earlier" not in row and float(row.split()[3]) > 0
+    again = run(plan, pg_db)
+    assert again.already_done
+    row = next(line for line in render_summary(again).splitlines() if line.startswith("a "))
+    assert row.split()[1:5] == ["50", "0", "earlier", "-"]

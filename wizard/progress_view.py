@@ -57,7 +57,9 @@ def render_summary(r: MigrationResult) -> str:
     lines.append(f"{'table'.ljust(width)}  {'rows':>12}  {'rejected':>8}  {'seconds':>8}  {'rows/s':>10}")
     for t in r.tables:
         rate = f"{(t.rows - t.resumed_from) / t.seconds:,.0f}" if t.seconds > 0 else "-"
-        lines.append(f"{t.table.ljust(width)}  {t.rows:>12,}  {t.rejected:>8,}  {t.seconds:>8.2f}  {rate:>10}")
+        # a table a run before this one finished: its time was not measured here
+        seconds = "earlier" if t.seconds == 0 and t.rows and t.resumed_from == t.rows else f"{t.seconds:.2f}"
+        lines.append(f"{t.table.ljust(width)}  {t.rows:>12,}  {t.rejected:>8,}  {seconds:>8}  {rate:>10}")
         if t.rejects_file:
             lines.append(f"  rejected rows written to {t.rejects_file}")
     for res in r.failed_statements:
