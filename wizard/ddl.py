@@ -130,8 +130,10 @@ class Step:
 def phase2_stages(plan: MigrationPlan, schema: str = "public") -> list[list[Step]]:
     """Phase 2 as stages that run one after another. The steps of a stage lock different tables, so they may run
     side by side on separate connections: keys, indexes and CHECKs per table; then every foreign key added NOT
-    VALID (quick, one step: adding one locks both tables); then the validations per referencing table (the slow
-    part, a join per key); then views and sequences; then ANALYZE per table."""
+    VALID (quick, one step: adding one locks both tables); then views and sequences; then per table the
+    validations of its foreign keys (the slow part, a join per key) followed by its ANALYZE. ANALYZE shares that
+    step because it would wait for the table's validations anyway (both take the same lock), while it need not
+    wait for other tables': so a table without foreign keys is analyzed while the long validations run."""
     fk_names = {(t.target, fk.name) for t in plan.included_tables for fk in t.foreign_keys}
     per_table: dict[str, list[Statement]] = {}
     validations: dict[str, list[Statement]] = {}
@@ -150,11 +152,11 @@ def phase2_stages(plan: MigrationPlan, schema: str = "public") -> list[list[Step
             analyze.setdefault(table, []).append(st)
         else:  # views (they may use any table) and sequences
             last.append(st)
+    finish = {t: validations.get(t, []) + analyze.get(t, []) for t in [*validations, *analyze]}
     stages = [[Step(f"table:{t}", sts) for t, sts in per_table.items()],
               [Step("foreign-keys", fks)] if fks else [],
-              [Step(f"validate:{t}", sts) for t, sts in validations.items()],
               [Step("views-sequences", last)] if last else [],
-              [Step(f"analyze:{t}", sts) for t, sts in analyze.items()]]
+              [Step(f"validate-analyze:{t}", sts) for t, sts in finish.items()]]
     return [stage for stage in stages if stage]
 
 
