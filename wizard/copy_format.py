@@ -117,6 +117,12 @@ def timestamp_shapes(values: Sequence[str]) -> set[str] | None:
     text with its digits as 9s, the ranges (month, day, hour, minute, second; no year 0) by
     datetime.fromisoformat, which is stricter than the pattern: a valid value it refuses only takes the slower
     path."""
+    checked = plain_stamps(values)
+    return None if checked is None else checked[0]
+
+
+def plain_stamps(values: Sequence[str]) -> tuple[set[str], list[datetime]] | None:
+    """timestamp_shapes, with the datetime each text stands for (the check parses them anyway)."""
     joined = "\n".join(values)
     shapes = _shapes(joined)
     if not shapes <= _TS_SHAPES or len(values) != joined.count("\n") + 1:
@@ -124,11 +130,21 @@ def timestamp_shapes(values: Sequence[str]) -> set[str] | None:
     if " 24:" in joined or "T24:" in joined:  # newer Pythons read 24:00 as the next day
         return None
     try:
-        for _ in map(datetime.fromisoformat, values):
-            pass
+        return shapes, list(map(datetime.fromisoformat, values))
     except ValueError:
         return None
-    return shapes
+
+
+def zoned_stamps(values: Sequence[str]) -> list[datetime] | None:
+    """For a column chunk of texts: the (aware) datetimes when every text is one the copy sends as written to a
+    timestamptz column (see timestamp_as_written), else None."""
+    joined = "\n".join(values)
+    if joined.count("\n") != len(values) - 1 or _MANY_ZONED_TS.fullmatch(joined) is None:
+        return None
+    try:
+        return list(map(datetime.fromisoformat, values))
+    except ValueError:
+        return None
 
 
 _PLAIN_NUMBER = re.compile(r"-?\d{1,30}(?:\.\d{1,30})?")

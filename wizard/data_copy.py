@@ -18,7 +18,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from psycopg2 import sql
 
 from wizard import ddl
 from wizard.connection import ConnectionSpec, connect
+from wizard.copy_binary import HEADER, TRAILER, binary_field, binary_table, encode_binary
 from wizard.copy_format import BadField, FieldEncoder, encode_columns, encode_line, field_encoder
 from wizard.errors import Cancelled, InputError, StepFailed
 from wizard.expressions import quote
@@ -175,16 +176,16 @@ def _rowid_name(t: TablePlan) -> str:
 class _BatchReader:
     """File-like object for copy_expert: encodes rows of one batch as COPY text, chunk by chunk."""
 
-    def __init__(self, rows: sqlite3.Cursor, encoders: list[FieldEncoder], nkey: int,
+    def __init__(self, rows: sqlite3.Cursor, chunks: _ChunkFormat, nkey: int,
                  stopped: Callable[[], bool], on_bad: Callable[[tuple[Any, ...], BadField], None],
                  on_rows: Callable[[int, int], None]) -> None:
         self.rows = rows
-        self.encoders = encoders
+        self.chunks = chunks
         self.nkey = nkey
         self.stopped = stopped
         self.on_bad = on_bad
         self.on_rows = on_rows
-        self.buf = bytearray()
+        self.buf = bytearray(chunks.header)
         self.count = 0
         self.last_key: tuple[Any, ...] | None = None
         self.keys: list[Any] = []  # keys in COPY line order, to name a row PostgreSQL rejects
@@ -209,6 +210,7 @@ class _BatchReader:
                 rows = self.rows.fetchmany(_FETCH)
                 if not rows:
                     self.done = True
+                    self.buf += self.chunks.trailer
                     break
                 self._encode(rows)
             out = bytes(self.buf[:size])
@@ -223,19 +225,46 @@ class _BatchReader:
         columns = list(zip(*rows, strict=True))  # the chunk column by column: most columns encode in bulk
         n = self.nkey
         keys: list[Any] = list(columns[0]) if n == 1 else list(zip(*columns[:n], strict=True))
-        lines, bad = encode_columns(self.encoders, columns[n:])
+        data, bad = self.chunks.encode(columns[n:])
         if bad:
             for i in sorted(bad):
                 self.on_bad(rows[i], bad[i])  # raises unless bad rows are set aside
-            lines = [line for i, line in enumerate(lines) if i not in bad]
             keys = [k for i, k in enumerate(keys) if i not in bad]
         self.last_key = tuple(rows[-1][:n])
         self.keys += keys
-        before = len(self.buf)
-        if lines:
-            self.buf += _utf8_lines(lines)
+        self.buf += data
         self.count += len(rows)
-        self.on_rows(len(rows), len(self.buf) - before)
+        self.on_rows(len(rows), len(data))
+
+
+@dataclass(frozen=True)
+class _ChunkFormat:
+    """How a batch is written for COPY: what comes first and last, and the encoding of a chunk given column by
+    column (its rows that cannot load are left out and returned)."""
+
+    statement: str
+    header: bytes
+    trailer: bytes
+    encode: Callable[[Sequence[Sequence[Any]]], tuple[bytes, dict[int, BadField]]]
+
+
+def _chunk_format(t: TablePlan, schema: str) -> _ChunkFormat:
+    """Binary COPY when every column of t has a binary form (less work on both sides), else text."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        ddl.table_ident(t, schema), sql.SQL(", ").join(sql.Identifier(c.target) for c in t.columns))
+    if binary_table(t):
+        fields = [binary_field(c) for c in t.columns]
+        return _ChunkFormat(ddl.render(sql.SQL("{} WITH (FORMAT binary)").format(statement)), HEADER, TRAILER,
+                            lambda columns: encode_binary(fields, columns))
+    encoders = [field_encoder(c) for c in t.columns]
+
+    def text(columns: Sequence[Sequence[Any]]) -> tuple[bytes, dict[int, BadField]]:
+        lines, bad = encode_columns(encoders, columns)
+        if bad:
+            lines = [line for i, line in enumerate(lines) if i not in bad]
+        return (_utf8_lines(lines) if lines else b""), bad
+
+    return _ChunkFormat(ddl.render(statement), b"", b"", text)
 
 
 def _utf8_lines(lines: list[str]) -> bytes:
@@ -596,6 +625,7 @@ def _copy_part(job: _Part, link: Link, conn: Any) -> None:
         key_sql = ", ".join(quote(k) for k in keys)
         cols_sql = ", ".join(quote(c.source) for c in t.columns)
         encoders = [field_encoder(c) for c in t.columns]
+        chunks = _chunk_format(t, options.schema)
         copy_text = ddl.render(sql.SQL("COPY {} ({}) FROM STDIN").format(
             ddl.table_ident(t, options.schema), sql.SQL(", ").join(sql.Identifier(c.target) for c in t.columns)))
         while True:
@@ -622,11 +652,10 @@ def _copy_part(job: _Part, link: Link, conn: Any) -> None:
                     raise CopyError(t.source, _key_text(row[:_n]), column, str(exc))
                 _br.append(_reject(t, row[:_n], row[_n:], column, str(exc)))
 
-            reader = _BatchReader(src.execute(query, params), encoders, len(keys), link.stopped,
-                                  on_bad, report)
+            reader = _BatchReader(src.execute(query, params), chunks, len(keys), link.stopped, on_bad, report)
             try:
                 with conn.cursor() as cur:
-                    cur.copy_expert(copy_text, reader, size=1 << 16)
+                    cur.copy_expert(chunks.statement, reader, size=1 << 16)
                 count = reader.count
                 new_key = reader.last_key
             except psycopg2.Error as exc:
