@@ -138,7 +138,9 @@ def _bulk(kind: str, col: ColumnPlan) -> Callable[[Sequence[Any]], Pieces | None
         pack, width, limit = _INTS[kind]
 
         def ints(values: Sequence[Any]) -> Pieces | None:
-            if set(map(type, values)) != {int} or min(values) < -limit or max(values) >= limit:
+            if set(map(type, values)) != {int}:
+                return None
+            if kind != "bigint" and (min(values) < -limit or max(values) >= limit):  # SQLite's fit a bigint
                 return None
             return [list(map(pack, repeat(width, len(values)), values))]
         return ints
