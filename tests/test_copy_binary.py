@@ -111,3 +111,33 @@ def test_a_table_of_binary_columns_copies_and_verifies_clean(make_sqlite, pg_db:
                                     "CREATE TABLE m (id INTEGER PRIMARY KEY, d DATE);"])
 def test_tables_with_other_columns_keep_the_text_format(make_sqlite, script: str) -> None:  # type: ignore[no-untyped-def]
     assert not binary_table(build_plan(make_sqlite(script)).table("m"))
+
+
+@pytest.mark.parametrize(("n_type", "binary"), [("INTEGER", True), ("NUMERIC(10,2)", False)])
+def test_a_value_postgresql_rejects_names_its_row_and_column(make_sqlite, pg_db, tmp_path, n_type: str,  # type: ignore[no-untyped-def]
+                                                              binary: bool) -> None:
+    """JSON that turns invalid after the plan was made (the app kept writing) reaches PostgreSQL, which refuses it:
+    the error names the row and column in either format (PostgreSQL counts binary tuples as lines, and its JSON
+    error brings a 'line 1' of its own), and --on-error skip sets the row aside and loads the rest."""
+    import json
+    import sqlite3
+
+    from wizard.data_copy import CopyError, reset_target
+
+    path = make_sqlite(f"CREATE TABLE j (id INTEGER PRIMARY KEY, doc JSON, n {n_type});",
+                       {"j": [(i, f'{{"i": {i}}}', i) for i in range(1, 31)]})
+    plan = build_plan(path)
+    assert binary_table(plan.table("j")) is binary
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE j SET doc = '{\"i\": 23' WHERE id = 23")
+    conn.commit()
+    conn.close()
+    with pytest.raises(CopyError) as exc:
+        migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=10))
+    assert (exc.value.table, exc.value.key, exc.value.column) == ("j", "23", "doc")
+    assert "json" in exc.value.pg_message.lower()
+    reset_target(plan, pg_db)
+    result = migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=10, on_error="skip", rejects_dir=tmp_path / "rej"))
+    assert (result.tables[0].rows, result.tables[0].rejected) == (29, 1)
+    (reject,) = [json.loads(line) for line in (tmp_path / "rej" / "j.jsonl").read_text().splitlines()]
+    assert reject["key"] == [23] and reject["row"]["doc"] == '{"i": 23'

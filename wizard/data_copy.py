@@ -725,7 +725,9 @@ def _copy_error(t: TablePlan, reader: _BatchReader, exc: psycopg2.Error) -> Copy
     message = (getattr(diag, "message_primary", None) or str(exc)).strip()
     key: Any = "?"
     column = None
-    m = re.search(r"line (\d+)(?:, column ([^:]+))?", context)
+    # the COPY's own line of the context (a JSON error adds one of its own first: "JSON data, line 1: ...")
+    copy_lines = [line for line in context.splitlines() if line.startswith("COPY ")]
+    m = re.search(r", line (\d+)(?:, column ([^:]+))?", copy_lines[-1]) if copy_lines else None
     if m:
         line = int(m.group(1))
         found = reader.key_of_line(line)
