@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from tests.test_copy_fast_paths import _chunk, _col, chunks
 from tests.test_data_copy import EDGE_ROWS
 from wizard.connection import ConnectionSpec
-from wizard.copy_binary import HEADER, TRAILER, binary_field, binary_table, encode_binary
+from wizard.copy_binary import HEADER, TRAILER, binary_field, binary_rows, binary_table, encode_binary, encode_rows
 from wizard.copy_format import column_encoder
 from wizard.data_copy import CopyOptions, migrate
+from wizard.plan_model import TablePlan
 from wizard.planner import build_plan
 from wizard.values import BadValue, converter
 from wizard.verify import verify
@@ -64,6 +65,41 @@ def test_binary_fields_load_what_text_fields_load(chunk, pg_conn: psycopg2.exten
             from_binary, from_text = cur.fetchone()
         pg_conn.rollback()
         assert from_binary == from_text, (col.pg_type, good)
+
+
+ROW_COLUMNS = [
+    _col("int", "bigint", nullable=False), _col("text", "text"), _col("timestamp", "timestamp", nullable=False),
+    _col("float", "double precision", nullable=False), _col("bool", "boolean", nullable=False),
+    _col("int", "smallint", nullable=False), _col("bytea", "bytea"), _col("timestamptz", "timestamptz"),
+]
+row_values = {
+    "bigint": st.integers(-(2**63), 2**63 - 1), "text": st.text(max_size=4), "timestamp": st.one_of(
+        st.sampled_from(["2024-01-02 03:04:05", "1999-12-31T23:59:59.5", "2024-02-29", 1700000000, "2024-02-30"])),
+    "double precision": st.floats(), "boolean": st.sampled_from([0, 1, "true", 2]),
+    "smallint": st.integers(-(2**15) - 1, 2**15), "bytea": st.binary(max_size=3),
+    "timestamptz": st.sampled_from(["2024-01-02T03:04:05Z", "2024-01-02 03:04:05+02", "2024-01-02"]),
+}
+table_chunks = st.integers(1, 30).flatmap(lambda n: st.tuples(*[
+    st.lists(st.one_of(st.none(), row_values[c.pg_type]) if c.nullable else row_values[c.pg_type],
+             min_size=n, max_size=n) for c in ROW_COLUMNS]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(columns=table_chunks)
+def test_rows_packed_by_struct_equal_the_field_by_field_tuples(columns) -> None:  # type: ignore[no-untyped-def]
+    """A table's NOT NULL fixed-width columns go first and are packed per row with one struct; the tuples must be
+    the bytes the field-by-field path writes for the same column order, and a row that cannot load must be
+    named with its column in the table's order."""
+    t = TablePlan("t", "t", ROW_COLUMNS, ["c"], "t_pkey", 0, False, ["rowid"])
+    rows = binary_rows(t)
+    assert rows.fixed == 5 and rows.order[:5] == [0, 2, 3, 4, 5]
+    data, bad = encode_rows(rows, columns)
+    expected, expected_bad = encode_binary(rows.fields, [columns[i] for i in rows.order])
+    assert data == expected
+    assert {r: rows.order[b.column] for r, b in expected_bad.items()} == {r: b.column for r, b in bad.items()}
+    for r, b in bad.items():  # the named column is one that refuses that row's value
+        with pytest.raises(BadValue):
+            binary_field(ROW_COLUMNS[b.column]).one(columns[b.column][r])
 
 
 def test_a_value_out_of_the_columns_range_is_refused_not_wrapped() -> None:

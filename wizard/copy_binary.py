@@ -17,7 +17,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from itertools import chain, repeat
+from itertools import chain, repeat, starmap
 from typing import Any
 
 from wizard.copy_format import BadField, plain_stamps, with_nulls, zoned_stamps
@@ -48,6 +48,10 @@ class BinaryField:
     parts: int
     many: Callable[[Sequence[Any]], Pieces | None] | None
     one: Callable[[Any], list[bytes]]
+    # a fixed-width form: its struct code and width, and the numbers a chunk of non-NULL values packs as
+    code: str | None = None
+    width: int = 0
+    raw: Callable[[Sequence[Any]], list[Any] | None] | None = None
 
 
 def binary_table(t: TablePlan) -> bool:
@@ -82,7 +86,9 @@ def binary_field(col: ColumnPlan) -> BinaryField:
         value = conv(v)
         return null if value is None else data(value)
 
-    bulk = _bulk(kind, col)
+    raw = _raw(kind)
+    bulk = _bulk(kind) if raw is None else _packed(kind, raw)
+    code, width = _CODES.get(kind, (None, 0))
     if bulk is None:
         return BinaryField(parts, None, one)
 
@@ -95,7 +101,7 @@ def binary_field(col: ColumnPlan) -> BinaryField:
         out = bulk(present)
         return None if out is None else [with_nulls(values, part, p) for part, p in zip(out, null, strict=True)]
 
-    return BinaryField(parts, many, one)
+    return BinaryField(parts, many, one, code, width, raw)
 
 
 def _data(kind: str) -> Callable[[Any], list[bytes]]:
@@ -131,31 +137,67 @@ def _data(kind: str) -> Callable[[Any], list[bytes]]:
     raise ValueError(kind)
 
 
-def _bulk(kind: str, col: ColumnPlan) -> Callable[[Sequence[Any]], Pieces | None] | None:
-    """The fields of a chunk of non-NULL values when every one has the column's common storage class and the
-    text format would send it without the converter (see copy_format's bulk encoders), else None."""
-    if kind in _INTS:
-        pack, width, limit = _INTS[kind]
+_CODES = {"bigint": ("q", 8), "integer": ("i", 4), "smallint": ("h", 2), "float8": ("d", 8), "bool": ("B", 1),
+          "timestamp": ("q", 8), "timestamptz": ("q", 8)}
 
-        def ints(values: Sequence[Any]) -> Pieces | None:
+
+def _raw(kind: str) -> Callable[[Sequence[Any]], list[Any] | None] | None:
+    """For a fixed-width form: the numbers a chunk of non-NULL values packs as, when every value has the column's
+    common storage class and the text format would send it without the converter, else None."""
+    if kind in _INTS:
+        limit = _INTS[kind][2]
+
+        def ints(values: Sequence[Any]) -> list[Any] | None:
             if set(map(type, values)) != {int}:
                 return None
             if kind != "bigint" and (min(values) < -limit or max(values) >= limit):  # SQLite's fit a bigint
                 return None
-            return [list(map(pack, repeat(width, len(values)), values))]
+            return values if isinstance(values, list) else list(values)
         return ints
     if kind == "float8":
-        def floats(values: Sequence[Any]) -> Pieces | None:
+        def floats(values: Sequence[Any]) -> list[Any] | None:
             if set(map(type, values)) != {float}:
                 return None
-            return [list(map(_FLOAT, repeat(8, len(values)), values))]  # NaN and infinities as they are
+            return values if isinstance(values, list) else list(values)  # NaN and infinities as they are
         return floats
     if kind == "bool":
-        def bools(values: Sequence[Any]) -> Pieces | None:
+        def bools(values: Sequence[Any]) -> list[Any] | None:
             if set(map(type, values)) != {int} or not set(values) <= {0, 1}:
                 return None
-            return [list(map(_BOOLS.__getitem__, values))]
+            return values if isinstance(values, list) else list(values)
         return bools
+    if kind in ("timestamp", "timestamptz"):
+        epoch = _EPOCH if kind == "timestamp" else _EPOCH_UTC
+
+        def stamps(values: Sequence[Any]) -> list[Any] | None:
+            if set(map(type, values)) != {str}:
+                return None
+            if kind == "timestamp":
+                checked = plain_stamps(values)
+                parsed = None if checked is None else checked[1]
+            else:
+                parsed = zoned_stamps(values)
+            if parsed is None:
+                return None
+            return [(d - epoch) // _US for d in parsed]
+        return stamps
+    return None
+
+
+def _packed(kind: str, raw: Callable[[Sequence[Any]], list[Any] | None]) -> Callable[[Sequence[Any]], Pieces | None]:
+    """The fields of a fixed-width form, each packed with its length."""
+    code, width = _CODES[kind]
+    pack = struct.Struct(">i" + code).pack
+
+    def fields(values: Sequence[Any]) -> Pieces | None:
+        numbers = raw(values)
+        return None if numbers is None else [list(map(pack, repeat(width, len(numbers)), numbers))]
+    return fields
+
+
+def _bulk(kind: str) -> Callable[[Sequence[Any]], Pieces | None] | None:
+    """The fields of a chunk of non-NULL values when every one has the column's common storage class and the
+    text format would send it without the converter (see copy_format's bulk encoders), else None."""
     if kind in ("text", "json", "jsonb"):
         def texts(values: Sequence[Any]) -> Pieces | None:
             if set(map(type, values)) != {str}:
@@ -175,22 +217,6 @@ def _bulk(kind: str, col: ColumnPlan) -> Callable[[Sequence[Any]], Pieces | None
                 return None
             return [list(map(_LEN, map(len, values))), list(values)]
         return blobs
-    if kind in ("timestamp", "timestamptz"):
-        pack = _INTS["bigint"][0]
-        epoch = _EPOCH if kind == "timestamp" else _EPOCH_UTC
-
-        def stamps(values: Sequence[Any]) -> Pieces | None:
-            if set(map(type, values)) != {str}:
-                return None
-            if kind == "timestamp":
-                checked = plain_stamps(values)
-                parsed = None if checked is None else checked[1]
-            else:
-                parsed = zoned_stamps(values)
-            if parsed is None:
-                return None
-            return [list(map(pack, repeat(8, len(values)), [(d - epoch) // _US for d in parsed]))]
-        return stamps
     return None
 
 
@@ -198,7 +224,51 @@ def encode_binary(fields: list[BinaryField], columns: Sequence[Sequence[Any]]) -
     """The binary tuples of a chunk given column by column (without the rows that cannot load), and those rows:
     {row index: the first failing column}."""
     n = len(columns[0]) if columns else 0
-    pieces: Pieces = [[struct.pack(">h", len(fields))] * n]
+    pieces, bad = _pieces(fields, columns, list(range(len(fields))))
+    return _join([[struct.pack(">h", len(fields))] * n, *pieces], bad), bad
+
+
+@dataclass(frozen=True)
+class BinaryRows:
+    """How a table's rows become binary tuples. The COPY lists the columns in `order` (indexes into the table's
+    columns): first the NOT NULL fixed-width ones, which one struct packs per row together with the field
+    count, then the others, field by field."""
+
+    order: list[int]
+    fields: list[BinaryField]  # in COPY order
+    fixed: int
+    pack_row: Callable[..., bytes]
+
+
+def binary_rows(t: TablePlan) -> BinaryRows:
+    fields = [binary_field(c) for c in t.columns]
+    fixed = [i for i, (c, f) in enumerate(zip(t.columns, fields, strict=True)) if not c.nullable and f.code]
+    order = fixed + [i for i in range(len(fields)) if i not in fixed]
+    row = struct.Struct(">h" + "".join("i" + (fields[i].code or "") for i in fixed))
+    return BinaryRows(order, [fields[i] for i in order], len(fixed), row.pack)
+
+
+def encode_rows(rows: BinaryRows, columns: Sequence[Sequence[Any]]) -> tuple[bytes, dict[int, BadField]]:
+    """encode_binary for a table's chunk given column by column in the table's order (BadField.column too)."""
+    cols = [columns[i] for i in rows.order]
+    n = len(cols[0]) if cols else 0
+    numbers: list[Any] = []
+    for field, values in zip(rows.fields[:rows.fixed], cols, strict=False):
+        got = field.raw(values) if field.raw is not None else None
+        if got is None:  # a value the converter decides (or a NULL): this chunk goes field by field
+            pieces, bad = _pieces(rows.fields, cols, rows.order)
+            return _join([[struct.pack(">h", len(rows.fields))] * n, *pieces], bad), bad
+        numbers += [repeat(field.width, n), got]
+    head = list(starmap(rows.pack_row, zip(repeat(len(rows.fields), n), *numbers, strict=True)))
+    pieces, bad = _pieces(rows.fields[rows.fixed:], cols[rows.fixed:], rows.order[rows.fixed:])
+    return _join([head, *pieces], bad), bad
+
+
+def _pieces(fields: list[BinaryField], columns: Sequence[Sequence[Any]],
+            index: list[int]) -> tuple[Pieces, dict[int, BadField]]:
+    """Every field's pieces, column by column; a row that cannot load gets empty pieces and an entry in the
+    returned {row: BadField naming column index[i]}."""
+    pieces: Pieces = []
     bad: dict[int, BadField] = {}
     for ci, (field, values) in enumerate(zip(fields, columns, strict=True)):
         out = field.many(values) if field.many is not None else None
@@ -208,12 +278,16 @@ def encode_binary(fields: list[BinaryField], columns: Sequence[Sequence[Any]]) -
                 try:
                     got = field.one(v)
                 except BadValue as exc:
-                    bad.setdefault(ri, BadField(ci, exc))
+                    bad.setdefault(ri, BadField(index[ci], exc))
                     got = [b""] * field.parts
                 for part, piece in zip(out, got, strict=True):
                     part.append(piece)
         pieces += out
+    return pieces, bad
+
+
+def _join(pieces: Pieces, bad: dict[int, BadField]) -> bytes:
     rows: Any = zip(*pieces, strict=True)
     if bad:
         rows = (row for ri, row in enumerate(rows) if ri not in bad)
-    return b"".join(chain.from_iterable(rows)), bad
+    return b"".join(chain.from_iterable(rows))

@@ -28,7 +28,7 @@ from psycopg2 import sql
 
 from wizard import ddl
 from wizard.connection import ConnectionSpec, connect
-from wizard.copy_binary import HEADER, TRAILER, binary_field, binary_table, encode_binary
+from wizard.copy_binary import HEADER, TRAILER, binary_rows, binary_table, encode_rows
 from wizard.copy_format import BadField, FieldEncoder, encode_columns, encode_line, field_encoder
 from wizard.errors import Cancelled, InputError, StepFailed
 from wizard.expressions import quote
@@ -250,12 +250,13 @@ class _ChunkFormat:
 
 def _chunk_format(t: TablePlan, schema: str) -> _ChunkFormat:
     """Binary COPY when every column of t has a binary form (less work on both sides), else text."""
+    if binary_table(t):
+        rows = binary_rows(t)
+        statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(
+            ddl.table_ident(t, schema), sql.SQL(", ").join(sql.Identifier(t.columns[i].target) for i in rows.order))
+        return _ChunkFormat(ddl.render(statement), HEADER, TRAILER, lambda columns: encode_rows(rows, columns))
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         ddl.table_ident(t, schema), sql.SQL(", ").join(sql.Identifier(c.target) for c in t.columns))
-    if binary_table(t):
-        fields = [binary_field(c) for c in t.columns]
-        return _ChunkFormat(ddl.render(sql.SQL("{} WITH (FORMAT binary)").format(statement)), HEADER, TRAILER,
-                            lambda columns: encode_binary(fields, columns))
     encoders = [field_encoder(c) for c in t.columns]
 
     def text(columns: Sequence[Sequence[Any]]) -> tuple[bytes, dict[int, BadField]]:
