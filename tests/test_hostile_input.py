@@ -213,3 +213,22 @@ def test_malformed_dsn_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
         err = capsys.readouterr().err
         assert code == 2 and "next step:" in err and "Traceback" not in err, (bad, err)
 
+
+
+def test_infinity_in_a_numeric_column_with_a_precision_widens_it(tmp_path: Path, pg_db: ConnectionSpec) -> None:
+    """numeric(p,s) holds NaN but no infinity: such a column becomes plain numeric, and the values arrive."""
+    path = tmp_path / "inf.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE m (id INTEGER PRIMARY KEY, price NUMERIC(8,2))")
+    conn.executemany("INSERT INTO m VALUES (?, ?)", [(1, float("inf")), (2, 12.5), (3, float("-inf"))])
+    conn.commit()
+    conn.close()
+    plan = build_plan(path)
+    assert plan.table("m").column("price").pg_type == "numeric"
+    assert migrate(plan, pg_db, CopyOptions(jobs=1)).rejected == 0
+    assert verify(plan, pg_db, jobs=1).ok
+    c = psycopg2.connect(**pg_db.connect_kwargs())
+    with c.cursor() as cur:
+        cur.execute("SELECT array_agg(price::text ORDER BY id) FROM m")
+        assert cur.fetchone() == (["Infinity", "12.5", "-Infinity"],)
+    c.close()

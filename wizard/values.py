@@ -207,6 +207,8 @@ def converter(kind: str, *, text_fix: str | None = None, epoch_unit: str = "s", 
                     d = Decimal(s)
                 except InvalidOperation:
                     raise BadValue(f"'{_short(s)}' is not a number") from None
+            if precision is not None and d.is_infinite():  # PostgreSQL's numeric(p,s) holds NaN but no infinity
+                raise BadValue(f"{d} does not fit numeric({precision},{scale or 0})")
             if limit is not None and d.is_finite():
                 if precision is not None and d.adjusted() >= precision - (scale or 0):  # too large to quantize
                     raise BadValue(f"{d} does not fit numeric({precision},{scale or 0})")
