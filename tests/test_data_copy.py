@@ -345,3 +345,51 @@ def test_the_summary_says_which_tables_an_earlier_run_copied(make_sqlite, pg_db)
     assert again.already_done
     row = next(line for line in render_summary(again).splitlines() if line.startswith("a "))
     assert row.split()[1:5] == ["50", "0", "earlier", "-"]
+
+
+def test_a_big_snapshot_is_hashed_beside_the_copy_and_then_recorded(make_sqlite, pg_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A big snapshot's SHA-256 is computed while the copy runs and recorded in the run state as soon as it is
+    known, also by a run that is stopped: the rerun checks it and resumes."""
+    import threading
+
+    from wizard import snapshot
+    from wizard.errors import Cancelled
+
+    monkeypatch.setattr(snapshot, "HASH_AHEAD_BYTES", 0)  # every snapshot counts as big
+    path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, f"v{i}") for i in range(1, 51)]})
+    plan = build_plan(path)
+    cancel = threading.Event()
+    with pytest.raises(Cancelled):
+        migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=5), cancel=cancel,
+                on_progress=lambda p: cancel.set() if p.phase == "copy" and p.rows_done >= 5 else None)
+    state = read_state(pg_db)
+    assert state is not None
+    snap = Path(state["snapshot"]["path"])
+    assert state["snapshot"]["sha256"] == snapshot.file_sha256(snap)
+    result = run(plan, pg_db, batch_size=5)  # resumes from that snapshot (no new one is taken)
+    assert result.tables[0].rows == 50 and result.snapshot.path == str(snap)
+    assert result.snapshot.sha256 == snapshot.file_sha256(snap)
+
+
+def test_a_run_stopped_before_its_snapshot_hash_was_recorded_starts_over(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
+    """kill -9 in the first moments of a big copy leaves a run state without the snapshot's SHA-256: nothing can
+    check that snapshot, so the rerun refuses to resume and says to start over."""
+    import threading
+
+    from wizard.errors import Cancelled, InputError
+
+    path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, f"v{i}") for i in range(1, 51)]})
+    plan = build_plan(path)
+    cancel = threading.Event()
+    with pytest.raises(Cancelled):
+        migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=5), cancel=cancel,
+                on_progress=lambda p: cancel.set() if p.phase == "copy" and p.rows_done >= 5 else None)
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    with conn.cursor() as cur:  # what the state holds when the process died before recording the hash
+        cur.execute("UPDATE pgmigrate.run SET snapshot = jsonb_set(snapshot::jsonb, '{sha256}', '\"\"')::text")
+    conn.commit()
+    conn.close()
+    with pytest.raises(InputError, match="before the SHA-256 of its snapshot"):
+        run(plan, pg_db)
+    reset_target(plan, pg_db)  # what --restart does
+    assert run(plan, pg_db).tables[0].rows == 50

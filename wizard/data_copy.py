@@ -35,7 +35,7 @@ from wizard.expressions import quote
 from wizard.pg_errors import TargetStopped, is_transient
 from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.server_check import ConnectFailed
-from wizard.snapshot import Snapshot, discard, take_snapshot, unchanged, wait_flushed
+from wizard.snapshot import Snapshot, completed, discard, take_snapshot, unchanged, wait_flushed
 from wizard.workers import Link, Processes, run_jobs, start_processes
 
 _LOCK_KEY = 0x70676D77  # "pgmw": one migrate at a time per target database
@@ -317,6 +317,7 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
     guard.autocommit = True
     workers: Processes | None = None
     snapshot: Snapshot | None = None
+    digest: _Digest | None = None
     try:
         with guard.cursor() as cur:
             cur.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,))
@@ -331,8 +332,11 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
         if phase == "done":
             return MigrationResult(snapshot, _results_from_state(run), already_done=True)
         if phase == "copy":
+            digest = _Digest(spec, snapshot) if not snapshot.sha256 else None
             tables = _copy_all(run, snapshot, workers)
             workers = None  # used and shut down by the copy
+            if digest is not None:
+                snapshot = digest.wait()
             _set_phase(spec, "post")
         else:
             tables = _results_from_state(run)
@@ -351,10 +355,47 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
     finally:
         if workers is not None:
             workers.close()
+        if digest is not None:
+            digest.thread.join()  # a stopped copy resumes only once the snapshot's SHA-256 is recorded
         if snapshot is not None:
             wait_flushed(snapshot)  # a new snapshot is on disk before migrate returns
         with contextlib.suppress(psycopg2.Error):
             guard.close()
+
+
+class _Digest:
+    """Records a big snapshot's SHA-256 in the run state once its background hash is done: the copy starts
+    without waiting for it. A run stopped before then cannot resume (nothing could check the snapshot)."""
+
+    def __init__(self, spec: ConnectionSpec, snapshot: Snapshot) -> None:
+        self.result: Snapshot | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._record, args=(spec, snapshot), name="snapshot-digest",
+                                       daemon=True)
+        self.thread.start()
+
+    def _record(self, spec: ConnectionSpec, snapshot: Snapshot) -> None:
+        try:
+            full = completed(snapshot)
+            conn = _connect_mid_run(spec, "recording the snapshot")
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("UPDATE pgmigrate.run SET snapshot = %s WHERE id = 1", (json.dumps(full.__dict__),))
+                conn.commit()
+            finally:
+                conn.close()
+            self.result = full
+        except BaseException as exc:  # handed to the caller by wait()
+            self.error = exc
+
+    def wait(self) -> Snapshot:
+        self.thread.join()
+        if self.error is not None:
+            if isinstance(self.error, psycopg2.Error) and is_transient(self.error):
+                raise TargetStopped("recording the snapshot", self.error) from None
+            raise self.error
+        assert self.result is not None
+        return self.result
 
 
 def _prepare(run: _Run) -> tuple[Snapshot, str]:
@@ -373,6 +414,11 @@ def _prepare(run: _Run) -> tuple[Snapshot, str]:
                     if json.loads(row[2]) != [t.target for t in run.plan.included_tables]:
                         raise InputError("The target holds a migration of a different plan (other tables).",
                                          title="Different plan", hint="Rerun with --restart to start over.")
+                    if str(row[1]) == "copy" and not snap.sha256:
+                        raise InputError("The last run stopped before the SHA-256 of its snapshot "
+                                         f"({snap.path}) was recorded, so the copy cannot resume exactly.",
+                                         title="Snapshot not recorded",
+                                         hint="Rerun with --restart to start over from a new snapshot.")
                     if str(row[1]) == "copy" and not unchanged(snap):
                         # the rows still to copy must come from the very bytes the first rows came from
                         what = "has changed (its SHA-256 differs)" if Path(snap.path).is_file() else "is gone"
