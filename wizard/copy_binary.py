@@ -28,10 +28,11 @@ HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # signature, flags,
 TRAILER = struct.pack(">h", -1)
 _NULL = struct.pack(">i", -1)
 _LEN = struct.Struct(">i").pack
-_INTS = {"bigint": (struct.Struct(">iq").pack, 8, 2**63), "integer": (struct.Struct(">ii").pack, 4, 2**31),
-         "smallint": (struct.Struct(">ih").pack, 2, 2**15)}
-_FLOAT = struct.Struct(">id").pack
-_BOOLS = {0: b"\x00\x00\x00\x01\x00", 1: b"\x00\x00\x00\x01\x01"}
+# the fixed-width forms: struct code and width of the value
+_CODES = {"bigint": ("q", 8), "integer": ("i", 4), "smallint": ("h", 2), "float8": ("d", 8), "bool": ("B", 1),
+          "timestamp": ("q", 8), "timestamptz": ("q", 8)}
+_INT_LIMITS = {"bigint": 2**63, "integer": 2**31, "smallint": 2**15}
+_BOOLS = {0: b"\x00\x00\x00\x01\x00", 1: b"\x00\x00\x00\x01\x01"}  # the whole field: a lookup beats a pack
 _EPOCH = datetime(2000, 1, 1)  # PostgreSQL's timestamps count microseconds from here
 _EPOCH_UTC = _EPOCH.replace(tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
@@ -64,7 +65,7 @@ def _kind(col: ColumnPlan) -> str | None:
     if col.text_fix is not None or col.length is not None:
         return None
     pg = col.pg_type.lower()
-    forms = {"int": pg if pg in _INTS else None, "float": "float8" if pg == "double precision" else None,
+    forms = {"int": pg if pg in _INT_LIMITS else None, "float": "float8" if pg == "double precision" else None,
              "bool": "bool" if pg == "boolean" else None, "text": "text" if pg == "text" else None,
              "json": pg if pg in ("json", "jsonb") else None, "bytea": "bytea" if pg == "bytea" else None,
              "timestamp": "timestamp" if pg == "timestamp" else None,
@@ -104,10 +105,16 @@ def binary_field(col: ColumnPlan) -> BinaryField:
     return BinaryField(parts, many, one, code, width, raw)
 
 
+def _field_pack(kind: str) -> Callable[[int, Any], bytes]:
+    """struct's pack of a fixed-width field: its length, then its value."""
+    return struct.Struct(">i" + _CODES[kind][0]).pack
+
+
 def _data(kind: str) -> Callable[[Any], list[bytes]]:
     """The pieces of one converted (non-NULL) value."""
-    if kind in _INTS:
-        pack, width, limit = _INTS[kind]
+    if kind in _INT_LIMITS:
+        pack, limit = _field_pack(kind), _INT_LIMITS[kind]
+        width = _CODES[kind][1]
 
         def int_data(v: Any) -> list[bytes]:
             if not -limit <= v < limit:
@@ -115,7 +122,8 @@ def _data(kind: str) -> Callable[[Any], list[bytes]]:
             return [pack(width, v)]
         return int_data
     if kind == "float8":
-        return lambda v: [_FLOAT(8, v)]
+        pack = _field_pack(kind)
+        return lambda v: [pack(8, v)]
     if kind == "bool":
         return lambda v: [_BOOLS[int(v)]]
     if kind in ("text", "json"):
@@ -130,22 +138,18 @@ def _data(kind: str) -> Callable[[Any], list[bytes]]:
         return jsonb_data
     if kind == "bytea":
         return lambda v: [_LEN(len(v)), v]
-    if kind == "timestamp":
-        return lambda v: [_INTS["bigint"][0](8, (v - _EPOCH) // _US)]
-    if kind == "timestamptz":
-        return lambda v: [_INTS["bigint"][0](8, (v - _EPOCH_UTC) // _US)]
+    if kind in ("timestamp", "timestamptz"):
+        pack = _field_pack(kind)
+        epoch = _EPOCH if kind == "timestamp" else _EPOCH_UTC
+        return lambda v: [pack(8, (v - epoch) // _US)]
     raise ValueError(kind)
-
-
-_CODES = {"bigint": ("q", 8), "integer": ("i", 4), "smallint": ("h", 2), "float8": ("d", 8), "bool": ("B", 1),
-          "timestamp": ("q", 8), "timestamptz": ("q", 8)}
 
 
 def _raw(kind: str) -> Callable[[Sequence[Any]], list[Any] | None] | None:
     """For a fixed-width form: the numbers a chunk of non-NULL values packs as, when every value has the column's
     common storage class and the text format would send it without the converter, else None."""
-    if kind in _INTS:
-        limit = _INTS[kind][2]
+    if kind in _INT_LIMITS:
+        limit = _INT_LIMITS[kind]
 
         def ints(values: Sequence[Any]) -> list[Any] | None:
             if set(map(type, values)) != {int}:
@@ -186,8 +190,7 @@ def _raw(kind: str) -> Callable[[Sequence[Any]], list[Any] | None] | None:
 
 def _packed(kind: str, raw: Callable[[Sequence[Any]], list[Any] | None]) -> Callable[[Sequence[Any]], Pieces | None]:
     """The fields of a fixed-width form, each packed with its length."""
-    code, width = _CODES[kind]
-    pack = struct.Struct(">i" + code).pack
+    pack, width = _field_pack(kind), _CODES[kind][1]
 
     def fields(values: Sequence[Any]) -> Pieces | None:
         numbers = raw(values)
@@ -196,8 +199,9 @@ def _packed(kind: str, raw: Callable[[Sequence[Any]], list[Any] | None]) -> Call
 
 
 def _bulk(kind: str) -> Callable[[Sequence[Any]], Pieces | None] | None:
-    """The fields of a chunk of non-NULL values when every one has the column's common storage class and the
-    text format would send it without the converter (see copy_format's bulk encoders), else None."""
+    """For a variable-width form: the fields of a chunk of non-NULL values when every one has the column's common
+    storage class and the text format would send it without the converter (see copy_format's bulk encoders), else
+    None."""
     if kind in ("text", "json", "jsonb"):
         def texts(values: Sequence[Any]) -> Pieces | None:
             if set(map(type, values)) != {str}:
