@@ -391,5 +391,9 @@ def test_a_run_stopped_before_its_snapshot_hash_was_recorded_starts_over(make_sq
     conn.close()
     with pytest.raises(InputError, match="before the SHA-256 of its snapshot"):
         run(plan, pg_db)
+    from wizard.verify import verify
+
+    (check,) = [c for c in verify(plan, pg_db, jobs=1).checks if c.name == "snapshot"]
+    assert not check.ok and "never recorded" in check.detail
     reset_target(plan, pg_db)  # what --restart does
     assert run(plan, pg_db).tables[0].rows == 50

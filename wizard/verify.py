@@ -405,9 +405,13 @@ def _choose_source(plan: MigrationPlan, state: dict[str, Any] | None, given: Pat
     elif state is not None and Path(state["snapshot"]["path"]).exists():
         snap = state["snapshot"]
         path = Path(snap["path"])
-        same = file_sha256(path) == snap["sha256"]
-        checks.append(Check("snapshot", None, same, f"{path} (sha256 {snap['sha256'][:16]}…) "
-                            + ("is unchanged" if same else "changed since the copy read it")))
+        if not snap["sha256"]:  # the copy stopped before the snapshot's hash was recorded
+            checks.append(Check("snapshot", None, False, f"{path}: its SHA-256 was never recorded (the copy "
+                                "stopped in its first moments), so nothing shows it is what the copy read"))
+        else:
+            same = file_sha256(path) == snap["sha256"]
+            checks.append(Check("snapshot", None, same, f"{path} (sha256 {snap['sha256'][:16]}…) "
+                                + ("is unchanged" if same else "changed since the copy read it")))
     else:
         path = Path(plan.source_path)
     if not path.is_file():
