@@ -174,7 +174,7 @@ def _rowid_name(t: TablePlan) -> str:
 
 
 class _BatchReader:
-    """File-like object for copy_expert: encodes rows of one batch as COPY text, chunk by chunk."""
+    """File-like object for copy_expert: encodes rows of one batch in the table's COPY format, chunk by chunk."""
 
     def __init__(self, rows: sqlite3.Cursor, chunks: _ChunkFormat, nkey: int,
                  stopped: Callable[[], bool], on_bad: Callable[[tuple[Any, ...], BadField], None],
