@@ -248,16 +248,20 @@ class _ChunkFormat:
     encode: Callable[[Sequence[Sequence[Any]]], tuple[bytes, dict[int, BadField]]]
 
 
-def _chunk_format(t: TablePlan, schema: str) -> _ChunkFormat:
-    """Binary COPY when every column of t has a binary form (less work on both sides), else text."""
+def _copy_statement(t: TablePlan, schema: str, order: list[int] | None = None, options: str = "") -> str:
+    """COPY t FROM STDIN, its columns in `order` (indexes into t.columns; default: the table's order)."""
+    columns = [t.columns[i] for i in order] if order is not None else t.columns
+    return ddl.render(sql.SQL("COPY {} ({}) FROM STDIN" + options).format(
+        ddl.table_ident(t, schema), sql.SQL(", ").join(sql.Identifier(c.target) for c in columns)))
+
+
+def _chunk_format(t: TablePlan, schema: str, encoders: list[FieldEncoder]) -> _ChunkFormat:
+    """Binary COPY when every column of t has a binary form (less work on both sides), else text with
+    `encoders` (the text encoders of t's columns)."""
     if binary_table(t):
         rows = binary_rows(t)
-        statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(
-            ddl.table_ident(t, schema), sql.SQL(", ").join(sql.Identifier(t.columns[i].target) for i in rows.order))
-        return _ChunkFormat(ddl.render(statement), HEADER, TRAILER, lambda columns: encode_rows(rows, columns))
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        ddl.table_ident(t, schema), sql.SQL(", ").join(sql.Identifier(c.target) for c in t.columns))
-    encoders = [field_encoder(c) for c in t.columns]
+        return _ChunkFormat(_copy_statement(t, schema, rows.order, " WITH (FORMAT binary)"), HEADER, TRAILER,
+                            lambda columns: encode_rows(rows, columns))
 
     def text(columns: Sequence[Sequence[Any]]) -> tuple[bytes, dict[int, BadField]]:
         lines, bad = encode_columns(encoders, columns)
@@ -265,7 +269,7 @@ def _chunk_format(t: TablePlan, schema: str) -> _ChunkFormat:
             lines = [line for i, line in enumerate(lines) if i not in bad]
         return (_utf8_lines(lines) if lines else b""), bad
 
-    return _ChunkFormat(ddl.render(statement), b"", b"", text)
+    return _ChunkFormat(_copy_statement(t, schema), b"", b"", text)
 
 
 def _utf8_lines(lines: list[str]) -> bytes:
@@ -671,10 +675,9 @@ def _copy_part(job: _Part, link: Link, conn: Any) -> None:
         keys = [_rowid_name(t)] if t.key_columns == ["rowid"] else t.key_columns
         key_sql = ", ".join(quote(k) for k in keys)
         cols_sql = ", ".join(quote(c.source) for c in t.columns)
-        encoders = [field_encoder(c) for c in t.columns]
-        chunks = _chunk_format(t, options.schema)
-        copy_text = ddl.render(sql.SQL("COPY {} ({}) FROM STDIN").format(
-            ddl.table_ident(t, options.schema), sql.SQL(", ").join(sql.Identifier(c.target) for c in t.columns)))
+        encoders = [field_encoder(c) for c in t.columns]  # also for --on-error skip's isolation, always text
+        chunks = _chunk_format(t, options.schema, encoders)
+        copy_text = _copy_statement(t, options.schema)
         while True:
             conds: list[str] = []
             params: tuple[Any, ...] = ()
