@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from itertools import chain, repeat, starmap
 from typing import Any
 
-from wizard.copy_format import BadField, plain_stamps, with_nulls, zoned_stamps
+from wizard.copy_format import BadField, plain_stamps, plain_texts, with_nulls, zoned_stamps
 from wizard.plan_model import ColumnPlan, TablePlan
 from wizard.values import BadValue, JsonValue, converter
 
@@ -38,6 +38,7 @@ _EPOCH_UTC = _EPOCH.replace(tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
 
 Pieces = list[list[bytes]]  # per column: one list of pieces per part of the field, each as long as the chunk
+Numbers = Callable[[Sequence[Any]], Sequence[Any] | None]  # a chunk's values -> the numbers they pack as, or None
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class BinaryField:
     # a fixed-width form: its struct code and width, and the numbers a chunk of non-NULL values packs as
     code: str | None = None
     width: int = 0
-    raw: Callable[[Sequence[Any]], list[Any] | None] | None = None
+    raw: Numbers | None = None
 
 
 def binary_table(t: TablePlan) -> bool:
@@ -145,35 +146,35 @@ def _data(kind: str) -> Callable[[Any], list[bytes]]:
     raise ValueError(kind)
 
 
-def _raw(kind: str) -> Callable[[Sequence[Any]], list[Any] | None] | None:
+def _raw(kind: str) -> Numbers | None:
     """For a fixed-width form: the numbers a chunk of non-NULL values packs as, when every value has the column's
     common storage class and the text format would send it without the converter, else None."""
     if kind in _INT_LIMITS:
         limit = _INT_LIMITS[kind]
 
-        def ints(values: Sequence[Any]) -> list[Any] | None:
+        def ints(values: Sequence[Any]) -> Sequence[Any] | None:
             if set(map(type, values)) != {int}:
                 return None
             if kind != "bigint" and (min(values) < -limit or max(values) >= limit):  # SQLite's fit a bigint
                 return None
-            return values if isinstance(values, list) else list(values)
+            return values
         return ints
     if kind == "float8":
-        def floats(values: Sequence[Any]) -> list[Any] | None:
+        def floats(values: Sequence[Any]) -> Sequence[Any] | None:
             if set(map(type, values)) != {float}:
                 return None
-            return values if isinstance(values, list) else list(values)  # NaN and infinities as they are
+            return values  # NaN and infinities as they are
         return floats
     if kind == "bool":
-        def bools(values: Sequence[Any]) -> list[Any] | None:
+        def bools(values: Sequence[Any]) -> Sequence[Any] | None:
             if set(map(type, values)) != {int} or not set(values) <= {0, 1}:
                 return None
-            return values if isinstance(values, list) else list(values)
+            return values
         return bools
     if kind in ("timestamp", "timestamptz"):
         epoch = _EPOCH if kind == "timestamp" else _EPOCH_UTC
 
-        def stamps(values: Sequence[Any]) -> list[Any] | None:
+        def stamps(values: Sequence[Any]) -> Sequence[Any] | None:
             if set(map(type, values)) != {str}:
                 return None
             if kind == "timestamp":
@@ -188,7 +189,7 @@ def _raw(kind: str) -> Callable[[Sequence[Any]], list[Any] | None] | None:
     return None
 
 
-def _packed(kind: str, raw: Callable[[Sequence[Any]], list[Any] | None]) -> Callable[[Sequence[Any]], Pieces | None]:
+def _packed(kind: str, raw: Numbers) -> Callable[[Sequence[Any]], Pieces | None]:
     """The fields of a fixed-width form, each packed with its length."""
     pack, width = _field_pack(kind), _CODES[kind][1]
 
@@ -204,11 +205,7 @@ def _bulk(kind: str) -> Callable[[Sequence[Any]], Pieces | None] | None:
     None."""
     if kind in ("text", "json", "jsonb"):
         def texts(values: Sequence[Any]) -> Pieces | None:
-            if set(map(type, values)) != {str}:
-                return None
-            if "\x00".join(values).count("\x00") != len(values) - 1:
-                return None  # a NUL, which PostgreSQL's text cannot hold: the converter decides
-            if kind != "text" and not all(map(str.strip, values)):
+            if plain_texts(values, json=kind != "text") is None:
                 return None
             data = list(map(str.encode, values))
             if kind == "jsonb":  # version 1, then the JSON text
@@ -224,11 +221,12 @@ def _bulk(kind: str) -> Callable[[Sequence[Any]], Pieces | None] | None:
     return None
 
 
-def encode_binary(fields: list[BinaryField], columns: Sequence[Sequence[Any]]) -> tuple[bytes, dict[int, BadField]]:
+def encode_binary(fields: list[BinaryField], columns: Sequence[Sequence[Any]],
+                  index: list[int] | None = None) -> tuple[bytes, dict[int, BadField]]:
     """The binary tuples of a chunk given column by column (without the rows that cannot load), and those rows:
-    {row index: the first failing column}."""
+    {row index: the first failing column, as index[its position] when given}."""
     n = len(columns[0]) if columns else 0
-    pieces, bad = _pieces(fields, columns, list(range(len(fields))))
+    pieces, bad = _pieces(fields, columns, index if index is not None else list(range(len(fields))))
     return _join([[struct.pack(">h", len(fields))] * n, *pieces], bad), bad
 
 
@@ -260,8 +258,7 @@ def encode_rows(rows: BinaryRows, columns: Sequence[Sequence[Any]]) -> tuple[byt
     for field, values in zip(rows.fields[:rows.fixed], cols, strict=False):
         got = field.raw(values) if field.raw is not None else None
         if got is None:  # a value the converter decides (or a NULL): this chunk goes field by field
-            pieces, bad = _pieces(rows.fields, cols, rows.order)
-            return _join([[struct.pack(">h", len(rows.fields))] * n, *pieces], bad), bad
+            return encode_binary(rows.fields, cols, rows.order)
         numbers += [repeat(field.width, n), got]
     head = list(starmap(rows.pack_row, zip(repeat(len(rows.fields), n), *numbers, strict=True)))
     pieces, bad = _pieces(rows.fields[rows.fixed:], cols[rows.fixed:], rows.order[rows.fixed:])

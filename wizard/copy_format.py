@@ -135,11 +135,17 @@ def plain_stamps(values: Sequence[str]) -> tuple[set[str], list[datetime]] | Non
         return None
 
 
+def _all_zoned(values: Sequence[str]) -> bool:
+    """Whether every text of a column chunk is one the copy sends as written to a timestamptz column (see
+    timestamp_as_written): one regex over the chunk joined by newlines (which none may hold)."""
+    joined = "\n".join(values)
+    return joined.count("\n") == len(values) - 1 and _MANY_ZONED_TS.fullmatch(joined) is not None
+
+
 def zoned_stamps(values: Sequence[str]) -> list[datetime] | None:
     """For a column chunk of texts: the (aware) datetimes when every text is one the copy sends as written to a
     timestamptz column (see timestamp_as_written), else None."""
-    joined = "\n".join(values)
-    if joined.count("\n") != len(values) - 1 or _MANY_ZONED_TS.fullmatch(joined) is None:
+    if not _all_zoned(values):
         return None
     try:
         return list(map(datetime.fromisoformat, values))
@@ -253,6 +259,18 @@ def field_encoder(col: ColumnPlan) -> FieldEncoder:
     return FieldEncoder(one, many)
 
 
+def plain_texts(values: Sequence[Any], *, json: bool) -> str | None:
+    """For a column chunk of a text or JSON column: the values joined by NUL when every one is a str without a
+    NUL (PostgreSQL's text cannot hold one) and, for JSON, not blank; else None (the converter decides). Such
+    chunks both COPY formats send unchanged (the text format escaping them)."""
+    if set(map(type, values)) != {str}:
+        return None
+    joined = "\x00".join(values)  # NUL separates the values: none may hold one
+    if joined.count("\x00") != len(values) - 1 or (json and not all(map(str.strip, values))):
+        return None
+    return joined
+
+
 def with_nulls(values: Sequence[Any], out: list[Any], null: Any) -> list[Any]:
     """`out` holds one result per non-NULL entry of `values`: put `null` back where values has None."""
     if len(out) == len(values):
@@ -271,10 +289,8 @@ def _bulk_encoder(col: ColumnPlan) -> Callable[[Sequence[Any]], list[str] | None
         return ints
     if kind in ("text", "json") and col.length is None and col.text_fix is None:
         def texts(values: Sequence[Any]) -> list[str] | None:
-            if set(map(type, values)) != {str}:
-                return None
-            joined = "\x00".join(values)  # NUL separates the values: none may hold one
-            if joined.count("\x00") != len(values) - 1 or (kind == "json" and not all(map(str.strip, values))):
+            joined = plain_texts(values, json=kind == "json")
+            if joined is None:
                 return None
             if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
                 return escape_chunk(joined).split("\x00")
@@ -303,10 +319,7 @@ def _bulk_encoder(col: ColumnPlan) -> Callable[[Sequence[Any]], list[str] | None
         return plain_stamps
     if kind == "timestamptz":
         def stamps(values: Sequence[Any]) -> list[str] | None:
-            if set(map(type, values)) != {str}:
-                return None
-            joined = "\n".join(values)
-            if joined.count("\n") != len(values) - 1 or _MANY_ZONED_TS.fullmatch(joined) is None:
+            if set(map(type, values)) != {str} or not _all_zoned(values):
                 return None
             return list(values)  # sent as written: see timestamp_as_written
         return stamps
