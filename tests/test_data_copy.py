@@ -245,25 +245,31 @@ def test_many_small_tables_share_connections(make_sqlite, pg_db, monkeypatch) ->
     conn.close()
 
 
-def test_resume_refuses_a_snapshot_whose_bytes_changed(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
-    """The rows still to copy must come from the same bytes as those already copied: a snapshot torn by a power cut
-    or edited since keeps its size but not its SHA-256, and a resume refuses it."""
+def _stopped_after_first_batch(make_sqlite, spec):  # type: ignore[no-untyped-def]
+    """A 50-row table whose migrate was cancelled once its first batch of 5 committed: its plan, and the run state
+    left in the target."""
     import threading
 
-    from wizard.errors import Cancelled, InputError
+    from wizard.errors import Cancelled
 
     path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, f"v{i}") for i in range(1, 51)]})
     plan = build_plan(path)
     cancel = threading.Event()
-
-    def stop_after_first_batch(p) -> None:  # type: ignore[no-untyped-def]
-        if p.phase == "copy" and p.rows_done >= 5:
-            cancel.set()
-
     with pytest.raises(Cancelled):
-        migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=5), on_progress=stop_after_first_batch, cancel=cancel)
-    state = read_state(pg_db)
-    assert state is not None and 0 < state["tables"]["a"]["rows_done"] < 50
+        migrate(plan, spec, CopyOptions(jobs=1, batch_size=5), cancel=cancel,
+                on_progress=lambda p: cancel.set() if p.phase == "copy" and p.rows_done >= 5 else None)
+    state = read_state(spec)
+    assert state is not None
+    return plan, state
+
+
+def test_resume_refuses_a_snapshot_whose_bytes_changed(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
+    """The rows still to copy must come from the same bytes as those already copied: a snapshot torn by a power cut
+    or edited since keeps its size but not its SHA-256, and a resume refuses it."""
+    from wizard.errors import InputError
+
+    plan, state = _stopped_after_first_batch(make_sqlite, pg_db)
+    assert 0 < state["tables"]["a"]["rows_done"] < 50
     snap = Path(state["snapshot"]["path"])
     data = bytearray(snap.read_bytes())
     data[-1] ^= 0xFF  # same size, other bytes
@@ -277,18 +283,9 @@ def test_resume_refuses_a_snapshot_whose_bytes_changed(make_sqlite, pg_db) -> No
 
 
 def test_resume_without_the_snapshot_says_it_is_gone(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
-    import threading
+    from wizard.errors import InputError
 
-    from wizard.errors import Cancelled, InputError
-
-    path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, f"v{i}") for i in range(1, 51)]})
-    plan = build_plan(path)
-    cancel = threading.Event()
-    with pytest.raises(Cancelled):
-        migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=5), cancel=cancel,
-                on_progress=lambda p: cancel.set() if p.phase == "copy" and p.rows_done >= 5 else None)
-    state = read_state(pg_db)
-    assert state is not None
+    plan, state = _stopped_after_first_batch(make_sqlite, pg_db)
     Path(state["snapshot"]["path"]).unlink()
     with pytest.raises(InputError, match="is gone"):
         run(plan, pg_db)
@@ -350,20 +347,10 @@ def test_the_summary_says_which_tables_an_earlier_run_copied(make_sqlite, pg_db)
 def test_a_big_snapshot_is_hashed_beside_the_copy_and_then_recorded(make_sqlite, pg_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A big snapshot's SHA-256 is computed while the copy runs and recorded in the run state as soon as it is
     known, also by a run that is stopped: the rerun checks it and resumes."""
-    import threading
-
     from wizard import snapshot
-    from wizard.errors import Cancelled
 
     monkeypatch.setattr(snapshot, "HASH_AHEAD_BYTES", 0)  # every snapshot counts as big
-    path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, f"v{i}") for i in range(1, 51)]})
-    plan = build_plan(path)
-    cancel = threading.Event()
-    with pytest.raises(Cancelled):
-        migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=5), cancel=cancel,
-                on_progress=lambda p: cancel.set() if p.phase == "copy" and p.rows_done >= 5 else None)
-    state = read_state(pg_db)
-    assert state is not None
+    plan, state = _stopped_after_first_batch(make_sqlite, pg_db)
     snap = Path(state["snapshot"]["path"])
     assert state["snapshot"]["sha256"] == snapshot.file_sha256(snap)
     result = run(plan, pg_db, batch_size=5)  # resumes from that snapshot (no new one is taken)
@@ -374,16 +361,9 @@ def test_a_big_snapshot_is_hashed_beside_the_copy_and_then_recorded(make_sqlite,
 def test_a_run_stopped_before_its_snapshot_hash_was_recorded_starts_over(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
     """kill -9 in the first moments of a big copy leaves a run state without the snapshot's SHA-256: nothing can
     check that snapshot, so the rerun refuses to resume and says to start over."""
-    import threading
+    from wizard.errors import InputError
 
-    from wizard.errors import Cancelled, InputError
-
-    path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, f"v{i}") for i in range(1, 51)]})
-    plan = build_plan(path)
-    cancel = threading.Event()
-    with pytest.raises(Cancelled):
-        migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=5), cancel=cancel,
-                on_progress=lambda p: cancel.set() if p.phase == "copy" and p.rows_done >= 5 else None)
+    plan, _state = _stopped_after_first_batch(make_sqlite, pg_db)
     conn = psycopg2.connect(**pg_db.connect_kwargs())
     with conn.cursor() as cur:  # what the state holds when the process died before recording the hash
         cur.execute("UPDATE pgmigrate.run SET snapshot = jsonb_set(snapshot::jsonb, '{sha256}', '\"\"')::text")
