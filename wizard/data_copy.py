@@ -35,6 +35,7 @@ from wizard.expressions import quote
 from wizard.pg_errors import TargetStopped, is_transient
 from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.server_check import ConnectFailed
+from wizard.server_cores import build_workers
 from wizard.snapshot import Snapshot, completed, discard, take_snapshot, unchanged, wait_flushed
 from wizard.workers import Link, Processes, run_jobs, start_processes
 
@@ -902,6 +903,7 @@ def _post_load(run: _Run, tables: list[TableResult]) -> list[ddl.StatementResult
     local = threading.local()
     opened: list[Any] = []
     guard = threading.Lock()
+    workers: list[int | None] = []  # the index builds' parallel workers, decided on the first connection
 
     def connection() -> Any:
         conn = getattr(local, "conn", None)
@@ -909,6 +911,13 @@ def _post_load(run: _Run, tables: list[TableResult]) -> list[ddl.StatementResult
             conn = local.conn = _work_connection(run.spec, run.options, "building indexes and constraints")
             with guard:
                 opened.append(conn)
+                if not workers:
+                    workers.append(build_workers(conn, run.options.jobs))
+            if workers[0] is not None:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT set_config('max_parallel_maintenance_workers', %s, false)",
+                                (str(workers[0]),))
+            conn.commit()
         return conn
 
     def run_step(step: ddl.Step, link: Link) -> list[ddl.StatementResult]:
