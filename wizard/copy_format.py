@@ -324,22 +324,7 @@ def _bulk_encoder(col: ColumnPlan) -> Callable[[Sequence[Any]], list[str] | None
             return list(values)  # sent as written: see timestamp_as_written
         return stamps
     if kind == "numeric":
-        shape_ok = _numeric_shapes(col.precision, col.scale or 0)
-
-        def numerics(values: Sequence[Any]) -> list[str] | None:
-            types = set(map(type, values))
-            if types <= {int, float}:
-                out = list(map(repr, values))  # repr(int) is str(int)
-            elif types == {str}:
-                out = list(values)
-            else:
-                return None
-            joined = "\n".join(out)
-            if joined.count("\n") != len(out) - 1 or \
-                    not all(map(shape_ok, _shapes(joined))):
-                return None
-            return out
-        return numerics
+        return numeric_texts(col.precision, col.scale)
     if kind == "bytea":
         def blobs(values: Sequence[Any]) -> list[str] | None:
             if set(map(type, values)) != {bytes}:
@@ -357,6 +342,27 @@ def as_written_many(col: ColumnPlan) -> Callable[[Sequence[Any]], list[str] | No
     bulk = _bulk_encoder(col)
     assert bulk is not None
     return bulk
+
+
+def numeric_texts(precision: int | None, scale: int | None) -> Callable[[Sequence[Any]], list[str] | None]:
+    """For numeric(precision, scale): the texts of a chunk of non-NULL values when every one is sent as written
+    (see numeric_as_written), else None. Such values all convert: the profile need not try them one by one."""
+    shape_ok = _numeric_shapes(precision, scale or 0)
+
+    def numerics(values: Sequence[Any]) -> list[str] | None:
+        types = set(map(type, values))
+        if types <= {int, float}:
+            out = list(map(repr, values))  # repr(int) is str(int)
+        elif types == {str}:
+            out = list(values)
+        else:
+            return None
+        joined = "\n".join(out)
+        if joined.count("\n") != len(out) - 1 or \
+                not all(map(shape_ok, _shapes(joined))):
+            return None
+        return out
+    return numerics
 
 
 def numeric_as_written(col: ColumnPlan) -> Callable[[Any], str | None]:
