@@ -290,7 +290,9 @@ def converter(kind: str, *, text_fix: str | None = None, epoch_unit: str = "s", 
             if s.strip() == "" and empty_to_null:
                 return None
             try:
-                parsed = json.loads(s, parse_constant=_reject_constant)
+                if s.startswith("\ufeff"):  # as json.loads: a BOM is not JSON
+                    raise ValueError("Unexpected UTF-8 BOM")
+                parsed = _JSON_DECODER.decode(s)
             except ValueError as exc:
                 raise BadValue(f"is not valid JSON ({exc})") from None
             if "\\u0000" in s:
@@ -324,6 +326,10 @@ class JsonValue:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+# made once: json.loads with an option builds a new decoder on every call
+_JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def float_text(v: float) -> str:
