@@ -117,3 +117,74 @@ def test_invalid_utf8_is_counted_by_the_sql_aggregate(tmp_path: Path) -> None:
         assert profiles["name"].texts == 2 and profiles["name"].non_ascii == 1 and profiles["n"].integers == 3
     finally:
         conn.close()
+
+
+def _numeric_checks(path: Path, monkeypatch: pytest.MonkeyPatch, bulk: bool) -> tuple[dict[str, object], int]:
+    """The checks of numeric(12,2) and numeric on column p, and how many values the converters were given."""
+    calls = [0]
+    real_converter = profiling.converter
+
+    def counting_converter(kind, **kw):  # type: ignore[no-untyped-def]
+        fn = real_converter(kind, **kw)
+
+        def conv(v):  # type: ignore[no-untyped-def]
+            calls[0] += 1
+            return fn(v)
+        return conv
+
+    monkeypatch.setattr(profiling, "converter", counting_converter)
+    if not bulk:
+        monkeypatch.setattr(profiling, "numeric_texts", lambda precision, scale: lambda values: None)
+    conn = sqlite3.connect(path)
+    try:
+        profiles = aggregate_profile(conn, "t", ["p"])
+        check_values(conn, "t", {"p": [Candidate("numeric", precision=12, scale=2), Candidate("numeric")]}, profiles)
+    finally:
+        conn.close()
+    monkeypatch.undo()
+    return dict(profiles["p"].checks), calls[0]
+
+
+def test_chunks_of_numbers_a_numeric_takes_as_written_are_not_converted_one_by_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "n.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (p NUMERIC(12,2))")
+    plain = [(round(i * 1.37, 2),) for i in range(5000)] + [(i,) for i in range(5000)]
+    odd = [(12.5,), (1e300,), (float("inf"),), (1234567890123.5,), ("abc",), (None,), (0.001,)]
+    conn.executemany("INSERT INTO t VALUES (?)", plain + odd)
+    conn.commit()
+    conn.close()
+    fast, fast_calls = _numeric_checks(path, monkeypatch, bulk=True)
+    slow, slow_calls = _numeric_checks(path, monkeypatch, bulk=False)
+    assert fast == slow
+    assert fast["numeric(12,2)"].failures == 4 and fast["numeric"].failures == 1  # type: ignore[attr-defined]
+    assert slow_calls == 2 * 10006 and fast_calls == 2 * 6  # only the last chunk, value by value
+
+
+def test_text_read_only_for_its_utf8_is_decoded_one_by_one_only_when_invalid(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "u.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (name TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(f"café {i}",) for i in range(5000)])
+    conn.executemany("INSERT INTO t VALUES (CAST(? AS TEXT))", [(b"caf\xe9",), (b"ok",), ("\u00e9".encode(),)])
+    conn.commit()
+    answers: list[bool] = []
+    real = profiling._valid_utf8
+
+    def spy(values):  # type: ignore[no-untyped-def]
+        answers.append(real(values))
+        return answers[-1]
+
+    try:
+        profiles = aggregate_profile(conn, "t", ["name"])
+        monkeypatch.setattr(profiling, "_valid_utf8", spy)
+        check_values(conn, "t", {"name": []}, profiles)
+        assert answers == [True, False] and profiles["name"].invalid_utf8 == 1
+        monkeypatch.setattr(profiling, "_valid_utf8", lambda values: False)  # value by value: the same count
+        again = aggregate_profile(conn, "t", ["name"])
+        check_values(conn, "t", {"name": []}, again)
+        assert again["name"].invalid_utf8 == 1
+    finally:
+        conn.close()
