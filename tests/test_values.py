@@ -45,3 +45,34 @@ def test_generated_timestamps_agree(dt, sep, tz, digits) -> None:  # type: ignor
         text += "." + f"{dt.microsecond:06d}{dt.microsecond % 10}"[:digits]
     fast, general = _both(text + tz)
     assert fast == general
+
+
+json_texts = st.one_of(
+    st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+                 | st.text(max_size=5), lambda inner: st.lists(inner, max_size=3)
+                 | st.dictionaries(st.text(max_size=3), inner, max_size=3), max_leaves=6).map(__import__("json").dumps),
+    st.sampled_from(["NaN", "[Infinity]", "-Infinity", "\ufeff{}", "\ufeff", " 1 ", "[1,", "", "{'a': 1}", "01"]),
+    st.text(max_size=6))
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=json_texts)
+def test_json_conversion_accepts_what_json_loads_accepts(text: str) -> None:
+    """One decoder made once takes what json.loads (with NaN and Infinity refused) takes; a BOM is no JSON."""
+    import json
+
+    def refuse(name: str) -> None:
+        raise ValueError(name)
+
+    try:
+        expected = ("ok", json.loads(text, parse_constant=refuse))
+    except ValueError:
+        expected = ("bad", None)
+    conv = values.converter("json")
+    try:
+        got = conv(text)
+        result = ("bad", None) if got is None else ("ok", got.parsed)  # "\\u0000" is refused on its own
+    except values.BadValue:
+        result = ("bad", None)
+    if "\\u0000" not in text:
+        assert result == expected

@@ -290,8 +290,6 @@ def converter(kind: str, *, text_fix: str | None = None, epoch_unit: str = "s", 
             if s.strip() == "" and empty_to_null:
                 return None
             try:
-                if s.startswith("\ufeff"):  # as json.loads: a BOM is not JSON
-                    raise ValueError("Unexpected UTF-8 BOM")
                 parsed = _JSON_DECODER.decode(s)
             except ValueError as exc:
                 raise BadValue(f"is not valid JSON ({exc})") from None
