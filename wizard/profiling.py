@@ -164,7 +164,7 @@ class _Tally:
 
     def _extremes(self, values: tuple[Any, ...], types: set[type]) -> None:
         """min() and max() as SQLite's: numbers before text before BLOBs, and of equal values the first stays."""
-        if len(types) > 1:
+        if len({_RANK[t] for t in types}) > 1:  # integers and reals compare as they are, as numbers
             low, high = min(values, key=_order), max(values, key=_order)
         else:
             low, high = min(values), max(values)
