@@ -188,3 +188,33 @@ def test_text_read_only_for_its_utf8_is_decoded_one_by_one_only_when_invalid(
         assert again["name"].invalid_utf8 == 1
     finally:
         conn.close()
+
+
+def test_a_collated_column_takes_min_and_max_by_its_collation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NOCASE orders 'Wire' after 'picture'; byte order puts it before. The planner reads its candidates (dates,
+    JSON) from min() and max(), so they are SQLite's."""
+    from wizard import planner
+
+    path = tmp_path / "c.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, folder TEXT COLLATE NOCASE, plain TEXT)")
+    conn.executemany("INSERT INTO t (folder, plain) VALUES (?, ?)",
+                     [("picture", "picture"), ("Wire Images", "Wire Images"), ("alpha", "alpha")])
+    conn.commit()
+    try:
+        profiles = aggregate_profile(conn, "t", ["id", "folder", "plain"], frozenset({"folder"}))
+        assert repr(profiles) == repr(profiling.aggregate_profile_sql(conn, "t", ["id", "folder", "plain"]))
+        assert (profiles["folder"].min_value, profiles["folder"].max_value) == ("alpha", "Wire Images")
+        assert (profiles["plain"].min_value, profiles["plain"].max_value) == ("Wire Images", "picture")
+    finally:
+        conn.close()
+    seen: list[frozenset[str]] = []
+    real = planner.aggregate_profile
+
+    def spy(conn, table, columns, collated=frozenset()):  # type: ignore[no-untyped-def]
+        seen.append(collated)
+        return real(conn, table, columns, collated)
+
+    monkeypatch.setattr(planner, "aggregate_profile", spy)
+    planner.build_plan(path)
+    assert seen == [frozenset({"folder"})]

@@ -137,7 +137,8 @@ class _Planner:
     def plan_table(self, t: SqliteTable) -> TablePlan:
         colspace = NameSpace(self.keep_case)
         names = [c.name for c in t.columns]
-        profiles = aggregate_profile(self.conn, t.name, names) if t.columns else {}
+        collated = frozenset(c.name for c in t.columns if c.collation)
+        profiles = aggregate_profile(self.conn, t.name, names, collated) if t.columns else {}
         base: dict[str, Mapping] = {}
         wanted: dict[str, list[Candidate]] = {}
         for c in t.columns:
