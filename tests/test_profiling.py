@@ -218,3 +218,34 @@ def test_a_collated_column_takes_min_and_max_by_its_collation(tmp_path: Path, mo
     monkeypatch.setattr(planner, "aggregate_profile", spy)
     planner.build_plan(path)
     assert seen == [frozenset({"folder"})]
+
+
+def test_the_scan_reads_rows_of_big_blobs_a_few_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory stays bounded by the chunk, whatever the rows hold: 1 MB BLOBs are read two at a time here, and a
+    table of a thousand columns a few hundred rows at a time."""
+    path = tmp_path / "big.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)")
+    conn.executemany("INSERT INTO blobs (data) VALUES (?)", [(bytes([i]) * (1 << 20),) for i in range(40)])
+    conn.execute(f"CREATE TABLE wide ({', '.join(f'c{i} INTEGER' for i in range(1000))})")
+    conn.executemany(f"INSERT INTO wide VALUES ({', '.join('?' * 1000)})", [tuple(range(1000))] * 600)
+    conn.commit()
+    chunks: list[int] = []
+    real_add = profiling._Tally.add
+
+    def add(self, values):  # type: ignore[no-untyped-def]
+        chunks.append(len(values))
+        return real_add(self, values)
+
+    monkeypatch.setattr(profiling._Tally, "add", add)
+    monkeypatch.setattr(profiling, "_SCAN_BYTES", 2 << 20)
+    try:
+        profiles = aggregate_profile(conn, "blobs", ["id", "data"])
+        assert profiles["data"].blobs == 40 and profiles["data"].nul_bytes == 1
+        assert max(chunks) <= 16 and sum(chunks[1::2]) == 40 and max(chunks[2:]) <= 2, chunks
+        chunks.clear()
+        wide = aggregate_profile(conn, "wide", [f"c{i}" for i in range(1000)])
+        assert wide["c999"].integers == 600
+        assert max(chunks) <= 200
+    finally:
+        conn.close()

@@ -108,7 +108,9 @@ def aggregate_profile_sql(conn: sqlite3.Connection, table: str, columns: list[st
     return out
 
 
-_SCAN_ROWS = 5000
+_SCAN_ROWS = 5000  # rows per chunk, at most
+_SCAN_VALUES = 200_000  # values per chunk, at most
+_SCAN_BYTES = 16 << 20  # text characters and BLOB bytes per chunk, about (one big value may exceed it)
 _RANK = {int: 0, float: 0, str: 1, bytes: 2}  # SQLite orders numbers before text before BLOBs
 _INF = float("inf")
 
@@ -127,7 +129,8 @@ class _Tally:
         self.max_abs_integer = 0
         self.not_zero_one = 0
 
-    def add(self, values: tuple[Any, ...]) -> None:
+    def add(self, values: tuple[Any, ...]) -> int:
+        """Count a chunk of the column's values; returns the characters and bytes of its text and BLOBs."""
         p = self.p
         p.rows += len(values)
         nulls = values.count(None)
@@ -137,16 +140,18 @@ class _Tally:
             types.discard(type(None))
             values = tuple(v for v in values if v is not None)
         if not types:
-            return
+            return 0
+        size = 0
         if len(types) == 1:
-            self._one_class(types.pop(), values)
+            size = self._one_class(next(iter(types)), values)
         else:  # mixed storage classes: each class by itself, in the order the values came
             for kind in (int, float, str, bytes):
                 if kind in types:
-                    self._one_class(kind, tuple(v for v in values if type(v) is kind))
+                    size += self._one_class(kind, tuple(v for v in values if type(v) is kind))
         self._extremes(values, types)
+        return size
 
-    def _one_class(self, kind: type, values: tuple[Any, ...]) -> None:
+    def _one_class(self, kind: type, values: tuple[Any, ...]) -> int:
         p = self.p
         if kind is int:
             p.integers += len(values)
@@ -154,13 +159,16 @@ class _Tally:
             self.max_abs_integer = max(self.max_abs_integer, -low, high)
             if low < 0 or high > 1:
                 self.not_zero_one += len(values) - values.count(0) - values.count(1)
-        elif kind is float:
+            return 0
+        if kind is float:
             p.reals += len(values)
             p.infinities += values.count(_INF) + values.count(-_INF)
-        elif kind is str:
+            return 0
+        if kind is str:
             p.texts += len(values)
             p.empty_strings += values.count("")
             joined = "".join(values)
+            size = len(joined)
             if "\x00" in joined:  # SQLite's length() and GLOB stop at the first NUL of a text
                 p.nul_bytes += sum("\x00" in v for v in values)
                 values = tuple(v.partition("\x00")[0] for v in values)
@@ -168,10 +176,12 @@ class _Tally:
             p.max_text_length = max(p.max_text_length, max(map(len, values)))
             if not joined.isascii():
                 p.non_ascii += len(values) - sum(map(str.isascii, values))
-        else:  # a BLOB
-            p.blobs += len(values)
-            if b"\x00" in b"".join(values):
-                p.nul_bytes += sum(b"\x00" in v for v in values)
+            return size
+        p.blobs += len(values)  # a BLOB
+        blob = b"".join(values)
+        if b"\x00" in blob:
+            p.nul_bytes += sum(b"\x00" in v for v in values)
+        return len(blob)
 
     def _extremes(self, values: tuple[Any, ...], types: set[type]) -> None:
         """min() and max() as SQLite's: numbers before text before BLOBs, and of equal values the first stays."""
@@ -198,9 +208,12 @@ def _scan(conn: sqlite3.Connection, table: str, columns: list[str]) -> dict[str,
     if columns:
         with _text_factory(conn, str):  # TEXT as str, BLOB as bytes: the storage class is the type
             cur = conn.execute(f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table)}")
-            while chunk := cur.fetchmany(_SCAN_ROWS):
-                for tally, values in zip(tallies, zip(*chunk, strict=True), strict=True):
-                    tally.add(values)
+            most = max(1, min(_SCAN_ROWS, _SCAN_VALUES // len(columns)))  # a wide table: fewer rows at a time
+            rows = min(most, 16)  # then growing: the first rows tell how big rows are
+            while chunk := cur.fetchmany(rows):
+                size = sum(tally.add(values) for tally, values in zip(tallies, zip(*chunk, strict=True), strict=True))
+                # rows of big text or BLOBs: fewer at a time, so a chunk stays near _SCAN_BYTES
+                rows = max(1, min(most, 4 * rows, int(_SCAN_BYTES * len(chunk) / (size + len(chunk)))))
     return {c: t.profile() for c, t in zip(columns, tallies, strict=True)}
 
 
