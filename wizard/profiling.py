@@ -203,17 +203,33 @@ class _Tally:
         return p
 
 
+class _Chunks:
+    """The rows of a cursor, chunk by chunk: bounded by values (a wide table gives fewer rows at a time) and, once
+    the reader sets `size` (the text characters and BLOB bytes of the chunk it got), by size, so rows of big
+    values come a few at a time. The first chunk is small; the following grow four times at most."""
+
+    def __init__(self, cur: sqlite3.Cursor, columns: int) -> None:
+        self.cur = cur
+        self.most = max(1, min(_SCAN_ROWS, _SCAN_VALUES // max(1, columns)))
+        self.size = 0
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        rows = min(self.most, 16)
+        while chunk := self.cur.fetchmany(rows):
+            self.size = 0
+            yield chunk
+            rows = max(1, min(self.most, 4 * rows, int(_SCAN_BYTES * len(chunk) / (self.size + len(chunk)))))
+
+
 def _scan(conn: sqlite3.Connection, table: str, columns: list[str]) -> dict[str, ColumnProfile]:
     tallies = [_Tally() for _ in columns]
     if columns:
         with _text_factory(conn, str):  # TEXT as str, BLOB as bytes: the storage class is the type
             cur = conn.execute(f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table)}")
-            most = max(1, min(_SCAN_ROWS, _SCAN_VALUES // len(columns)))  # a wide table: fewer rows at a time
-            rows = min(most, 16)  # then growing: the first rows tell how big rows are
-            while chunk := cur.fetchmany(rows):
-                size = sum(tally.add(values) for tally, values in zip(tallies, zip(*chunk, strict=True), strict=True))
-                # rows of big text or BLOBs: fewer at a time, so a chunk stays near _SCAN_BYTES
-                rows = max(1, min(most, 4 * rows, int(_SCAN_BYTES * len(chunk) / (size + len(chunk)))))
+            chunks = _Chunks(cur, len(columns))
+            for chunk in chunks:
+                chunks.size = sum(tally.add(values)
+                                  for tally, values in zip(tallies, zip(*chunk, strict=True), strict=True))
     return {c: t.profile() for c, t in zip(columns, tallies, strict=True)}
 
 
@@ -294,12 +310,11 @@ def check_values(conn: sqlite3.Connection, table: str, wanted: dict[str, list[Ca
     decode_needed = [profiles[c].non_ascii > 0 for c in cols]
     kinds = [[kind for kind, _, _ in entries] for entries in funcs]
     with _text_factory(conn, bytes):  # invalid UTF-8 must not abort the scan; we decode ourselves
-        cur = conn.execute(f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote(table)}")
-        while True:
-            rows = cur.fetchmany(5000)
-            if not rows:
-                break
-            for i, values in enumerate(zip(*rows, strict=True)):
+        chunks = _Chunks(conn.execute(f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote(table)}"), len(cols))
+        for rows in chunks:
+            columns = list(zip(*rows, strict=True))
+            chunks.size = sum(len(v) for values in columns for v in values if type(v) is bytes)
+            for i, values in enumerate(columns):
                 present = [v for v in values if v is not None]
                 if not present or (funcs[i] and _all_plain_timestamps(present, kinds[i])):
                     for _kind, _fn, check in funcs[i]:
