@@ -309,11 +309,12 @@ def check_values(conn: sqlite3.Connection, table: str, wanted: dict[str, list[Ca
              for c in cols]
     decode_needed = [profiles[c].non_ascii > 0 for c in cols]
     kinds = [[kind for kind, _, _ in entries] for entries in funcs]
+    sized = [i for i, c in enumerate(cols) if profiles[c].texts or profiles[c].blobs]  # read as bytes here
     with _text_factory(conn, bytes):  # invalid UTF-8 must not abort the scan; we decode ourselves
         chunks = _Chunks(conn.execute(f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote(table)}"), len(cols))
         for rows in chunks:
             columns = list(zip(*rows, strict=True))
-            chunks.size = sum(len(v) for values in columns for v in values if type(v) is bytes)
+            chunks.size = sum(len(v) for i in sized for v in columns[i] if type(v) is bytes)
             for i, values in enumerate(columns):
                 present = [v for v in values if v is not None]
                 if not present or (funcs[i] and _all_plain_timestamps(present, kinds[i])):
