@@ -276,3 +276,35 @@ def test_the_scan_reads_rows_of_big_blobs_a_few_at_a_time(tmp_path: Path, monkey
         assert profiles["data"].checks["bytea"].failures == 0
     finally:
         conn.close()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(columns=st.lists(st.lists(stored, min_size=1, max_size=12), min_size=1, max_size=3),
+       cuts=st.lists(st.integers(0, 12), max_size=3))
+@example(columns=[[1, 1.0, 2.0, 2]], cuts=[1, 3])  # ties across ranges: the first stays
+def test_ranges_merged_give_the_whole_tables_profile(columns, cuts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "r.db"
+    path.unlink(missing_ok=True)
+    conn = sqlite3.connect(path)
+    names = [f"c{i}" for i in range(len(columns))]
+    conn.execute(f"CREATE TABLE t ({', '.join(names)})")
+    rows = max(map(len, columns))
+    conn.executemany(f"INSERT INTO t VALUES ({', '.join('?' * len(names))})",
+                     [tuple(col[r] if r < len(col) else None for col in columns) for r in range(rows)])
+    conn.commit()
+    bounds = sorted(set(cuts))
+    ranges = [profiling.RowRange("rowid", lo, hi) for lo, hi in zip([None, *bounds], [*bounds, None], strict=True)]
+    try:
+        whole = aggregate_profile(conn, "t", names)
+        parts = [profiling.run_profile_job(profiling.ProfileJob(str(path), "t", names, r), None) for r in ranges]
+        merged = profiling.merged_profiles(names, parts)
+        assert repr(merged) == repr(whole)
+        wanted = {n: [Candidate("timestamp"), Candidate("json"), Candidate("numeric", precision=4, scale=1)]
+                  for n in names}
+        check_values(conn, "t", wanted, whole)
+        checked = [profiling.run_profile_job(profiling.ProfileJob(str(path), "t", names, r, wanted, merged), None)
+                   for r in ranges]
+        profiling.merge_checks(merged, checked)
+        assert repr(merged) == repr(whole)
+    finally:
+        conn.close()

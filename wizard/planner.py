@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from wizard.errors import InputError
 from wizard.expressions import literal_value, quote, translate
@@ -21,10 +23,28 @@ from wizard.plan_model import (
     TablePlan,
     ViewPlan,
 )
-from wizard.profiling import Candidate, ColumnProfile, aggregate_profile, check_key, check_values
+from wizard.profiling import (
+    Candidate,
+    ColumnProfile,
+    ProfileJob,
+    RowRange,
+    aggregate_profile,
+    aggregate_profile_sql,
+    check_key,
+    check_values,
+    collated_extremes,
+    merge_checks,
+    merged_profiles,
+    run_profile_job,
+)
 from wizard.sqlite_reader import SqliteColumn, SqliteSchema, SqliteTable, open_readonly, read_schema
 from wizard.type_mapping import Mapping, map_declared, parse_target_type
 from wizard.values import guess_epoch_unit
+from wizard.workers import run_jobs
+
+# A file with fewer rows is profiled in this process: starting worker processes costs a few tenths of a second.
+_PARALLEL_MIN_ROWS = 200_000
+_RANGE_ROWS = 50_000  # rows per range of a big table, about
 
 _FLAG_NAME = re.compile(r"^(is|has|can|should|allow|enable|use)_|_(flag|enabled|active|deleted|visible|"
                         r"archived|done)$|^(active|enabled|deleted|visible|flag|done|archived|published)$",
@@ -51,14 +71,15 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
 
 
 def build_plan(sqlite_path: Path | str, *, overrides: dict[str, str] | None = None, keep_case: bool = False,
-               excluded: list[str] | None = None) -> MigrationPlan:
+               excluded: list[str] | None = None, jobs: int | None = None) -> MigrationPlan:
+    """The plan for an SQLite file. A big file's data is profiled on `jobs` processes (default: one per core)."""
     overrides = dict(overrides or {})
     excluded = list(excluded or [])
     schema = read_schema(sqlite_path)
     _check_override_targets(schema, overrides)
     conn = open_readonly(sqlite_path)
     try:
-        return _Planner(schema, conn, overrides, keep_case, excluded).run()
+        return _Planner(schema, conn, overrides, keep_case, excluded, jobs or os.cpu_count() or 1).run()
     except sqlite3.DatabaseError as exc:
         raise InputError(f"{sqlite_path} could not be read completely: {exc}.", title="Unreadable data",
                          hint="The file may be damaged; try 'sqlite3 FILE .recover' to salvage it.") from None
@@ -87,8 +108,9 @@ _MAX_ROW_BYTES = 8160  # a heap tuple must fit one 8 kB page
 
 class _Planner:
     def __init__(self, schema: SqliteSchema, conn: sqlite3.Connection, overrides: dict[str, str], keep_case: bool,
-                 excluded: list[str]) -> None:
+                 excluded: list[str], jobs: int = 1) -> None:
         self.schema = schema
+        self.jobs = jobs
         self.conn = conn
         self.overrides = overrides
         self.keep_case = keep_case
@@ -110,7 +132,7 @@ class _Planner:
             self.table_names[t.name] = name
             if note:
                 self.find("identifier", "warning", t.name, None, note, "The table gets the new name in PostgreSQL.")
-        tables = [self.plan_table(t) for t in self.schema.tables]
+        tables = [self.plan_table(t, p) for t, p in zip(self.schema.tables, self.profile_tables(), strict=True)]
         by_source = {t.source: t for t in tables}
         for st, tp in zip(self.schema.tables, tables, strict=True):
             tp.foreign_keys = self.plan_foreign_keys(st, tp, by_source)
@@ -134,18 +156,77 @@ class _Planner:
 
     # -- tables and columns -------------------------------------------------------------------------------
 
-    def plan_table(self, t: SqliteTable) -> TablePlan:
-        colspace = NameSpace(self.keep_case)
-        names = [c.name for c in t.columns]
-        collated = frozenset(c.name for c in t.columns if c.collation)
-        profiles = aggregate_profile(self.conn, t.name, names, collated) if t.columns else {}
+    def mappings(self, t: SqliteTable,
+                 profiles: dict[str, ColumnProfile]) -> tuple[dict[str, Mapping], dict[str, list[Candidate]]]:
+        """Each column's first mapping, and the conversions its values are checked against."""
         base: dict[str, Mapping] = {}
         wanted: dict[str, list[Candidate]] = {}
         for c in t.columns:
-            mapping = self.initial_mapping(t, c, profiles[c.name])
-            base[c.name] = mapping
-            wanted[c.name] = self.candidates(c, mapping, profiles[c.name])
-        check_values(self.conn, t.name, wanted, profiles)
+            base[c.name] = self.initial_mapping(t, c, profiles[c.name])
+            wanted[c.name] = self.candidates(c, base[c.name], profiles[c.name])
+        return base, wanted
+
+    def profile_tables(self) -> list[dict[str, ColumnProfile]]:
+        """Every table's column profiles, value checks included. A big file is read by `jobs` worker processes,
+        a range of rows each, in two rounds (the checks depend on the counts); a small one here."""
+        tables = self.schema.tables
+        if self.jobs < 2 or sum(t.row_count for t in tables) < _PARALLEL_MIN_ROWS:
+            out = []
+            for t in tables:
+                profiles = aggregate_profile(self.conn, t.name, [c.name for c in t.columns],
+                                             frozenset(c.name for c in t.columns if c.collation)) if t.columns else {}
+                check_values(self.conn, t.name, self.mappings(t, profiles)[1], profiles)
+                out.append(profiles)
+            return out
+        ranges = [self._row_ranges(t) if t.columns else [] for t in tables]
+        counted = self._run([ProfileJob(self.schema.path, t.name, [c.name for c in t.columns], r)
+                             for t, rs in zip(tables, ranges, strict=True) for r in rs], ranges)
+        out = []
+        for t, parts in zip(tables, counted, strict=True):
+            names = [c.name for c in t.columns]
+            if not t.columns:
+                out.append({})
+            elif any(p is None for p in parts):  # text that is not UTF-8: counted in SQL, leniently
+                out.append(aggregate_profile_sql(self.conn, t.name, names))
+            else:
+                profiles = merged_profiles(names, parts)
+                collated_extremes(self.conn, t.name, profiles, frozenset(c.name for c in t.columns if c.collation))
+                out.append(profiles)
+        checked = self._run([ProfileJob(self.schema.path, t.name, [c.name for c in t.columns], r,
+                                        self.mappings(t, profiles)[1], profiles)
+                             for t, rs, profiles in zip(tables, ranges, out, strict=True) for r in rs], ranges)
+        for profiles, parts in zip(out, checked, strict=True):
+            merge_checks(profiles, parts)
+        return out
+
+    def _run(self, jobs: list[ProfileJob], ranges: list[list[RowRange | None]]) -> list[list[Any]]:
+        """Run the jobs on worker processes (ranges of about the same size keep them evenly busy); the results
+        grouped per table, in row order."""
+        results = run_jobs(run_profile_job, jobs, workers=self.jobs, processes=True)
+        grouped, i = [], 0
+        for rs in ranges:
+            grouped.append(results[i:i + len(rs)])
+            i += len(rs)
+        return grouped
+
+    def _row_ranges(self, t: SqliteTable) -> list[RowRange | None]:
+        """A big rowid table in rowid ranges of about _RANGE_ROWS rows (equal spans of its rowids); else the whole
+        table (None)."""
+        names = {c.name.lower() for c in t.columns}
+        key = next((n for n in ("rowid", "_rowid_", "oid") if n not in names), None)
+        parts = min(self.jobs * 4, t.row_count // _RANGE_ROWS)
+        if t.without_rowid or key is None or parts < 2:
+            return [None]
+        lo, hi = self.conn.execute(f"SELECT min({key}), max({key}) FROM {quote(t.name)}").fetchone()
+        if lo is None:
+            return [None]
+        step = max(1, (hi - lo + 1) // parts)
+        bounds = [lo - 1 + step * i for i in range(1, parts)]
+        return [RowRange(key, a, b) for a, b in zip([None, *bounds], [*bounds, None], strict=True)]
+
+    def plan_table(self, t: SqliteTable, profiles: dict[str, ColumnProfile]) -> TablePlan:
+        colspace = NameSpace(self.keep_case)
+        base, _ = self.mappings(t, profiles)
         columns = []
         for c in t.columns:
             target, note = colspace.assign(c.name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from wizard.copy_format import numeric_texts, timestamp_shapes
@@ -90,14 +90,20 @@ def aggregate_profile(conn: sqlite3.Connection, table: str, columns: list[str],
         profiles = _scan(conn, table, columns)
     except sqlite3.OperationalError:  # "Could not decode to UTF-8": the SQL pass reads it leniently
         return aggregate_profile_sql(conn, table, columns)
-    ordered = [c for c in columns if c in collated and profiles[c].texts]
+    collated_extremes(conn, table, profiles, collated)
+    return profiles
+
+
+def collated_extremes(conn: sqlite3.Connection, table: str, profiles: dict[str, ColumnProfile],
+                      collated: frozenset[str]) -> None:
+    """min() and max() of the `collated` columns' text from SQLite, by their collation."""
+    ordered = [c for c in profiles if c in collated and profiles[c].texts]
     if ordered:
         with _text_factory(conn, _lenient_text):
             row = conn.execute(f"SELECT {', '.join(f'min({quote(c)}), max({quote(c)})' for c in ordered)} "
                                f"FROM {quote(table)}").fetchone()
         for i, c in enumerate(ordered):
             profiles[c].min_value, profiles[c].max_value = _printable(row[2 * i]), _printable(row[2 * i + 1])
-    return profiles
 
 
 def aggregate_profile_sql(conn: sqlite3.Connection, table: str, columns: list[str]) -> dict[str, ColumnProfile]:
@@ -194,6 +200,20 @@ class _Tally:
         if self.max is None or _order(high) > _order(self.max):
             self.max = high
 
+    def merge(self, later: _Tally) -> None:
+        """Add the counts of the rows that come after this tally's (another range of the same column)."""
+        p, q = self.p, later.p
+        for name in ("rows", "nulls", "integers", "reals", "texts", "blobs", "empty_strings", "nul_bytes",
+                     "non_ascii", "infinities"):
+            setattr(p, name, getattr(p, name) + getattr(q, name))
+        p.max_text_length = max(p.max_text_length, q.max_text_length)
+        self.max_abs_integer = max(self.max_abs_integer, later.max_abs_integer)
+        self.not_zero_one += later.not_zero_one
+        if later.min is not None and (self.min is None or _order(later.min) < _order(self.min)):
+            self.min = later.min
+        if later.max is not None and (self.max is None or _order(later.max) > _order(self.max)):
+            self.max = later.max
+
     def profile(self) -> ColumnProfile:
         p = self.p
         p.min_value, p.max_value = _printable(self.min), _printable(self.max)
@@ -222,15 +242,44 @@ class _Chunks:
 
 
 def _scan(conn: sqlite3.Connection, table: str, columns: list[str]) -> dict[str, ColumnProfile]:
+    tallies = _scan_tallies(conn, table, columns)
+    return {c: t.profile() for c, t in zip(columns, tallies, strict=True)}
+
+
+def _scan_tallies(conn: sqlite3.Connection, table: str, columns: list[str],
+                  rows: RowRange | None = None) -> list[_Tally]:
     tallies = [_Tally() for _ in columns]
     if columns:
+        where, params = _where(rows)
         with _text_factory(conn, str):  # TEXT as str, BLOB as bytes: the storage class is the type
-            cur = conn.execute(f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table)}")
+            cur = conn.execute(f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table)}{where}", params)
             chunks = _Chunks(cur, len(columns))
             for chunk in chunks:
                 chunks.size = sum(tally.add(values)
                                   for tally, values in zip(tallies, zip(*chunk, strict=True), strict=True))
-    return {c: t.profile() for c, t in zip(columns, tallies, strict=True)}
+    return tallies
+
+
+@dataclass(frozen=True)
+class RowRange:
+    """The rows of a rowid table with `key` (its rowid's name) in (lo, hi]; None: no bound on that side."""
+
+    key: str
+    lo: int | None
+    hi: int | None
+
+
+def _where(rows: RowRange | None) -> tuple[str, tuple[int, ...]]:
+    if rows is None:
+        return "", ()
+    conds, params = [], []
+    if rows.lo is not None:
+        conds.append(f"{quote(rows.key)} > ?")
+        params.append(rows.lo)
+    if rows.hi is not None:
+        conds.append(f"{quote(rows.key)} <= ?")
+        params.append(rows.hi)
+    return (" WHERE " + " AND ".join(conds) if conds else ""), tuple(params)
 
 
 def _aggregate(conn: sqlite3.Connection, table: str, columns: list[str]) -> dict[str, ColumnProfile]:
@@ -288,8 +337,9 @@ class Candidate:
 
 
 def check_values(conn: sqlite3.Connection, table: str, wanted: dict[str, list[Candidate]],
-                 profiles: dict[str, ColumnProfile]) -> None:
-    """One streaming pass testing each column's candidate conversions; fills profiles[col].checks."""
+                 profiles: dict[str, ColumnProfile], rows: RowRange | None = None) -> None:
+    """One streaming pass testing each column's candidate conversions (over `rows`, or the whole table); fills
+    profiles[col].checks and counts invalid UTF-8."""
     cols = [c for c, cands in wanted.items() if cands or profiles[c].non_ascii]
     if not cols:
         return
@@ -311,9 +361,11 @@ def check_values(conn: sqlite3.Connection, table: str, wanted: dict[str, list[Ca
     kinds = [[kind for kind, _, _ in entries] for entries in funcs]
     sized = [i for i, c in enumerate(cols) if profiles[c].texts or profiles[c].blobs]  # read as bytes here
     with _text_factory(conn, bytes):  # invalid UTF-8 must not abort the scan; we decode ourselves
-        chunks = _Chunks(conn.execute(f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote(table)}"), len(cols))
-        for rows in chunks:
-            columns = list(zip(*rows, strict=True))
+        where, params = _where(rows)
+        chunks = _Chunks(conn.execute(f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote(table)}{where}",
+                                      params), len(cols))
+        for chunk in chunks:
+            columns = list(zip(*chunk, strict=True))
             chunks.size = sum(len(v) for i in sized for v in columns[i] if type(v) is bytes)
             for i, values in enumerate(columns):
                 present = [v for v in values if v is not None]
@@ -402,3 +454,62 @@ def _key(c: Candidate) -> str:
 
 def check_key(c: Candidate) -> str:
     return _key(c)
+
+
+# -- a table's rows in ranges, on worker processes ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProfileJob:
+    """One range of a table's rows for a worker process: its counts (`wanted` None), or its value checks against
+    the table's whole `profiles`."""
+
+    path: str
+    table: str
+    columns: list[str]
+    rows: RowRange | None
+    wanted: dict[str, list[Candidate]] | None = None
+    profiles: dict[str, ColumnProfile] | None = None
+
+
+def run_profile_job(job: ProfileJob, link: Any) -> Any:
+    """A worker's part: the range's tallies (None when its text is not all UTF-8: the caller then counts the
+    table in SQL), or {column: (its checks, invalid UTF-8 count)} for the range."""
+    from wizard.sqlite_reader import open_readonly
+
+    conn = open_readonly(job.path)
+    try:
+        if job.wanted is None:
+            try:
+                return _scan_tallies(conn, job.table, job.columns, job.rows)
+            except sqlite3.OperationalError:
+                return None
+        assert job.profiles is not None
+        profiles = {c: replace(p, checks={}, invalid_utf8=0) for c, p in job.profiles.items()}
+        check_values(conn, job.table, job.wanted, profiles, job.rows)
+        return {c: (p.checks, p.invalid_utf8) for c, p in profiles.items()}
+    finally:
+        conn.close()
+
+
+def merged_profiles(columns: list[str], parts: list[list[_Tally]]) -> dict[str, ColumnProfile]:
+    """The profiles of a table from its ranges' tallies, given in row order (of equal values the first stays)."""
+    first, *later = parts
+    for tallies in later:
+        for mine, theirs in zip(first, tallies, strict=True):
+            mine.merge(theirs)
+    return {c: t.profile() for c, t in zip(columns, first, strict=True)}
+
+
+def merge_checks(profiles: dict[str, ColumnProfile],
+                 parts: list[dict[str, tuple[dict[str, ConversionCheck], int]]]) -> None:
+    """Add the ranges' value checks (given in row order) to `profiles`, as one pass over the table would."""
+    for part in parts:
+        for column, (checks, invalid) in part.items():
+            p = profiles[column]
+            p.invalid_utf8 += invalid
+            for key, check in checks.items():
+                mine = p.checks.setdefault(key, ConversionCheck())
+                mine.failures += check.failures
+                mine.examples = (mine.examples + check.examples)[:MAX_EXAMPLES]
+                mine.with_offset += check.with_offset
+                mine.without_offset += check.without_offset
