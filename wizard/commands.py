@@ -61,7 +61,10 @@ def _plan_for(args: argparse.Namespace):  # type: ignore[no-untyped-def]
             raise InputError(f"The plan file {path} belongs to {plan.source_path}, not {args.sqlite_file}.",
                              title="Plan mismatch", hint="Pass --plan-file for this database, or delete that file.")
         return plan
-    return build_plan(args.sqlite_file)
+    # profiling reads every value: say so, or a big file would sit silent for a while
+    sys.stderr.write(f"no saved plan: profiling the data of {args.sqlite_file} first "
+                     "('pgmigrate-wizard plan FILE --save' keeps one)\n")
+    return build_plan(args.sqlite_file, jobs=getattr(args, "jobs", None))  # migrate's --jobs profiles too
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
