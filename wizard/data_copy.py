@@ -37,6 +37,7 @@ from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.server_check import ConnectFailed
 from wizard.server_cores import build_workers
 from wizard.snapshot import Snapshot, completed, discard, take_snapshot, unchanged, wait_flushed
+from wizard.sqlite_reader import ROWID_NAMES, rowid_ranges
 from wizard.workers import Link, Processes, run_jobs, start_processes
 
 _LOCK_KEY = 0x70676D77  # "pgmw": one migrate at a time per target database
@@ -171,7 +172,7 @@ def _cancelled() -> Cancelled:
 
 def _rowid_name(t: TablePlan) -> str:
     names = {c.source.lower() for c in t.columns}
-    return next(n for n in ("rowid", "_rowid_", "oid") if n not in names)
+    return next(n for n in ROWID_NAMES if n not in names)
 
 
 class _BatchReader:
@@ -528,18 +529,9 @@ def _split(snapshot_path: str, t: TablePlan, part_rows: int) -> list[tuple[int |
         return [(None, None)]
     src = open_snapshot(snapshot_path, t)
     try:
-        rowid = _rowid_name(t)
-        # two queries: SQLite answers a lone min() or max() from the b-tree's ends, but scans the table for both
-        lo = src.execute(f"SELECT min({rowid}) FROM {quote(t.source)}").fetchone()[0]
-        hi = src.execute(f"SELECT max({rowid}) FROM {quote(t.source)}").fetchone()[0]
+        return rowid_ranges(src, t.source, _rowid_name(t), min(_MAX_PARTS, math.ceil(t.row_count / part_rows)))
     finally:
         src.close()
-    if lo is None:
-        return [(None, None)]
-    n = min(_MAX_PARTS, math.ceil(t.row_count / part_rows))
-    bounds = sorted({lo - 1 + (hi - lo + 1) * i // n for i in range(1, n)})
-    edges: list[int | None] = [None, *bounds, None]
-    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 @dataclass(frozen=True)

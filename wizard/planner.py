@@ -37,7 +37,15 @@ from wizard.profiling import (
     merged_profiles,
     run_profile_job,
 )
-from wizard.sqlite_reader import SqliteColumn, SqliteSchema, SqliteTable, open_readonly, read_schema
+from wizard.sqlite_reader import (
+    ROWID_NAMES,
+    SqliteColumn,
+    SqliteSchema,
+    SqliteTable,
+    open_readonly,
+    read_schema,
+    rowid_ranges,
+)
 from wizard.type_mapping import Mapping, map_declared, parse_target_type
 from wizard.values import guess_epoch_unit
 from wizard.workers import run_jobs
@@ -213,16 +221,11 @@ class _Planner:
         """A big rowid table in rowid ranges of about _RANGE_ROWS rows (equal spans of its rowids); else the whole
         table (None)."""
         names = {c.name.lower() for c in t.columns}
-        key = next((n for n in ("rowid", "_rowid_", "oid") if n not in names), None)
+        key = next((n for n in ROWID_NAMES if n not in names), None)
         parts = min(self.jobs * 4, t.row_count // _RANGE_ROWS)
         if t.without_rowid or key is None or parts < 2:
             return [None]
-        lo, hi = self.conn.execute(f"SELECT min({key}), max({key}) FROM {quote(t.name)}").fetchone()
-        if lo is None:
-            return [None]
-        step = max(1, (hi - lo + 1) // parts)
-        bounds = [lo - 1 + step * i for i in range(1, parts)]
-        return [RowRange(key, a, b) for a, b in zip([None, *bounds], [*bounds, None], strict=True)]
+        return [RowRange(key, lo, hi) for lo, hi in rowid_ranges(self.conn, t.name, key, parts)]
 
     def plan_table(self, t: SqliteTable, profiles: dict[str, ColumnProfile]) -> TablePlan:
         colspace = NameSpace(self.keep_case)

@@ -102,6 +102,22 @@ class SqliteSchema:
         raise KeyError(name)
 
 
+ROWID_NAMES = ("rowid", "_rowid_", "oid")  # a rowid table's rowid answers to the first not taken by a column
+
+
+def rowid_ranges(conn: sqlite3.Connection, table: str, rowid: str, parts: int) -> list[tuple[int | None, int | None]]:
+    """Rowid ranges (lo, hi] splitting the table's rowids into `parts` equal spans; open at both ends, so every
+    row is in exactly one. `rowid` is the name the rowid answers to in this table."""
+    # two queries: SQLite answers a lone min() or max() from the b-tree's ends, but scans the table for both
+    lo = conn.execute(f"SELECT min({rowid}) FROM {quote(table)}").fetchone()[0]
+    hi = conn.execute(f"SELECT max({rowid}) FROM {quote(table)}").fetchone()[0]
+    if lo is None:
+        return [(None, None)]
+    bounds = sorted({lo - 1 + (hi - lo + 1) * i // parts for i in range(1, parts)})
+    edges: list[int | None] = [None, *bounds, None]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
 def open_readonly(path: Path | str) -> sqlite3.Connection:
     """Open an SQLite file without any chance of writing to it; bad input becomes an InputError."""
     p = Path(path)
