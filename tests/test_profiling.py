@@ -74,6 +74,19 @@ def test_plain_timestamp_chunks_take_the_bulk_path(tmp_path: Path, monkeypatch: 
     assert fast["timestamptz"].with_offset == 1 and fast["timestamptz"].failures == 1
 
 
+def _table_t(path: Path, columns: list[list[object]]) -> tuple[sqlite3.Connection, list[str]]:
+    """A fresh file at `path` with table t of the given columns (shorter ones padded with NULLs), open."""
+    path.unlink(missing_ok=True)
+    conn = sqlite3.connect(path)
+    names = [f"c{i}" for i in range(len(columns))]
+    conn.execute(f"CREATE TABLE t ({', '.join(names)})")
+    rows = max(map(len, columns))
+    conn.executemany(f"INSERT INTO t VALUES ({', '.join('?' * len(names))})",
+                     [tuple(col[r] if r < len(col) else None for col in columns) for r in range(rows)])
+    conn.commit()
+    return conn, names
+
+
 # what SQLite stores: NaN becomes NULL, so none is drawn
 stored = st.one_of(
     st.none(), st.integers(min_value=-(2**63), max_value=2**63 - 1), st.sampled_from([0, 1, 2**63 - 1, -(2**63)]),
@@ -90,14 +103,7 @@ def test_the_scan_counts_what_the_sql_aggregate_counts(columns, chunk, tmp_path:
     """Storage classes, NULLs, min/max across classes and chunks, lengths and NULs, non-ASCII, infinities, the
     largest integer: the Python scan and SQLite's expressions agree on every table."""
     path = tmp_path / "agg.db"
-    path.unlink(missing_ok=True)
-    conn = sqlite3.connect(path)
-    names = [f"c{i}" for i in range(len(columns))]
-    conn.execute(f"CREATE TABLE t ({', '.join(names)})")
-    rows = max(map(len, columns))
-    conn.executemany(f"INSERT INTO t VALUES ({', '.join('?' * len(names))})",
-                     [tuple(col[r] if r < len(col) else None for col in columns) for r in range(rows)])
-    conn.commit()
+    conn, names = _table_t(path, columns)
     monkeypatch.setattr(profiling, "_SCAN_ROWS", chunk)  # several chunks: their results must combine
     try:
         # repr: 1 and 1.0 are equal, but not the same min() (the schema review shows it)
@@ -284,14 +290,7 @@ def test_the_scan_reads_rows_of_big_blobs_a_few_at_a_time(tmp_path: Path, monkey
 @example(columns=[[1, 1.0, 2.0, 2]], cuts=[1, 3])  # ties across ranges: the first stays
 def test_ranges_merged_give_the_whole_tables_profile(columns, cuts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "r.db"
-    path.unlink(missing_ok=True)
-    conn = sqlite3.connect(path)
-    names = [f"c{i}" for i in range(len(columns))]
-    conn.execute(f"CREATE TABLE t ({', '.join(names)})")
-    rows = max(map(len, columns))
-    conn.executemany(f"INSERT INTO t VALUES ({', '.join('?' * len(names))})",
-                     [tuple(col[r] if r < len(col) else None for col in columns) for r in range(rows)])
-    conn.commit()
+    conn, names = _table_t(path, columns)
     bounds = sorted(set(cuts))
     ranges = [profiling.RowRange("rowid", lo, hi) for lo, hi in zip([None, *bounds], [*bounds, None], strict=True)]
     try:

@@ -114,6 +114,15 @@ _FIXED_WIDTH = {"bigint": 8, "integer": 4, "smallint": 2, "double precision": 8,
 _MAX_ROW_BYTES = 8160  # a heap tuple must fit one 8 kB page
 
 
+def _names(t: SqliteTable) -> list[str]:
+    return [c.name for c in t.columns]
+
+
+def _collated(t: SqliteTable) -> frozenset[str]:
+    """The columns declared with a collation other than BINARY: SQLite orders their text by it."""
+    return frozenset(c.name for c in t.columns if c.collation)
+
+
 class _Planner:
     def __init__(self, schema: SqliteSchema, conn: sqlite3.Connection, overrides: dict[str, str], keep_case: bool,
                  excluded: list[str], jobs: int = 1) -> None:
@@ -181,26 +190,24 @@ class _Planner:
         if self.jobs < 2 or sum(t.row_count for t in tables) < _PARALLEL_MIN_ROWS:
             out = []
             for t in tables:
-                profiles = aggregate_profile(self.conn, t.name, [c.name for c in t.columns],
-                                             frozenset(c.name for c in t.columns if c.collation)) if t.columns else {}
+                profiles = aggregate_profile(self.conn, t.name, _names(t), _collated(t)) if t.columns else {}
                 check_values(self.conn, t.name, self.mappings(t, profiles)[1], profiles)
                 out.append(profiles)
             return out
         ranges = [self._row_ranges(t) if t.columns else [] for t in tables]
-        counted = self._run([ProfileJob(self.schema.path, t.name, [c.name for c in t.columns], r)
+        counted = self._run([ProfileJob(self.schema.path, t.name, _names(t), r)
                              for t, rs in zip(tables, ranges, strict=True) for r in rs], ranges)
         out = []
         for t, parts in zip(tables, counted, strict=True):
-            names = [c.name for c in t.columns]
             if not t.columns:
                 out.append({})
             elif any(p is None for p in parts):  # text that is not UTF-8: counted in SQL, leniently
-                out.append(aggregate_profile_sql(self.conn, t.name, names))
+                out.append(aggregate_profile_sql(self.conn, t.name, _names(t)))
             else:
-                profiles = merged_profiles(names, parts)
-                collated_extremes(self.conn, t.name, profiles, frozenset(c.name for c in t.columns if c.collation))
+                profiles = merged_profiles(_names(t), parts)
+                collated_extremes(self.conn, t.name, profiles, _collated(t))
                 out.append(profiles)
-        checked = self._run([ProfileJob(self.schema.path, t.name, [c.name for c in t.columns], r,
+        checked = self._run([ProfileJob(self.schema.path, t.name, _names(t), r,
                                         self.mappings(t, profiles)[1], profiles)
                              for t, rs, profiles in zip(tables, ranges, out, strict=True) for r in rs], ranges)
         for profiles, parts in zip(out, checked, strict=True):
