@@ -377,3 +377,26 @@ def test_a_run_stopped_before_its_snapshot_hash_was_recorded_starts_over(make_sq
     assert not check.ok and "never recorded" in check.detail
     reset_target(plan, pg_db)  # what --restart does
     assert run(plan, pg_db).tables[0].rows == 50
+
+
+def test_a_table_whose_columns_take_every_rowid_name_copies_in_scan_order(make_sqlite, pg_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Columns named rowid, _rowid_ and oid leave the rowid no name to order batches by: the batches go in the
+    table's scan order instead, keyed by position (also past an index that holds every column); a run stopped by
+    a bad row resumes after its last batch, and the rejected row is named by its position."""
+    rows = [(f"r{i}", i % 3, i * 10, 2**40 if i == 17 else i) for i in range(1, 41)]
+    path = make_sqlite('CREATE TABLE named (rowid TEXT, _rowid_ INTEGER, oid INTEGER, n INTEGER);'
+                       'CREATE INDEX named_all ON named (_rowid_, rowid, oid, n);', {"named": rows})
+    plan = build_plan(path, overrides=parse_overrides(["named.n=integer"]))
+    with pytest.raises(CopyError, match="17"):  # batches of 7: rows 1-14 committed, the third batch refused
+        migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=7))
+    state = read_state(pg_db)
+    assert state is not None and state["tables"]["named"]["rows_done"] == 14
+    result = migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=7, on_error="skip", rejects_dir=tmp_path))
+    assert [(t.table, t.rows, t.rejected) for t in result.tables] == [("named", 39, 1)]
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    with conn.cursor() as cur:
+        cur.execute('SELECT "rowid", "_rowid_", oid, n FROM named ORDER BY oid')
+        assert cur.fetchall() == [r for r in rows if r[3] != 2**40]
+    conn.close()
+    reject = json.loads((tmp_path / "named.jsonl").read_text().strip())
+    assert reject["key"] == [17] and reject["row"]["n"] == 2**40  # its position in the scan

@@ -170,9 +170,13 @@ def _cancelled() -> Cancelled:
                      hint="Run migrate again to resume from the last committed batch.")
 
 
-def _rowid_name(t: TablePlan) -> str:
+def _batch_keys(t: TablePlan) -> list[str]:
+    """What orders t's batches: the WITHOUT ROWID primary key, or the name t's rowid answers to; [] when every such
+    name is a column's, which leaves the rowid unreachable (the batches then follow the table's scan order)."""
+    if t.key_columns != ["rowid"]:
+        return t.key_columns
     names = {c.source.lower() for c in t.columns}
-    return next(n for n in ROWID_NAMES if n not in names)
+    return [n for n in ROWID_NAMES if n not in names][:1]
 
 
 class _BatchReader:
@@ -524,12 +528,14 @@ def _results_from_state(run: _Run, seconds: dict[str, float] | None = None,
 def _split(snapshot_path: str, t: TablePlan, part_rows: int) -> list[tuple[int | None, int | None]]:
     """Rowid ranges (lo, hi] of about `part_rows` rows each; open at both ends, so every row is in exactly one.
 
-    Only rowid tables are split (their key is an integer); a WITHOUT ROWID table is one part."""
-    if t.key_columns != ["rowid"] or t.row_count < 2 * part_rows:
+    Only rowid tables are split (their key is an integer); a WITHOUT ROWID table, or one whose rowid has no name
+    left, is one part."""
+    keys = _batch_keys(t)
+    if t.key_columns != ["rowid"] or not keys or t.row_count < 2 * part_rows:
         return [(None, None)]
     src = open_snapshot(snapshot_path, t)
     try:
-        return rowid_ranges(src, t.source, _rowid_name(t), min(_MAX_PARTS, math.ceil(t.row_count / part_rows)))
+        return rowid_ranges(src, t.source, keys[0], min(_MAX_PARTS, math.ceil(t.row_count / part_rows)))
     finally:
         src.close()
 
@@ -665,7 +671,8 @@ def _copy_part(job: _Part, link: Link, conn: Any) -> None:
             return
         checkpoint: str | None = row[0]
         last_key = tuple(json.loads(checkpoint)) if checkpoint else None
-        keys = [_rowid_name(t)] if t.key_columns == ["rowid"] else t.key_columns
+        keys = _batch_keys(t)
+        nkey = max(len(keys), 1)  # a table in scan order is keyed by the row's position
         key_sql = ", ".join(quote(k) for k in keys)
         cols_sql = ", ".join(quote(c.source) for c in t.columns)
         encoders = [field_encoder(c) for c in t.columns]  # also for --on-error skip's isolation, always text
@@ -686,16 +693,24 @@ def _copy_part(job: _Part, link: Link, conn: Any) -> None:
             where = f"WHERE {' AND '.join(conds)}" if conds else ""
             query = (f"SELECT {key_sql}, {cols_sql} FROM {quote(t.source)} {where} ORDER BY {key_sql} "
                      f"LIMIT {options.batch_size}")
+            if not keys:
+                # The next slice of a scan of the table's own b-tree (NOT INDEXED), in rowid order on the snapshot,
+                # which never changes; a row's position in the scan is its key. Skipping the rows before the slice
+                # costs a scan of them: such tables are rare.
+                start = last_key[0] if last_key is not None else 0
+                query = (f"SELECT ? + row_number() OVER (), * FROM (SELECT {cols_sql} FROM {quote(t.source)} "
+                         f"NOT INDEXED LIMIT {options.batch_size} OFFSET ?)")
+                params = (start, start)
             batch_rejects: list[dict[str, Any]] = []
 
             def on_bad(row: tuple[Any, ...], exc: BadField, _br: list[dict[str, Any]] = batch_rejects,
-                       _n: int = len(keys)) -> None:
+                       _n: int = nkey) -> None:
                 column = t.columns[exc.column].source
                 if options.on_error != "skip":
                     raise CopyError(t.source, _key_text(row[:_n]), column, str(exc))
                 _br.append(_reject(t, row[:_n], row[_n:], column, str(exc)))
 
-            reader = _BatchReader(src.execute(query, params), chunks, len(keys), link.stopped, on_bad, report)
+            reader = _BatchReader(src.execute(query, params), chunks, nkey, link.stopped, on_bad, report)
             try:
                 with conn.cursor() as cur:
                     cur.copy_expert(chunks.statement, reader, size=1 << 16)
@@ -710,7 +725,7 @@ def _copy_part(job: _Part, link: Link, conn: Any) -> None:
                     raise
                 if options.on_error != "skip":
                     raise _copy_error(t, reader, exc) from None
-                count, new_key, more_rejects = _isolate(conn, src, t, query, params, encoders, len(keys),
+                count, new_key, more_rejects = _isolate(conn, src, t, query, params, encoders, nkey,
                                                         copy_text)
                 batch_rejects[:] = more_rejects  # the isolation pass re-judged every row of the batch
             if count == 0 or new_key is None:
