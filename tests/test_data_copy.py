@@ -245,19 +245,55 @@ def test_many_small_tables_share_connections(make_sqlite, pg_db, monkeypatch) ->
     conn.close()
 
 
+def test_the_parts_of_a_table_share_each_workers_connection(make_sqlite, pg_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A big table is copied in a few dozen parts; each worker keeps its connection from one part to the next
+    instead of paying a new server process and password exchange per part."""
+    from wizard import data_copy
+
+    path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, f"v{i}") for i in range(1, 601)]})
+    opened = []
+    real = data_copy._work_connection
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(args[2] if len(args) > 2 else kwargs.get("doing"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data_copy, "_work_connection", counting)
+    result = run(build_plan(path), pg_db, batch_size=10)
+    state = read_state(pg_db)
+    assert state is not None and state["tables"]["a"]["parts"] >= 8
+    assert result.tables[0].rows == 600
+    assert len([d for d in opened if d and d.startswith("copying")]) <= 2, opened  # jobs=2
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT id) FROM a")
+        assert cur.fetchone() == (600, 600)
+    conn.close()
+
+
 def _stopped_after_first_batch(make_sqlite, spec):  # type: ignore[no-untyped-def]
-    """A 50-row table whose migrate was cancelled once its first batch of 5 committed: its plan, and the run state
-    left in the target."""
+    """A 50-row table whose migrate was cancelled once its first part (batches of 5) committed: its plan, and the run
+    state left in the target."""
     import threading
 
+    from wizard import data_copy
     from wizard.errors import Cancelled
 
     path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, f"v{i}") for i in range(1, 51)]})
     plan = build_plan(path)
     cancel = threading.Event()
-    with pytest.raises(Cancelled):
-        migrate(plan, spec, CopyOptions(jobs=1, batch_size=5), cancel=cancel,
-                on_progress=lambda p: cancel.set() if p.phase == "copy" and p.rows_done >= 5 else None)
+    real = data_copy._copy_part
+
+    def part_then_cancel(job, link, conn):  # type: ignore[no-untyped-def]
+        real(job, link, conn)
+        cancel.set()  # after the first part: the worker waits until the stop reaches it, so no race decides
+        deadline = time.monotonic() + 10
+        while not link.stopped() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(Cancelled):
+        mp.setattr(data_copy, "_copy_part", part_then_cancel)
+        migrate(plan, spec, CopyOptions(jobs=1, batch_size=5), cancel=cancel)
     state = read_state(spec)
     assert state is not None
     return plan, state
