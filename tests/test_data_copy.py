@@ -436,3 +436,58 @@ def test_a_table_whose_columns_take_every_rowid_name_copies_in_scan_order(make_s
     conn.close()
     reject = json.loads((tmp_path / "named.jsonl").read_text().strip())
     assert reject["key"] == [17] and reject["row"]["n"] == 2**40  # its position in the scan
+
+
+def test_without_rowid_keys_of_every_storage_class_checkpoint_and_resume(make_sqlite, pg_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A WITHOUT ROWID table orders its batches by its primary key, whose values may be BLOBs (binary UUIDs) or
+    of mixed storage classes: the checkpoint keeps each key exactly, so a run stopped halfway resumes after it."""
+    import uuid
+
+    blob_rows = [(uuid.UUID(int=i * 7919).bytes, i) for i in range(1, 31)]
+    mixed_keys = [1, 2.5, -7, "a", "zz", "\u00e9t\u00e9", b"", b"\x00\x01", b"\xff", 2**62, -0.5, "b"]
+    mixed_rows = [(k, 2**40 if k == "zz" else i) for i, k in enumerate(mixed_keys)]
+    path = make_sqlite("CREATE TABLE ids (id BLOB PRIMARY KEY, n INTEGER) WITHOUT ROWID;"
+                       "CREATE TABLE mixed (k PRIMARY KEY, n INTEGER) WITHOUT ROWID;",
+                       {"ids": blob_rows, "mixed": mixed_rows})
+    plan = build_plan(path, overrides=parse_overrides(["mixed.n=integer"]))
+    # mixed: batches of 3 in SQLite's key order (numbers, then text, then BLOBs); the third holds the bad row
+    with pytest.raises(CopyError, match="zz"):
+        migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=3))
+    state = read_state(pg_db)
+    assert state is not None and state["tables"]["mixed"]["rows_done"] == 6
+    result = migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=3, on_error="skip", rejects_dir=tmp_path))
+    assert sorted((t.table, t.rows, t.rejected) for t in result.tables) == [("ids", 30, 0), ("mixed", 11, 1)]
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    with conn.cursor() as cur:
+        cur.execute("SELECT id, n FROM ids ORDER BY n")
+        assert [(bytes(b), n) for b, n in cur.fetchall()] == blob_rows
+        cur.execute("SELECT count(*), count(DISTINCT k) FROM mixed")
+        assert cur.fetchone() == (11, 11)
+    conn.close()
+
+
+def test_constraints_that_cannot_be_validated_name_every_offending_key(make_sqlite, pg_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """SQLite enforces neither foreign keys (by default) nor, with ignore_check_constraints, CHECKs: rows that
+    break them are copied, and the report says how many and which keys, commonest first, not only the first row
+    PostgreSQL tripped on. A primary key that cannot be built names the duplicated key."""
+    from wizard import violations
+
+    monkeypatch.setattr(violations, "SHOWN", 3)
+    children = [(1, 1), (2, 999), (3, 2), (4, 998), (5, 998), (6, None), (7, 997), (8, 996), (9, 998)]
+    path = make_sqlite(
+        "PRAGMA ignore_check_constraints = ON;"
+        "CREATE TABLE p (id INTEGER PRIMARY KEY);"
+        "CREATE TABLE ch (id INTEGER PRIMARY KEY, pid INTEGER REFERENCES p(id));"
+        "CREATE TABLE q (id INTEGER PRIMARY KEY, n INTEGER CHECK (n >= 0));"
+        "CREATE TABLE m (k PRIMARY KEY, v TEXT) WITHOUT ROWID;",
+        {"p": [(1,), (2,)], "ch": children, "q": [(1, 5), (2, -1), (3, None), (4, -3)],
+         "m": [(1, "int"), ("1", "text"), (2, "two")]})
+    result = run(build_plan(path), pg_db)
+    assert sum(t.rows for t in result.tables) == 2 + 9 + 4 + 3  # every row is copied all the same
+    errors = {r.statement.name: r.error for r in result.failed_statements}
+    assert errors["ch_pid_fkey"].startswith("6 row(s) of ch refer to no row of p: (pid) = 998 (3 rows), 996, 997 "
+                                            "and 1 more.")
+    assert 'VALIDATE CONSTRAINT "ch_pid_fkey"' in errors["ch_pid_fkey"]
+    check = next(v for k, v in errors.items() if k.startswith("q_"))
+    assert check.startswith("2 row(s) of q break CHECK (n >= 0): (id) = 2, 4.")
+    assert errors["m_pkey"] == 'could not create unique index "m_pkey": Key (k)=(1) is duplicated.'

@@ -26,7 +26,7 @@ from typing import Any
 import psycopg2
 from psycopg2 import sql
 
-from wizard import ddl
+from wizard import ddl, violations
 from wizard.connection import ConnectionSpec, connect
 from wizard.copy_binary import HEADER, TRAILER, binary_rows, binary_table, encode_rows
 from wizard.copy_format import BadField, FieldEncoder, encode_columns, encode_line, field_encoder
@@ -686,7 +686,7 @@ def _copy_part(job: _Part, link: Link, conn: Any) -> None:
         if row is None or row[1]:
             return
         checkpoint: str | None = row[0]
-        last_key = tuple(json.loads(checkpoint)) if checkpoint else None
+        last_key = _key_from_json(checkpoint) if checkpoint else None
         keys = _batch_keys(t)
         nkey = max(len(keys), 1)  # a table in scan order is keyed by the row's position
         key_sql = ", ".join(quote(k) for k in keys)
@@ -766,13 +766,23 @@ def _copy_part(job: _Part, link: Link, conn: Any) -> None:
         src.close()
 
 
+def _key_json(key: tuple[Any, ...]) -> str:
+    """A batch key as the checkpoint's JSON, exactly: a WITHOUT ROWID key may hold BLOBs (binary UUIDs) and
+    floats, besides integers and text."""
+    return json.dumps([{"blob": v.hex()} if isinstance(v, bytes) else v for v in key])
+
+
+def _key_from_json(text: str) -> tuple[Any, ...]:
+    return tuple(bytes.fromhex(v["blob"]) if isinstance(v, dict) else v for v in json.loads(text))
+
+
 def _checkpoint(conn: Any, job: _Part, expected: str | None, last_key: tuple[Any, ...], loaded: int,
                 rejects: list[dict[str, Any]]) -> str:
     """Move the part's checkpoint from `expected` to `last_key`, in the batch's transaction.
 
     If the checkpoint is no longer `expected`, another process committed this batch first (a worker of a killed
     run that had not noticed yet): this batch is rolled back instead of loading its rows twice."""
-    new = json.dumps(list(last_key))
+    new = _key_json(last_key)
     with conn.cursor() as cur:
         cur.execute("UPDATE pgmigrate.progress SET last_key = %s, rows_done = rows_done + %s, "
                     "rejected = rejected + %s WHERE table_name = %s AND part = %s "
@@ -946,7 +956,8 @@ def _post_load(run: _Run, tables: list[TableResult]) -> list[ddl.StatementResult
     def run_step(step: ddl.Step, link: Link) -> list[ddl.StatementResult]:
         conn = connection()
         try:
-            results = ddl.apply(conn, step.statements)
+            results = [r if r.ok else ddl.StatementResult(r.statement, False, violations.explain(
+                conn, run.plan, run.options.schema, r.statement) or r.error) for r in ddl.apply(conn, step.statements)]
             with conn.cursor() as cur:
                 cur.execute("INSERT INTO pgmigrate.post_done (step, results) VALUES (%s, %s)",
                             (step.key, json.dumps([[r.ok, r.error] for r in results])))

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg2
 from psycopg2 import sql
 
-from wizard.pg_errors import first_line, is_transient
+from wizard.pg_errors import error_text, is_transient
 from wizard.plan_model import MigrationPlan, TablePlan
 
 
@@ -224,7 +224,7 @@ def apply(conn: psycopg2.extensions.connection, statements: list[Statement]) -> 
                 if is_transient(exc):  # the server stopped us, not the statement: the caller retries it all
                     raise
                 cur.execute("ROLLBACK TO SAVEPOINT pgmw_stmt")
-                message = first_line(exc)
+                message = error_text(exc)
                 if not st.optional:
                     raise
                 results.append(StatementResult(st, False, message))

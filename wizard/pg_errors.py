@@ -20,6 +20,16 @@ def is_transient(exc: BaseException) -> bool:
     return code[:2] in _CLASSES or code in _CODES
 
 
+def error_text(exc: BaseException) -> str:
+    """PostgreSQL's message with its detail, which names the key a unique index or constraint tripped on."""
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    if not primary:
+        return first_line(exc)
+    detail = getattr(diag, "message_detail", None)
+    return f"{primary.strip()}: {detail.strip()}" if detail else primary.strip()
+
+
 def first_line(exc: BaseException) -> str:
     text = (getattr(exc, "pgerror", None) or str(exc) or "").strip()
     return text.splitlines()[0] if text else "the connection was closed"
