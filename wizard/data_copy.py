@@ -37,11 +37,12 @@ from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.server_check import ConnectFailed
 from wizard.server_cores import build_workers
 from wizard.snapshot import Snapshot, completed, discard, take_snapshot, unchanged, wait_flushed
-from wizard.sqlite_reader import ROWID_NAMES, rowid_ranges
+from wizard.sqlite_reader import FIRST_CHUNK_ROWS, ROWID_NAMES, next_chunk_rows, rowid_ranges
 from wizard.workers import Link, Processes, run_jobs, start_processes
 
 _LOCK_KEY = 0x70676D77  # "pgmw": one migrate at a time per target database
-_FETCH = 2000
+_FETCH = 2000  # rows per chunk, at most
+_CHUNK_BYTES = 8 << 20  # bytes per encoded chunk, about: rows of big BLOBs come a few at a time
 _PROCESS_MIN_ROWS = 50_000  # below this, starting worker processes costs more than it saves
 _MAX_PARTS = 64
 _REPORT_EVERY_S = 0.1
@@ -184,8 +185,9 @@ class _BatchReader:
 
     def __init__(self, rows: sqlite3.Cursor, chunks: _ChunkFormat, nkey: int,
                  stopped: Callable[[], bool], on_bad: Callable[[tuple[Any, ...], BadField], None],
-                 on_rows: Callable[[int, int], None]) -> None:
+                 on_rows: Callable[[int, int], None], fetch: int = FIRST_CHUNK_ROWS) -> None:
         self.rows = rows
+        self.fetch = fetch  # rows the next chunk takes (next_chunk_rows; the part's next batch starts from it)
         self.chunks = chunks
         self.nkey = nkey
         self.stopped = stopped
@@ -213,7 +215,7 @@ class _BatchReader:
             while len(self.buf) < size and not self.done:
                 if self.stopped():
                     raise _cancelled()
-                rows = self.rows.fetchmany(_FETCH)
+                rows = self.rows.fetchmany(self.fetch)
                 if not rows:
                     self.done = True
                     self.buf += self.chunks.trailer
@@ -240,6 +242,7 @@ class _BatchReader:
         self.keys += keys
         self.buf += data
         self.count += len(rows)
+        self.fetch = next_chunk_rows(len(rows), len(data), most=_FETCH, budget=_CHUNK_BYTES)
         self.on_rows(len(rows), len(data))
 
 
@@ -694,6 +697,7 @@ def _copy_part(job: _Part, link: Link, conn: Any) -> None:
         encoders = [field_encoder(c) for c in t.columns]  # also for --on-error skip's isolation, always text
         chunks = _chunk_format(t, options.schema, encoders)
         copy_text = _copy_statement(t, options.schema)
+        fetch = FIRST_CHUNK_ROWS
         while True:
             conds: list[str] = []
             params: tuple[Any, ...] = ()
@@ -726,12 +730,13 @@ def _copy_part(job: _Part, link: Link, conn: Any) -> None:
                     raise CopyError(t.source, _key_text(row[:_n]), column, str(exc))
                 _br.append(_reject(t, row[:_n], row[_n:], column, str(exc)))
 
-            reader = _BatchReader(src.execute(query, params), chunks, nkey, link.stopped, on_bad, report)
+            reader = _BatchReader(src.execute(query, params), chunks, nkey, link.stopped, on_bad, report, fetch)
             try:
                 with conn.cursor() as cur:
                     cur.copy_expert(chunks.statement, reader, size=1 << 16)
                 count = reader.count
                 new_key = reader.last_key
+                fetch = reader.fetch
             except psycopg2.Error as exc:
                 with contextlib.suppress(psycopg2.Error):
                     conn.rollback()

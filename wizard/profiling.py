@@ -14,6 +14,7 @@ from typing import Any
 
 from wizard.copy_format import numeric_texts, timestamp_shapes
 from wizard.expressions import quote
+from wizard.sqlite_reader import FIRST_CHUNK_ROWS, next_chunk_rows
 from wizard.values import BadValue, converter, guess_epoch_unit
 
 MAX_EXAMPLES = 3
@@ -234,11 +235,11 @@ class _Chunks:
         self.size = 0
 
     def __iter__(self) -> Iterator[list[Any]]:
-        rows = min(self.most, 16)
+        rows = min(self.most, FIRST_CHUNK_ROWS)
         while chunk := self.cur.fetchmany(rows):
             self.size = 0
             yield chunk
-            rows = max(1, min(self.most, 4 * rows, int(_SCAN_BYTES * len(chunk) / (self.size + len(chunk)))))
+            rows = next_chunk_rows(len(chunk), self.size, most=self.most, budget=_SCAN_BYTES)
 
 
 def _scan(conn: sqlite3.Connection, table: str, columns: list[str]) -> dict[str, ColumnProfile]:

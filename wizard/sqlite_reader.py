@@ -118,6 +118,16 @@ def rowid_ranges(conn: sqlite3.Connection, table: str, rowid: str, parts: int) -
     return list(zip(edges[:-1], edges[1:], strict=True))
 
 
+FIRST_CHUNK_ROWS = 1  # a reader's first chunk: one row, until it knows how big rows are (one may be 100 MB)
+
+
+def next_chunk_rows(rows: int, nbytes: int, *, most: int, budget: int) -> int:
+    """How many rows to fetch next, after a chunk of `rows` rows that made `nbytes` bytes: at most `most`, at most
+    four times as many, and about `budget` bytes' worth. Rows of big values (attachments, documents) then come a
+    few at a time, so memory stays bounded whatever the row size."""
+    return max(1, min(most, 4 * rows, int(budget * rows / (nbytes + rows))))
+
+
 def open_readonly(path: Path | str) -> sqlite3.Connection:
     """Open an SQLite file without any chance of writing to it; bad input becomes an InputError."""
     p = Path(path)
