@@ -6,6 +6,7 @@ import json
 import math
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -523,4 +524,42 @@ def test_rows_of_big_blobs_come_a_few_at_a_time(make_sqlite, pg_db, monkeypatch)
     with conn.cursor() as cur:
         cur.execute("SELECT id, sha256(data) FROM files ORDER BY id")
         assert [bytes(h) for _id, h in cur.fetchall()] == [hashlib.sha256(b).digest() for b in blobs]
+    conn.close()
+
+
+def test_batches_of_big_rows_end_at_their_byte_budget(make_sqlite, pg_db, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A batch ends at --batch-size rows or at about _BATCH_BYTES, whichever comes first: big rows commit a few at
+    a time, and --on-error skip, which holds a failed batch in memory to split it, holds no more than that."""
+    from wizard import data_copy
+
+    monkeypatch.setattr(data_copy, "_BATCH_BYTES", 1 << 20)
+    rows = [(i, '{"a": 1}', bytes([i]) * (200 << 10)) for i in range(1, 41)]
+    path = make_sqlite("CREATE TABLE files (id INTEGER PRIMARY KEY, doc JSON, data BLOB);", {"files": rows})
+    plan = build_plan(path)
+    with sqlite3.connect(path) as app:  # the app writes after the plan: PostgreSQL refuses this JSON as it loads
+        app.execute("UPDATE files SET doc = '{bad' WHERE id = 23")
+    app.close()
+    commits: list[int] = []
+    cuts: list[bool] = []
+    real_checkpoint, real_isolate = data_copy._checkpoint, data_copy._isolate
+
+    def checkpoint(conn, job, expected, last_key, loaded, rejects):  # type: ignore[no-untyped-def]
+        commits.append(loaded + len(rejects))
+        return real_checkpoint(conn, job, expected, last_key, loaded, rejects)
+
+    def isolate(*args):  # type: ignore[no-untyped-def]
+        out = real_isolate(*args)
+        cuts.append(out[3])
+        return out
+
+    monkeypatch.setattr(data_copy, "_checkpoint", checkpoint)
+    monkeypatch.setattr(data_copy, "_isolate", isolate)
+    result = migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=1000, on_error="skip", rejects_dir=tmp_path))
+    assert [(t.rows, t.rejected) for t in result.tables] == [(39, 1)]
+    assert sum(commits) == 40 and len(commits) >= 6 and max(commits) <= 7  # rows of 200 KB, batches of 1 MB
+    assert cuts and all(cuts)  # a failed batch was read again only up to the budget (the text form is bigger)
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    with conn.cursor() as cur:
+        cur.execute("SELECT id, length(data), get_byte(data, 0) FROM files ORDER BY id")
+        assert cur.fetchall() == [(i, 200 << 10, i) for i in range(1, 41) if i != 23]
     conn.close()

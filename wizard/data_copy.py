@@ -43,6 +43,8 @@ from wizard.workers import Link, Processes, run_jobs, start_processes
 _LOCK_KEY = 0x70676D77  # "pgmw": one migrate at a time per target database
 _FETCH = 2000  # rows per chunk, at most
 _CHUNK_BYTES = 8 << 20  # bytes per encoded chunk, about: rows of big BLOBs come a few at a time
+# bytes per batch, about: a batch of big rows ends early (each commits, and --on-error skip holds one in memory)
+_BATCH_BYTES = 64 << 20
 _PROCESS_MIN_ROWS = 50_000  # below this, starting worker processes costs more than it saves
 _MAX_PARTS = 64
 _REPORT_EVERY_S = 0.1
@@ -199,6 +201,8 @@ class _BatchReader:
         self.keys: list[Any] = []  # keys in COPY line order, to name a row PostgreSQL rejects
         self.failure: BaseException | None = None
         self.done = False
+        self.cut = False  # the batch ended at _BATCH_BYTES, before its LIMIT: more rows follow
+        self.nbytes = 0
 
     def key_of_line(self, line: int) -> tuple[Any, ...] | None:
         """The key of the row on COPY line `line` (1-based) of this batch."""
@@ -221,6 +225,9 @@ class _BatchReader:
                     self.buf += self.chunks.trailer
                     break
                 self._encode(rows)
+                if self.nbytes >= _BATCH_BYTES:
+                    self.cut = self.done = True
+                    self.buf += self.chunks.trailer
             out = bytes(self.buf[:size])
             del self.buf[:size]
             return out
@@ -241,8 +248,11 @@ class _BatchReader:
         self.last_key = tuple(rows[-1][:n])
         self.keys += keys
         self.buf += data
+        self.nbytes += len(data)
         self.count += len(rows)
-        self.fetch = next_chunk_rows(len(rows), len(data), most=_FETCH, budget=_CHUNK_BYTES)
+        # a chunk also stops near the batch's byte budget: the batch ends within a row of it
+        self.fetch = next_chunk_rows(len(rows), len(data), most=_FETCH,
+                                     budget=min(_CHUNK_BYTES, _BATCH_BYTES - self.nbytes))
         self.on_rows(len(rows), len(data))
 
 
@@ -737,6 +747,7 @@ def _copy_part(job: _Part, link: Link, conn: Any) -> None:
                 count = reader.count
                 new_key = reader.last_key
                 fetch = reader.fetch
+                cut = reader.cut
             except psycopg2.Error as exc:
                 with contextlib.suppress(psycopg2.Error):
                     conn.rollback()
@@ -746,7 +757,7 @@ def _copy_part(job: _Part, link: Link, conn: Any) -> None:
                     raise
                 if options.on_error != "skip":
                     raise _copy_error(t, reader, exc) from None
-                count, new_key, more_rejects = _isolate(conn, src, t, query, params, encoders, nkey,
+                count, new_key, more_rejects, cut = _isolate(conn, src, t, query, params, encoders, nkey,
                                                         copy_text)
                 batch_rejects[:] = more_rejects  # the isolation pass re-judged every row of the batch
             if count == 0 or new_key is None:
@@ -755,7 +766,7 @@ def _copy_part(job: _Part, link: Link, conn: Any) -> None:
             conn.commit()  # the rows, the checkpoint and the rejects land together: exactly once
             report(0, 0, force=True)
             last_key = new_key
-            if count < options.batch_size:
+            if count < options.batch_size and not cut:
                 break
         with conn.cursor() as cur:
             cur.execute("UPDATE pgmigrate.progress SET done = true WHERE table_name = %s AND part = %s",
@@ -846,19 +857,32 @@ def _jsonable(v: Any) -> Any:
 
 def _isolate(conn: Any, src: sqlite3.Connection, t: TablePlan, query: str, params: tuple[Any, ...],
              encoders: list[FieldEncoder], nkey: int,
-             copy_text: str) -> tuple[int, tuple[Any, ...] | None, list[dict[str, Any]]]:
+             copy_text: str) -> tuple[int, tuple[Any, ...] | None, list[dict[str, Any]], bool]:
     """--on-error skip: load a failed batch by halves inside savepoints; single bad rows go to the rejects.
 
-    Returns the batch's row count, its last key (None for an empty batch) and the rejected rows."""
-    rows = src.execute(query, params).fetchall()  # one batch: bounded by --batch-size
+    The batch is read again, up to its LIMIT or about _BATCH_BYTES of text (it is held in memory). Returns its row
+    count, its last key (None for an empty batch), the rejected rows, and whether it ended at _BATCH_BYTES."""
+    cur = src.execute(query, params)
     rejects: list[dict[str, Any]] = []
     good: list[tuple[tuple[Any, ...], str]] = []  # (row, its encoded COPY line)
     ones = [e.one for e in encoders]
-    for row in rows:
-        try:
-            good.append((row, encode_line(ones, row[nkey:]) + "\n"))
-        except BadField as exc:
-            rejects.append(_reject(t, row[:nkey], row[nkey:], t.columns[exc.column].source, str(exc)))
+    count, size, cut, fetch = 0, 0, False, FIRST_CHUNK_ROWS
+    last: tuple[Any, ...] | None = None
+    while chunk := cur.fetchmany(fetch):
+        nbytes = 0
+        for row in chunk:
+            try:
+                line = encode_line(ones, row[nkey:]) + "\n"
+            except BadField as exc:
+                rejects.append(_reject(t, row[:nkey], row[nkey:], t.columns[exc.column].source, str(exc)))
+                continue
+            good.append((row, line))
+            nbytes += len(line)
+        count, last, size = count + len(chunk), chunk[-1], size + nbytes
+        if size >= _BATCH_BYTES:
+            cut = True
+            break
+        fetch = next_chunk_rows(len(chunk), nbytes, most=_FETCH, budget=min(_CHUNK_BYTES, _BATCH_BYTES - size))
 
     def load(chunk: list[tuple[tuple[Any, ...], str]]) -> None:
         if not chunk:
@@ -882,7 +906,7 @@ def _isolate(conn: Any, src: sqlite3.Connection, t: TablePlan, query: str, param
         load(chunk[mid:])
 
     load(good)
-    return len(rows), (tuple(rows[-1][:nkey]) if rows else None), rejects
+    return count, (tuple(last[:nkey]) if last is not None else None), rejects, cut
 
 
 def _write_rejects(run: _Run) -> dict[str, str]:
