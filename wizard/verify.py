@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,13 @@ from wizard.errors import InputError
 from wizard.expressions import quote
 from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.snapshot import file_sha256
+from wizard.sqlite_reader import FIRST_CHUNK_ROWS, next_chunk_rows
 from wizard.values import float_text
 from wizard.workers import Link, run_jobs
 
-_FETCH = 5000
+_FETCH = 5000  # rows per chunk, at most
+_CHUNK_BYTES = 8 << 20  # text and BLOB bytes per chunk, about: rows of big values come a few at a time
+_WIDE_TYPES = ("text", "character varying", "varchar", "bytea", "json", "jsonb")
 _COLLECT_BUCKETS = 8  # differing buckets re-read per table to find example rows (bounded memory)
 _SHOW = 80  # characters of a value shown in a report
 
@@ -182,11 +186,14 @@ def _scan(job: _Scan, report: Callable[[int], None], conn: Any) -> _SideResult:
     total = 0
     int_key = keys[0] if len(keys) == 1 else None
     per_bucket = job.buckets or collect is not None  # the first pass needs only the table's sum
+    wide = [i for i, c in enumerate(job.table.columns) if c.pg_type.lower().startswith(_WIDE_TYPES)]
+    fetch = FIRST_CHUNK_ROWS
     try:
         while True:
-            batch = cur.fetchmany(_FETCH)
+            batch = cur.fetchmany(fetch)
             if not batch:
                 break
+            fetch = next_chunk_rows(len(batch), _chunk_bytes(batch, wide), most=_FETCH, budget=_CHUNK_BYTES)
             if fixes:  # column by column instead of a Python loop per value
                 columns = list(zip(*batch, strict=True))
                 for i, f in fixes:
@@ -214,6 +221,17 @@ def _scan(job: _Scan, report: Callable[[int], None], conn: Any) -> _SideResult:
     res.checksum = total % (1 << 64)
     res.buckets = [b % (1 << 64) for b in buckets]
     return res
+
+
+def _chunk_bytes(batch: list[Any], wide: list[int]) -> int:
+    """About the bytes a chunk of rows holds: the lengths of its values in the columns that can be big."""
+    total = 0
+    for i in wide:
+        try:
+            total += sum(map(len, filter(None, map(itemgetter(i), batch))))
+        except TypeError:  # a number in a text column of SQLite's
+            total += sum(len(v) for v in map(itemgetter(i), batch) if isinstance(v, (str, bytes, memoryview)))
+    return total
 
 
 # -- running scans in worker processes ---------------------------------------------------------------------
