@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -355,9 +355,10 @@ def check_values(conn: sqlite3.Connection, table: str, wanted: dict[str, list[Ca
                            scale=cand.scale, text_fix="strip_nul")
             entries.append((cand.kind, fn, check))
         funcs.append(entries)
-    # numeric candidates: a chunk of numbers sent as written all convert (copy_format's bulk check)
-    bulks = [[numeric_texts(cand.precision, cand.scale) if cand.kind == "numeric" else None for cand in wanted[c]]
-             for c in cols]
+    # numeric candidates: a chunk of numbers sent as written all convert (copy_format's bulk check); bytea takes
+    # any value (a BLOB as it is, anything else as its text's bytes), so its chunks need no look at all
+    bulks = [[numeric_texts(cand.precision, cand.scale) if cand.kind == "numeric" else _any_value
+              if cand.kind == "bytea" else None for cand in wanted[c]] for c in cols]
     decode_needed = [profiles[c].non_ascii > 0 for c in cols]
     kinds = [[kind for kind, _, _ in entries] for entries in funcs]
     sized = [i for i, c in enumerate(cols) if profiles[c].texts or profiles[c].blobs]  # read as bytes here
@@ -376,8 +377,8 @@ def check_values(conn: sqlite3.Connection, table: str, wanted: dict[str, list[Ca
                     continue
                 active = [entry for entry, bulk in zip(funcs[i], bulks[i], strict=True)
                           if bulk is None or bulk(present) is None]
-                if funcs[i] and not active:  # every candidate passed in bulk (numbers: no text to decode)
-                    continue
+                if funcs[i] and not active and (not decode_needed[i] or _valid_utf8(present)):
+                    continue  # every candidate passed in bulk, and there is no invalid UTF-8 to count
                 if not funcs[i] and _valid_utf8(present):  # read only to count invalid UTF-8: there is none
                     continue
                 for raw in present:
@@ -402,6 +403,11 @@ def check_values(conn: sqlite3.Connection, table: str, wanted: dict[str, list[Ca
                                 check.with_offset += 1
                             else:
                                 check.without_offset += 1
+
+
+def _any_value(values: Sequence[Any]) -> Sequence[Any]:
+    """The bulk check of a candidate whose converter takes every value."""
+    return values
 
 
 def _valid_utf8(values: list[Any]) -> bool:
