@@ -16,6 +16,7 @@ from screens.base import StepScreen
 from screens.widgets import ChoiceModal
 from wizard.data_copy import CopyError, CopyOptions, MigrationResult, Progress, migrate, read_state
 from wizard.errors import Cancelled, WizardError
+from wizard.progress_view import failed_statement_line
 
 
 class CopyScreen(StepScreen):
@@ -186,7 +187,7 @@ class CopyScreen(StepScreen):
             self.log_line(f"{t.table}: {t.rows:,} rows" + (f", {t.rejected:,} rejected → {t.rejects_file}"
                                                            if t.rejected else ""))
         for r in result.failed_statements:
-            self.log_line(f"not created: {r.statement.kind} {r.statement.name}: {r.error}")
+            self.log_line(failed_statement_line(r))
         self.state.save()
         self._hand_over()
         if result.already_done:

@@ -472,6 +472,7 @@ def test_constraints_that_cannot_be_validated_name_every_offending_key(make_sqli
     break them are copied, and the report says how many and which keys, commonest first, not only the first row
     PostgreSQL tripped on. A primary key that cannot be built names the duplicated key."""
     from wizard import violations
+    from wizard.progress_view import render_summary
 
     monkeypatch.setattr(violations, "SHOWN", 3)
     children = [(1, 1), (2, 999), (3, 2), (4, 998), (5, 998), (6, None), (7, 997), (8, 996), (9, 998)]
@@ -492,6 +493,9 @@ def test_constraints_that_cannot_be_validated_name_every_offending_key(make_sqli
     check = next(v for k, v in errors.items() if k.startswith("q_"))
     assert check.startswith("2 row(s) of q break CHECK (n >= 0): (id) = 2, 4.")
     assert errors["m_pkey"] == 'could not create unique index "m_pkey": Key (k)=(1) is duplicated.'
+    summary = render_summary(result)
+    assert "\nnot validated: constraint ch_pid_fkey: 6 row(s) of ch" in summary  # it exists, NOT VALID
+    assert '\nnot created: pk m_pkey: could not create unique index "m_pkey"' in summary
 
 
 def test_rows_of_big_blobs_come_a_few_at_a_time(make_sqlite, pg_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ import time
 from typing import Any, TextIO
 
 from wizard.data_copy import MigrationResult, Progress
+from wizard.ddl import StatementResult
 
 
 class ProgressView:
@@ -62,6 +63,13 @@ def render_summary(r: MigrationResult) -> str:
         lines.append(f"{t.table.ljust(width)}  {t.rows:>12,}  {t.rejected:>8,}  {seconds:>8}  {rate:>10}")
         if t.rejects_file:
             lines.append(f"  rejected rows written to {t.rejects_file}")
-    for res in r.failed_statements:
-        lines.append(f"not created: {res.statement.kind} {res.statement.name}: {res.error}")
+    lines += [failed_statement_line(res) for res in r.failed_statements]
     return "\n".join(lines) + "\n"
+
+
+def failed_statement_line(res: StatementResult) -> str:
+    """One post-load statement that failed, for the summary: a constraint that could not be validated exists
+    (NOT VALID), anything else was not created."""
+    what = "not validated" if res.statement.kind == "validate" else "not created"
+    kind = "constraint" if res.statement.kind == "validate" else res.statement.kind
+    return f"{what}: {kind} {res.statement.name}: {res.error}"
