@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 import threading
 from collections.abc import Iterable
 
@@ -102,7 +103,12 @@ class CopyScreen(StepScreen):
         self.run_worker(job, thread=True, group="copy-state", exit_on_error=False)
 
     def log_line(self, text: str) -> None:
-        self.query_one("#log", Log).write_line(text)
+        """Add a line to the log, wrapped to its width: a Log does not wrap, and the end of a long line (the
+        offending keys of a constraint) would otherwise need scrolling sideways to read."""
+        log = self.query_one("#log", Log)
+        width = log.scrollable_content_region.width - 1  # not laid out yet: 0, and the line goes as it is
+        wrapped = textwrap.wrap(text, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+        log.write_lines((wrapped if width >= 20 else None) or [text])  # a path or URL stays whole, to copy
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:

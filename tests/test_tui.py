@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -388,3 +389,30 @@ async def test_an_entered_url_keeps_its_password_off_the_screen(chinook: Path) -
         assert app.screen.query_one("#password", Input).value == "S3cret-pw"
         assert app.screen.query_one("#host", Input).value == "db.example.com"
         assert app.screen.query_one("#port", Input).value == "6543"
+
+
+async def test_the_copy_log_wraps_a_constraint_report_to_its_width(tmp_path: Path, pg_db: ConnectionSpec) -> None:
+    """A foreign key the copied rows break is reported with its offending keys; the log wraps that long line to
+    its width instead of hiding the keys past the right edge."""
+    from textual.widgets import Log
+
+    path = tmp_path / "fk.db"
+    c = sqlite3.connect(path)
+    c.executescript("CREATE TABLE p (id INTEGER PRIMARY KEY); CREATE TABLE ch (id INTEGER PRIMARY KEY, "
+                    "pid INTEGER REFERENCES p(id));")
+    c.executemany("INSERT INTO p VALUES (?)", [(1,), (2,)])
+    c.executemany("INSERT INTO ch VALUES (?, ?)", [(i, 1 if i % 4 else 900 + i) for i in range(1, 41)])
+    c.commit()
+    c.close()
+    app = WizardApp(sqlite_file=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_copy(app, pilot, pg_db)
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        log = app.screen.query_one("#log", Log)
+        lines = [str(line) for line in log.lines]
+        start = next(i for i, line in enumerate(lines) if line.startswith("not validated"))
+        assert max(map(len, lines[start:])) <= log.scrollable_content_region.width  # a URL above stays whole
+        text = " ".join(line.strip() for line in lines)
+        assert "not validated: constraint ch_pid_fkey: 10 row(s) of ch refer to no row of p" in text
+        assert "936, 940" in text  # the last keys, which a single line hid past the edge
