@@ -558,6 +558,10 @@ def test_batches_of_big_rows_end_at_their_byte_budget(make_sqlite, pg_db, monkey
 
     monkeypatch.setattr(data_copy, "_checkpoint", checkpoint)
     monkeypatch.setattr(data_copy, "_isolate", isolate)
+    with pytest.raises(CopyError, match="23"):  # stops at the bad row's batch; the batches before it stay
+        migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=1000))
+    state = read_state(pg_db)
+    assert state is not None and 0 < state["tables"]["files"]["rows_done"] == sum(commits) < 23
     result = migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=1000, on_error="skip", rejects_dir=tmp_path))
     assert [(t.rows, t.rejected) for t in result.tables] == [(39, 1)]
     assert sum(commits) == 40 and len(commits) >= 6 and max(commits) <= 7  # rows of 200 KB, batches of 1 MB
