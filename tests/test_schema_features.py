@@ -263,3 +263,24 @@ def test_tricky_ddl_loads(make_sqlite, pg_conn) -> None:  # type: ignore[no-unty
     results = ddl.apply(pg_conn, ddl.phase2(plan))
     pg_conn.commit()
     assert [r.error for r in results if not r.ok] == []
+
+
+def test_keys_that_collide_once_converted_are_found_by_the_plan(make_sqlite) -> None:  # type: ignore[no-untyped-def]
+    """A column without affinity holds 1 and '1' apart, but both become the text '1': the primary key (or unique
+    index) cannot be built. The plan says so before the copy, naming the values; keys that stay apart are not
+    flagged."""
+    path = make_sqlite(
+        "CREATE TABLE m (k PRIMARY KEY, v TEXT) WITHOUT ROWID;"
+        "CREATE TABLE u (id INTEGER PRIMARY KEY, code UNIQUE);"
+        "CREATE TABLE ok (k PRIMARY KEY, v TEXT) WITHOUT ROWID;",
+        {"m": [(1, "int"), ("1", "text"), (2, "two"), (2.5, "real"), ("2.5", "text"), ("x", "x")],
+         "u": [(1, 10), (2, "10"), (3, "a"), (4, None), (5, None)],
+         "ok": [(1, "a"), ("b", "b"), (b"\x00", "blob")]})
+    plan = build_plan(path)
+    found = {(f.table, f.code): f for f in plan.findings}
+    pk = found[("m", "key_collisions")]
+    assert pk.severity == "error" and pk.count == 2 and pk.column == "k"
+    assert "primary key" in pk.message and "1 and '1'" in " ".join(pk.examples)
+    uq = found[("u", "key_collisions")]
+    assert uq.count == 1 and "unique index" in uq.message and "10 and '10'" in " ".join(uq.examples)
+    assert ("ok", "key_collisions") not in found

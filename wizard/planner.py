@@ -47,9 +47,10 @@ from wizard.sqlite_reader import (
     rowid_ranges,
 )
 from wizard.type_mapping import Mapping, map_declared, parse_target_type
-from wizard.values import guess_epoch_unit
+from wizard.values import BadValue, converter, guess_epoch_unit
 from wizard.workers import run_jobs
 
+_KEY_CHECK_MAX_ROWS = 2_000_000  # a key of mixed storage classes is checked for collisions up to this many rows
 # A file with fewer rows is profiled in this process: starting worker processes costs a few tenths of a second.
 _PARALLEL_MIN_ROWS = 200_000
 _RANGE_ROWS = 50_000  # rows per range of a big table, about
@@ -272,6 +273,8 @@ class _Planner:
         else:
             for pc in pk_cols:
                 pc.nullable = False
+            if len(pk_cols) == 1:
+                self._find_key_collisions(t, pk_cols[0], "primary key")
         if not t.primary_key:
             self.find("no_pk", "info", t.name, None, "The table has no primary key.",
                       "It is copied as is; consider adding a key in PostgreSQL for updates by the application.")
@@ -584,12 +587,55 @@ class _Planner:
                               f"Unique index {idx.name} (COLLATE NOCASE) has {dupes} duplicate value(s) once "
                               "compared with lower().", "The index is not created; clean the duplicates, then "
                               "create it by hand.", count=dupes)
+            if not reason and not nocase and idx.unique and idx.where is None and len(idx.parts) == 1 \
+                    and idx.parts[0].column is not None and not idx.parts[0].collation:
+                col = next((c for c in tp.columns if c.source == idx.parts[0].column), None)
+                if col is not None:
+                    self._find_key_collisions(t, col, f"unique index {idx.name}")
             if nocase and not reason:
                 self.find("nocase", "info", t.name, None, f"Index {idx.name} uses COLLATE NOCASE.",
                           "It is built on lower(column); queries must compare lower(column) to use it, or "
                           "choose the citext type for the column.")
             out.append(plan)
         return out
+
+    def _find_key_collisions(self, t: SqliteTable, col: ColumnPlan, key: str) -> None:
+        """A finding when values of a single-column key that SQLite holds apart (1 and '1' in a column without
+        affinity, 1.0 and '1.00' to numeric) become equal once converted: the key cannot be built."""
+        classes = [k for k, n in col.classes.items() if n]
+        if len(classes) < 2 or col.conversion == "json" or t.row_count > _KEY_CHECK_MAX_ROWS:
+            return  # one storage class: SQLite's own uniqueness holds after conversion
+        conv = converter(col.conversion, text_fix=col.text_fix, epoch_unit=col.epoch_unit,
+                         empty_to_null=col.empty_to_null, max_length=col.length, precision=col.precision,
+                         scale=col.scale)
+        seen: dict[Any, Any] = {}
+        collided: list[str] = []
+        count = 0
+        old = self.conn.text_factory
+        self.conn.text_factory = lambda b: b.decode("utf-8", "surrogateescape")  # as the copy reads it
+        try:
+            for (v,) in self.conn.execute(f"SELECT {quote(col.source)} FROM {quote(t.name)} "
+                                          f"WHERE {quote(col.source)} IS NOT NULL"):
+                try:
+                    value = conv(v)
+                except BadValue:
+                    continue  # refused by the copy anyway (the profile has a finding for it)
+                if value is None:
+                    continue
+                if value in seen:
+                    count += 1
+                    if len(collided) < 3:
+                        collided.append(f"{seen[value]!r} and {v!r}")
+                else:
+                    seen[value] = v
+        finally:
+            self.conn.text_factory = old
+        if count:
+            self.find("key_collisions", "error", t.name, col.source,
+                      f"{count} value(s) of {col.source}, the {key} of {t.name}, equal another once converted to "
+                      f"{col.pg_type}, though SQLite holds them apart (storage classes: {', '.join(classes)}).",
+                      f"The rows are copied but the {key} cannot be created; make the values distinct, or override "
+                      f"the column's type (--type {t.name}.{col.source}=TYPE).", count=count, examples=collided)
 
     def _nocase_duplicates(self, t: SqliteTable, parts: list) -> int:  # type: ignore[type-arg]
         cols = [p.column for p in parts if p.column]
