@@ -366,6 +366,25 @@ def test_a_snapshot_interrupted_halfway_leaves_no_partial_file(make_sqlite, tmp_
     assert list(tmp_path.glob("*.pgmigrate-backup-*")) == []
 
 
+def test_a_snapshot_that_cannot_fit_is_refused_before_it_starts(make_sqlite, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A backup folder without room for the snapshot is refused at once, with the sizes and a way out, instead of
+    failing after copying most of a big file."""
+    import collections
+
+    from wizard import snapshot
+    from wizard.errors import InputError
+
+    path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, "x" * 500) for i in range(2000)]})
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(snapshot.shutil, "disk_usage", lambda folder: usage(10 << 30, 10 << 30, 100_000))
+    with pytest.raises(InputError, match=r"needs about \d+ MiB, but .* has 0 MiB free") as caught:
+        snapshot.take_snapshot(path, tmp_path / "snaps")
+    assert "--backup-dir" in (caught.value.hint or "")
+    assert list((tmp_path / "snaps").glob("*")) == []
+    monkeypatch.setattr(snapshot.shutil, "disk_usage", lambda folder: usage(10 << 30, 0, 10 << 30))
+    assert Path(snapshot.take_snapshot(path, tmp_path / "snaps").path).exists()
+
+
 def test_the_summary_says_which_tables_an_earlier_run_copied(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
     """A table finished before a resume was not timed by this run: the summary says 'earlier', not 0.00 s."""
     from wizard.progress_view import render_summary

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sqlite3
 import threading
 from dataclasses import dataclass, replace
@@ -127,6 +128,20 @@ def unchanged(snapshot: Snapshot) -> bool:
     return path.is_file() and path.stat().st_size == snapshot.size_bytes and file_sha256(path) == snapshot.sha256
 
 
+def _check_room(src: Path, folder: Path) -> None:
+    """Refuse at once when the backup folder cannot hold the snapshot (about the source and its WAL file), rather
+    than after copying most of a big file."""
+    try:
+        need = sum(p.stat().st_size for p in (src, src.with_name(src.name + "-wal")) if p.exists())
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # the backup itself reports what is wrong
+    if need > free:
+        raise InputError(f"The snapshot of {src} needs about {need / 2**20:,.0f} MiB, but {folder} has "
+                         f"{free / 2**20:,.0f} MiB free.", title="Not enough disk space",
+                         hint="Free some space there, or put the snapshot elsewhere with --backup-dir.")
+
+
 def take_snapshot(source: Path | str, backup_dir: Path | str | None = None) -> Snapshot:
     src = Path(source)
     folder = Path(backup_dir) if backup_dir else src.absolute().parent
@@ -135,6 +150,7 @@ def take_snapshot(source: Path | str, backup_dir: Path | str | None = None) -> S
     except OSError as exc:
         raise InputError(f"The backup folder {folder} cannot be created: {exc.strerror}.", title="Snapshot failed",
                          hint="Choose another folder with --backup-dir.") from None
+    _check_room(src, folder)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     target = folder / f"{src.name}.pgmigrate-backup-{stamp}.sqlite"
     reader = open_readonly(src)
