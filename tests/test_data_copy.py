@@ -385,6 +385,17 @@ def test_a_snapshot_that_cannot_fit_is_refused_before_it_starts(make_sqlite, tmp
     assert Path(snapshot.take_snapshot(path, tmp_path / "snaps").path).exists()
 
 
+def test_a_tables_time_counts_from_its_own_start(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
+    """A table copied after another on the same worker is timed from its own first part, not from the start of
+    the copy: its seconds and rows/s in the summary are its own."""
+    path = make_sqlite("CREATE TABLE big (id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE small (id INTEGER "
+                       "PRIMARY KEY, v TEXT);", {"big": [(i, f"value {i}" * 5) for i in range(1, 200_001)],
+                                                 "small": [(i, "x") for i in range(1, 51)]})
+    result = migrate(build_plan(path), pg_db, CopyOptions(jobs=1))  # one worker: big first, then small
+    seconds = {t.table: t.seconds for t in result.tables}
+    assert 0 < seconds["small"] < seconds["big"] / 3, seconds
+
+
 def test_the_summary_says_which_tables_an_earlier_run_copied(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
     """A table finished before a resume was not timed by this run: the summary says 'earlier', not 0.00 s."""
     from wizard.progress_view import render_summary

@@ -597,20 +597,23 @@ def _copy_all(run: _Run, snapshot: Snapshot, pool: Processes | None = None) -> l
     done_rows = dict(done_before)
     nbytes: dict[str, int] = {}
     seconds: dict[str, float] = {}
+    began: dict[str, float] = {}  # when a table's first part started: its time and rate count from there
     tables = {t.source: t for t in run.plan.included_tables}
 
     def on_message(message: tuple[Any, ...]) -> None:
         kind, source, rows_delta, bytes_delta = message
         t = tables[source]
-        if kind == "rows":
+        if kind == "part-start":
+            began.setdefault(source, time.monotonic())
+        elif kind == "rows":
             done_rows[source] = done_rows.get(source, 0) + rows_delta
             nbytes[source] = nbytes.get(source, 0) + bytes_delta
-            run.emit(t, "copy", done_rows[source], nbytes[source], started, rows_delta)
+            run.emit(t, "copy", done_rows[source], nbytes[source], began.get(source, started), rows_delta)
         elif kind == "part-done":
             left[source] -= 1
             if left[source] == 0:
-                seconds[source] = time.monotonic() - started
-                run.emit(t, "done", done_rows.get(source, 0), nbytes.get(source, 0), started, 0)
+                seconds[source] = time.monotonic() - began.get(source, started)
+                run.emit(t, "done", done_rows.get(source, 0), nbytes.get(source, 0), began.get(source, started), 0)
 
     expected = {s: max(tables[s].row_count // max(1, n), 1) for s, n in n_parts.items()}
     # costliest first (rows left times columns: wide rows cost more to encode), so no worker is left alone at the end
@@ -698,6 +701,7 @@ def _copy_part(job: _Part, link: Link, conn: Any) -> None:
         conn.commit()
         if row is None or row[1]:
             return
+        link.report(("part-start", t.source, 0, 0))
         checkpoint: str | None = row[0]
         last_key = _key_from_json(checkpoint) if checkpoint else None
         keys = _batch_keys(t)
