@@ -19,6 +19,7 @@ CREATE TABLE keyed (code TEXT PRIMARY KEY, n INTEGER) WITHOUT ROWID;
 CREATE TABLE named (rowid TEXT, _rowid_ TEXT, v INTEGER);
 CREATE TABLE badtext (id INTEGER PRIMARY KEY, note TEXT);
 CREATE TABLE empty (id INTEGER PRIMARY KEY, v TEXT);
+CREATE TABLE child (id INTEGER PRIMARY KEY, mixed_id INTEGER REFERENCES mixed(id), code TEXT REFERENCES keyed(code));
 """
 
 
@@ -38,6 +39,10 @@ def _file(tmp_path: Path) -> Path:
     conn.executemany("INSERT INTO named VALUES (?, ?, ?)", [("r", "s", i) for i in range(300)])
     conn.executemany("INSERT INTO badtext VALUES (?, ?)", [(i, f"note {i}") for i in range(1, 300)])
     conn.execute("INSERT INTO badtext VALUES (300, CAST(x'6361666509' || x'e9' AS TEXT))")  # not UTF-8, at the end
+    # orphans of both foreign keys (7 and 3), counted by a worker beside the value checks
+    conn.executemany("INSERT INTO child VALUES (?, ?, ?)", [(i, 1000 + i if i % 30 == 0 else i,
+                                                             "nope" if i % 70 == 0 else f"k{i:04d}")
+                                                            for i in range(1, 211)])
     conn.commit()
     conn.close()
     return path
@@ -62,9 +67,11 @@ def test_ranges_on_worker_processes_give_the_single_pass_plan(tmp_path: Path,
     monkeypatch.setattr(planner, "_PARALLEL_MIN_ROWS", 0)
     monkeypatch.setattr(planner, "_RANGE_ROWS", 30)
     monkeypatch.setattr(planner, "run_jobs", counting)
+    monkeypatch.setattr(planner, "fk_violation_counts", lambda *a: pytest.fail("foreign keys checked here"))
     ranged = _plan_text(path, 2, tmp_path / "two.json")
     assert jobs and jobs[0] > len(SCRIPT.split("CREATE TABLE")) - 1  # the big tables went in several ranges
     assert ranged == single
+    assert '"violations": 7' in single and '"violations": 3' in single
     assert '"yesterday"' in single or "yesterday" in single  # the findings carry examples from the ranges
 
 

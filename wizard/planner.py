@@ -42,6 +42,7 @@ from wizard.sqlite_reader import (
     SqliteColumn,
     SqliteSchema,
     SqliteTable,
+    fk_violation_counts,
     open_readonly,
     read_schema,
     rowid_ranges,
@@ -115,6 +116,15 @@ _FIXED_WIDTH = {"bigint": 8, "integer": 4, "smallint": 2, "double precision": 8,
 _MAX_ROW_BYTES = 8160  # a heap tuple must fit one 8 kB page
 
 
+def _grouped(results: list[Any], ranges: list[list[RowRange | None]]) -> list[list[Any]]:
+    """Results of one job per range, in order, grouped per table."""
+    grouped, i = [], 0
+    for rs in ranges:
+        grouped.append(results[i:i + len(rs)])
+        i += len(rs)
+    return grouped
+
+
 def _names(t: SqliteTable) -> list[str]:
     return [c.name for c in t.columns]
 
@@ -129,6 +139,7 @@ class _Planner:
                  excluded: list[str], jobs: int = 1) -> None:
         self.schema = schema
         self.jobs = jobs
+        self.fk_counts: dict[str, dict[int, int]] = {}  # foreign key violations per key, counted by workers
         self.conn = conn
         self.overrides = overrides
         self.keep_case = keep_case
@@ -208,9 +219,14 @@ class _Planner:
                 profiles = merged_profiles(_names(t), parts)
                 collated_extremes(self.conn, t.name, profiles, _collated(t))
                 out.append(profiles)
-        checked = self._run([ProfileJob(self.schema.path, t.name, _names(t), r,
-                                        self.mappings(t, profiles)[1], profiles)
-                             for t, rs, profiles in zip(tables, ranges, out, strict=True) for r in rs], ranges)
+        # the foreign key checks need no profile: they run beside the value checks, first (each is one job)
+        fk_jobs = [ProfileJob(self.schema.path, t.name, [], None, foreign_keys=len(t.foreign_keys))
+                   for t in tables if t.foreign_keys]
+        checks = [ProfileJob(self.schema.path, t.name, _names(t), r, self.mappings(t, profiles)[1], profiles)
+                  for t, rs, profiles in zip(tables, ranges, out, strict=True) for r in rs]
+        results = run_jobs(run_profile_job, fk_jobs + checks, workers=self.jobs, processes=True)
+        self.fk_counts = {job.table: counts for job, counts in zip(fk_jobs, results, strict=False)}
+        checked = _grouped(results[len(fk_jobs):], ranges)
         for profiles, parts in zip(out, checked, strict=True):
             merge_checks(profiles, parts)
         return out
@@ -218,12 +234,7 @@ class _Planner:
     def _run(self, jobs: list[ProfileJob], ranges: list[list[RowRange | None]]) -> list[list[Any]]:
         """Run the jobs on worker processes (ranges of about the same size keep them evenly busy); the results
         grouped per table, in row order."""
-        results = run_jobs(run_profile_job, jobs, workers=self.jobs, processes=True)
-        grouped, i = [], 0
-        for rs in ranges:
-            grouped.append(results[i:i + len(rs)])
-            i += len(rs)
-        return grouped
+        return _grouped(run_jobs(run_profile_job, jobs, workers=self.jobs, processes=True), ranges)
 
     def _row_ranges(self, t: SqliteTable) -> list[RowRange | None]:
         """A big rowid table in rowid ranges of about _RANGE_ROWS rows (equal spans of its rowids); else the whole
@@ -697,20 +708,11 @@ class _Planner:
         return out
 
     def _fk_violations(self, t: SqliteTable) -> dict[int, int]:
-        counts: dict[int, int] = {}
         if not t.foreign_keys:
-            return counts
-        try:
-            rows = self.conn.execute(f"PRAGMA foreign_key_check({quote(t.name)})").fetchall()
-        except sqlite3.DatabaseError:
-            return counts  # a mismatched FK (no such parent table/column) cannot be checked
-        # PRAGMA foreign_key_list numbers FKs in reverse declaration order relative to foreign_key_check's fkid
-        total = len(t.foreign_keys)
-        for _tbl, _rowid, _parent, fkid in rows:
-            idx = total - 1 - int(fkid) if fkid is not None else 0
-            idx = idx if 0 <= idx < total else 0
-            counts[idx] = counts.get(idx, 0) + 1
-        return counts
+            return {}
+        if t.name in self.fk_counts:  # counted by a worker beside the profile's value checks
+            return self.fk_counts[t.name]
+        return fk_violation_counts(self.conn, t.name, len(t.foreign_keys))
 
     def plan_view(self, name: str, sql: str, lookup: dict[str, str], bools: frozenset[str]) -> ViewPlan:
         target, _ = self.relations.assign(name)

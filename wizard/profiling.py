@@ -14,7 +14,7 @@ from typing import Any
 
 from wizard.copy_format import numeric_texts, timestamp_shapes
 from wizard.expressions import quote
-from wizard.sqlite_reader import FIRST_CHUNK_ROWS, next_chunk_rows
+from wizard.sqlite_reader import FIRST_CHUNK_ROWS, fk_violation_counts, next_chunk_rows, open_readonly
 from wizard.values import BadValue, converter, guess_epoch_unit
 
 MAX_EXAMPLES = 3
@@ -476,15 +476,17 @@ class ProfileJob:
     rows: RowRange | None
     wanted: dict[str, list[Candidate]] | None = None
     profiles: dict[str, ColumnProfile] | None = None
+    foreign_keys: int = 0  # instead: the table's violations of its this many foreign keys (fk_violation_counts)
 
 
 def run_profile_job(job: ProfileJob, link: Any) -> Any:
     """A worker's part: the range's tallies (None when its text is not all UTF-8: the caller then counts the
-    table in SQL), or {column: (its checks, invalid UTF-8 count)} for the range."""
-    from wizard.sqlite_reader import open_readonly
-
+    table in SQL), or {column: (its checks, invalid UTF-8 count)} for the range, or the table's foreign key
+    violations."""
     conn = open_readonly(job.path)
     try:
+        if job.foreign_keys:
+            return fk_violation_counts(conn, job.table, job.foreign_keys)
         if job.wanted is None:
             try:
                 return _scan_tallies(conn, job.table, job.columns, job.rows)

@@ -118,6 +118,22 @@ def rowid_ranges(conn: sqlite3.Connection, table: str, rowid: str, parts: int) -
     return list(zip(edges[:-1], edges[1:], strict=True))
 
 
+def fk_violation_counts(conn: sqlite3.Connection, table: str, keys: int) -> dict[int, int]:
+    """The rows of `table` breaking each of its `keys` foreign keys (by their index in PRAGMA foreign_key_list's
+    reverse order, which is declaration order), from PRAGMA foreign_key_check: SQLite does not enforce them
+    unless asked. A key that cannot be checked (its parent table or column is missing) counts nothing."""
+    counts: dict[int, int] = {}
+    try:
+        rows = conn.execute(f"PRAGMA foreign_key_check({quote(table)})").fetchall()
+    except sqlite3.DatabaseError:
+        return counts
+    for _tbl, _rowid, _parent, fkid in rows:
+        idx = keys - 1 - int(fkid) if fkid is not None else 0
+        idx = idx if 0 <= idx < keys else 0
+        counts[idx] = counts.get(idx, 0) + 1
+    return counts
+
+
 FIRST_CHUNK_ROWS = 1  # a reader's first chunk: one row, until it knows how big rows are (one may be 100 MB)
 
 
