@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="worker processes copying table ranges, and connections building indexes "
                          "(default: CPU count)")
     sp.add_argument("--batch-size", type=_positive_int, default=50_000, metavar="N",
-                    help="rows per committed batch (default: 50000)")
+                    help="rows per committed batch (default: 50000; a batch of big rows ends sooner, at about 64 MB)")
     sp.add_argument("--restart", action="store_true", help="empty the target tables and start over")
     sp.add_argument("--on-error", choices=["fail", "skip"], default="fail",
                     help="fail: stop at the first bad batch; skip: write bad rows to a rejects file")
