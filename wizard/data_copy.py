@@ -597,14 +597,18 @@ def _copy_all(run: _Run, snapshot: Snapshot, pool: Processes | None = None) -> l
     done_rows = dict(done_before)
     nbytes: dict[str, int] = {}
     seconds: dict[str, float] = {}
-    began: dict[str, float] = {}  # when a table's first part started: its time and rate count from there
+    # when a table's first part started, here (for its rate) and by the clock of the worker that started it (for
+    # its time: parts end by that clock too, not when this loop gets round to their messages)
+    began: dict[str, float] = {}
+    began_at: dict[str, float] = {}
     tables = {t.source: t for t in run.plan.included_tables}
 
     def on_message(message: tuple[Any, ...]) -> None:
-        kind, source, rows_delta, bytes_delta = message
+        kind, source, rows_delta, bytes_delta, *at = message
         t = tables[source]
         if kind == "part-start":
             began.setdefault(source, time.monotonic())
+            began_at[source] = min(began_at.get(source, at[0]), at[0])
         elif kind == "rows":
             done_rows[source] = done_rows.get(source, 0) + rows_delta
             nbytes[source] = nbytes.get(source, 0) + bytes_delta
@@ -612,7 +616,7 @@ def _copy_all(run: _Run, snapshot: Snapshot, pool: Processes | None = None) -> l
         elif kind == "part-done":
             left[source] -= 1
             if left[source] == 0:
-                seconds[source] = time.monotonic() - began.get(source, started)
+                seconds[source] = at[0] - began_at[source] if source in began_at else time.monotonic() - started
                 run.emit(t, "done", done_rows.get(source, 0), nbytes.get(source, 0), began.get(source, started), 0)
 
     expected = {s: max(tables[s].row_count // max(1, n), 1) for s, n in n_parts.items()}
@@ -701,7 +705,7 @@ def _copy_part(job: _Part, link: Link, conn: Any) -> None:
         conn.commit()
         if row is None or row[1]:
             return
-        link.report(("part-start", t.source, 0, 0))
+        link.report(("part-start", t.source, 0, 0, time.time()))
         checkpoint: str | None = row[0]
         last_key = _key_from_json(checkpoint) if checkpoint else None
         keys = _batch_keys(t)
@@ -777,7 +781,7 @@ def _copy_part(job: _Part, link: Link, conn: Any) -> None:
                         (t.target, job.part))
         conn.commit()
         report(0, 0, force=True)
-        link.report(("part-done", t.source, 0, 0))
+        link.report(("part-done", t.source, 0, 0, time.time()))
     except psycopg2.Error as exc:
         if is_transient(exc):
             raise TargetStopped(f"copying {t.source}", exc) from None
