@@ -385,6 +385,42 @@ def test_a_snapshot_that_cannot_fit_is_refused_before_it_starts(make_sqlite, tmp
     assert Path(snapshot.take_snapshot(path, tmp_path / "snaps").path).exists()
 
 
+def test_a_source_folder_that_cannot_take_the_snapshot_falls_back_to_the_data_folder(make_sqlite, tmp_path,  # type: ignore[no-untyped-def]
+                                                                                    monkeypatch) -> None:
+    """By default the snapshot goes next to the source; when that folder cannot take it (read-only, full), it goes
+    to the user data folder instead of stopping the run. A folder asked for (--backup-dir) is never replaced."""
+    import collections
+
+    from wizard import snapshot
+    from wizard.errors import InputError
+
+    path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, "x" * 500) for i in range(2000)]})
+    data = tmp_path / "data"
+    monkeypatch.setattr(snapshot.platformdirs, "user_data_path", lambda app: data / app)
+    usage = collections.namedtuple("usage", "total used free")
+    full = {path.parent.resolve()}  # the source's folder has no room; every other one has plenty
+    monkeypatch.setattr(snapshot.shutil, "disk_usage", lambda folder: usage(
+        10 << 30, 0, 1000 if Path(folder).resolve() in full else 10 << 30))
+    snap = snapshot.take_snapshot(path)
+    assert Path(snap.path).parent == data / "pgmigrate-wizard" / "snapshots" and Path(snap.path).exists()
+    assert list(path.parent.glob("*.pgmigrate-backup-*")) == []
+    with pytest.raises(InputError, match="free"):  # asked for: no other folder is tried
+        snapshot.take_snapshot(path, path.parent)
+    full.add((data / "pgmigrate-wizard" / "snapshots").resolve())
+    with pytest.raises(InputError, match=str(path.parent)):  # no room anywhere: the source folder's reason
+        snapshot.take_snapshot(path)
+    full.clear()
+    real_probe = snapshot.tempfile.TemporaryFile
+
+    def read_only_source(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if Path(kwargs["dir"]).resolve() == path.parent.resolve():
+            raise PermissionError(13, "Permission denied")
+        return real_probe(*args, **kwargs)
+
+    monkeypatch.setattr(snapshot.tempfile, "TemporaryFile", read_only_source)
+    assert Path(snapshot.take_snapshot(path).path).parent == data / "pgmigrate-wizard" / "snapshots"
+
+
 def test_a_tables_time_counts_from_its_own_start(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
     """A table copied after another on the same worker is timed from its own first part, not from the start of
     the copy: its seconds and rows/s in the summary are its own."""

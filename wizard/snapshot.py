@@ -7,10 +7,13 @@ import hashlib
 import os
 import shutil
 import sqlite3
+import tempfile
 import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+
+import platformdirs
 
 from wizard.errors import InputError
 from wizard.sqlite_reader import open_readonly
@@ -128,29 +131,53 @@ def unchanged(snapshot: Snapshot) -> bool:
     return path.is_file() and path.stat().st_size == snapshot.size_bytes and file_sha256(path) == snapshot.sha256
 
 
-def _check_room(src: Path, folder: Path) -> None:
-    """Refuse at once when the backup folder cannot hold the snapshot (about the source and its WAL file), rather
-    than after copying most of a big file."""
+def _room_problem(src: Path, folder: Path) -> InputError | None:
+    """Why `folder` cannot take the snapshot of `src` (not writable, or less free space than the source and its
+    WAL file), or None. Asked before the backup starts rather than found after copying most of a big file."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return InputError(f"The backup folder {folder} cannot be written: {exc.strerror}.", title="Snapshot failed",
+                          hint="Choose another folder with --backup-dir.")
     try:
         need = sum(p.stat().st_size for p in (src, src.with_name(src.name + "-wal")) if p.exists())
         free = shutil.disk_usage(folder).free
     except OSError:
-        return  # the backup itself reports what is wrong
+        return None  # the backup itself reports what is wrong
     if need > free:
-        raise InputError(f"The snapshot of {src} needs about {need / 2**20:,.0f} MiB, but {folder} has "
-                         f"{free / 2**20:,.0f} MiB free.", title="Not enough disk space",
-                         hint="Free some space there, or put the snapshot elsewhere with --backup-dir.")
+        return InputError(f"The snapshot of {src} needs about {need / 2**20:,.0f} MiB, but {folder} has "
+                          f"{free / 2**20:,.0f} MiB free.", title="Not enough disk space",
+                          hint="Free some space there, or put the snapshot elsewhere with --backup-dir.")
+    return None
+
+
+def fallback_folder() -> Path:
+    """Where a snapshot goes when the source's folder cannot take it (a read-only share, a full disk)."""
+    return platformdirs.user_data_path("pgmigrate-wizard") / "snapshots"
+
+
+def _snapshot_folder(src: Path, backup_dir: Path | str | None) -> Path:
+    """The folder asked for; by default the source's own, or the user data folder when that one cannot take the
+    snapshot (the summary shows where it went). A folder asked for is never replaced."""
+    if backup_dir:
+        problem = _room_problem(src, Path(backup_dir))
+        if problem is not None:
+            raise problem
+        return Path(backup_dir)
+    folder = src.absolute().parent
+    problem = _room_problem(src, folder)
+    if problem is None:
+        return folder
+    if _room_problem(src, fallback_folder()) is None:
+        return fallback_folder()
+    raise problem
 
 
 def take_snapshot(source: Path | str, backup_dir: Path | str | None = None) -> Snapshot:
     src = Path(source)
-    folder = Path(backup_dir) if backup_dir else src.absolute().parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"The backup folder {folder} cannot be created: {exc.strerror}.", title="Snapshot failed",
-                         hint="Choose another folder with --backup-dir.") from None
-    _check_room(src, folder)
+    folder = _snapshot_folder(src, backup_dir)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     target = folder / f"{src.name}.pgmigrate-backup-{stamp}.sqlite"
     reader = open_readonly(src)
