@@ -245,3 +245,20 @@ def test_rows_of_big_blobs_are_read_a_few_at_a_time(make_sqlite, pg_db, monkeypa
     _tamper(pg_db, "UPDATE files SET data = set_byte(data, 1000, 7) WHERE id = 17")
     report = verify(plan, pg_db, jobs=1)
     assert not report.ok and "17" in json.dumps(_table(report, "files").__dict__, default=str)
+
+
+def test_a_constraint_left_not_valid_is_reported_with_its_offending_keys(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
+    """verify, often run later than the copy, names the rows behind a NOT VALID foreign key or CHECK too."""
+    path = make_sqlite("PRAGMA ignore_check_constraints = ON;"
+                       "CREATE TABLE p (id INTEGER PRIMARY KEY);"
+                       "CREATE TABLE ch (id INTEGER PRIMARY KEY, pid INTEGER REFERENCES p(id),"
+                       " n INTEGER CHECK (n > 0));",
+                       {"p": [(1,), (2,)], "ch": [(1, 1, 5), (2, 77, 5), (3, 2, -4), (4, 77, 5)]})
+    plan = build_plan(path)
+    migrate(plan, pg_db, CopyOptions(jobs=1))
+    report = verify(plan, pg_db, jobs=1)
+    failed = {c.name: c.detail for c in report.checks if not c.ok}
+    assert failed["foreign_key"].startswith("ch_pid_fkey exists but is NOT VALID: 2 row(s) of ch refer to no row "
+                                            "of p: (pid) = 77 (2 rows).")
+    assert "1 row(s) of ch break CHECK (n > 0): (id) = 3." in failed["check"]
+    assert not report.ok

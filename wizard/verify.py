@@ -14,7 +14,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from operator import itemgetter
 from pathlib import Path
@@ -25,7 +25,7 @@ import psycopg2.extensions
 import psycopg2.extras
 from psycopg2 import sql
 
-from wizard import canonical, ddl
+from wizard import canonical, ddl, violations
 from wizard.connection import ConnectionSpec, connect
 from wizard.data_copy import open_snapshot, read_state
 from wizard.errors import InputError
@@ -478,6 +478,12 @@ def _post_load_checks(plan: MigrationPlan, spec: ConnectionSpec, schema: str, pr
                 for ck in t.checks:
                     if ck.skipped is None and ck.sql is not None:
                         out.append(_constraint_check("check", t.target, ck.name, "c", constraints))
+                for i, check in enumerate(out):
+                    if check.table == t.target and check.detail.endswith(_NOT_VALID):  # which rows, then
+                        name = check.detail[:-len(_NOT_VALID)]
+                        why = violations.explain_constraint(conn, plan, schema, t.target, name)
+                        if why:
+                            out[i] = replace(check, detail=f"{name} exists but is NOT VALID: {why}")
                 if t.identity_column is not None:
                     out.append(_sequence_check(cur, t, schema))
             conn.rollback()
@@ -491,13 +497,16 @@ def _post_load_checks(plan: MigrationPlan, spec: ConnectionSpec, schema: str, pr
     return out
 
 
+_NOT_VALID = " exists but is NOT VALID (existing rows violate it)"
+
+
 def _constraint_check(kind: str, table: str, name: str, contype: str,
                       constraints: dict[str, tuple[str, bool]]) -> Check:
     got = constraints.get(name)
     if got is None or got[0] != contype:
         return Check(kind, table, False, f"{name} is missing")
     if not got[1]:
-        return Check(kind, table, False, f"{name} exists but is NOT VALID (existing rows violate it)")
+        return Check(kind, table, False, f"{name}{_NOT_VALID}")
     return Check(kind, table, True, f"{name} validated")
 
 

@@ -25,12 +25,18 @@ def explain(conn: Any, plan: MigrationPlan, schema: str, st: ddl.Statement) -> s
     other statement. Runs in the caller's transaction (which must still be usable)."""
     if st.kind != "validate":
         return None
+    return explain_constraint(conn, plan, schema, st.table or "", st.name)
+
+
+def explain_constraint(conn: Any, plan: MigrationPlan, schema: str, table: str, name: str) -> str | None:
+    """How many rows of `table` (a target name) break its foreign key or CHECK `name`, and their keys; None for
+    another constraint, or when the rows cannot be read."""
     tables = {t.target: t for t in plan.included_tables}
-    t = tables.get(st.table or "")
+    t = tables.get(table)
     if t is None:
         return None
-    fk = next((f for f in t.foreign_keys if f.name == st.name), None)
-    ck = next((c for c in t.checks if c.name == st.name and c.sql), None)
+    fk = next((f for f in t.foreign_keys if f.name == name), None)
+    ck = next((c for c in t.checks if c.name == name and c.sql), None)
     with conn.cursor() as cur:
         cur.execute("SAVEPOINT pgmw_explain")
         try:
