@@ -152,7 +152,10 @@ class CopyScreen(StepScreen):
         with self._progress_lock:
             latest = dict(self._latest_progress)
             self._latest_progress.clear()
-        bars = self.query_one("#bars", Vertical)
+        found_bars = self.query("#bars")
+        if not found_bars:
+            return  # the screen is being left (Next pressed): a last tick has nothing to paint
+        bars = found_bars.first(Vertical)
         for p in latest.values():
             bar_id = "bar-" + str(abs(hash(p.table)))
             found = bars.query(f"#{bar_id}")
