@@ -85,6 +85,8 @@ class VerifyScreen(StepScreen):
                 lines.append(f"{t.name}: {difference_line(d)}")
             if t.more_differences:
                 lines.append(f"{t.name}: … more differing rows not listed")
+        # a failed check's whole detail (the table shows 80 characters: a NOT VALID key's rows come after them)
+        lines += [f"{c.name} {c.table or ''}: {c.detail}" for c in report.checks if not c.ok and len(c.detail) > 80]
         self.query_one("#details", Static).update("\n".join(lines))
         self._summary()
 

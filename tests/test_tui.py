@@ -393,8 +393,8 @@ async def test_an_entered_url_keeps_its_password_off_the_screen(chinook: Path) -
 
 async def test_the_copy_log_wraps_a_constraint_report_to_its_width(tmp_path: Path, pg_db: ConnectionSpec) -> None:
     """A foreign key the copied rows break is reported with its offending keys; the log wraps that long line to
-    its width instead of hiding the keys past the right edge."""
-    from textual.widgets import Log
+    its width instead of hiding the keys past the right edge, and verify shows the whole detail below its table."""
+    from textual.widgets import Log, Static
 
     path = tmp_path / "fk.db"
     c = sqlite3.connect(path)
@@ -416,3 +416,10 @@ async def test_the_copy_log_wraps_a_constraint_report_to_its_width(tmp_path: Pat
         text = " ".join(line.strip() for line in lines)
         assert "not validated: constraint ch_pid_fkey: 10 row(s) of ch refer to no row of p" in text
         assert "936, 940" in text  # the last keys, which a single line hid past the edge
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, VerifyScreen)
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        details = str(app.screen.query_one("#details", Static).content)  # the table shows 80 characters of it
+        assert "foreign_key ch: ch_pid_fkey exists but is NOT VALID: 10 row(s) of ch" in details
+        assert "936, 940" in details
