@@ -37,7 +37,7 @@ from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.server_check import ConnectFailed
 from wizard.server_cores import build_workers
 from wizard.snapshot import Snapshot, completed, discard, take_snapshot, unchanged, wait_flushed
-from wizard.sqlite_reader import FIRST_CHUNK_ROWS, ROWID_NAMES, next_chunk_rows, rowid_ranges
+from wizard.sqlite_reader import FIRST_CHUNK_ROWS, next_chunk_rows, rowid_name, rowid_ranges
 from wizard.workers import Link, Processes, run_jobs, start_processes
 
 _LOCK_KEY = 0x70676D77  # "pgmw": one migrate at a time per target database
@@ -178,8 +178,8 @@ def _batch_keys(t: TablePlan) -> list[str]:
     name is a column's, which leaves the rowid unreachable (the batches then follow the table's scan order)."""
     if t.key_columns != ["rowid"]:
         return t.key_columns
-    names = {c.source.lower() for c in t.columns}
-    return [n for n in ROWID_NAMES if n not in names][:1]
+    name = rowid_name(c.source for c in t.columns)
+    return [name] if name else []
 
 
 class _BatchReader:

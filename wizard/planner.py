@@ -38,13 +38,13 @@ from wizard.profiling import (
     run_profile_job,
 )
 from wizard.sqlite_reader import (
-    ROWID_NAMES,
     SqliteColumn,
     SqliteSchema,
     SqliteTable,
     fk_violation_counts,
     open_readonly,
     read_schema,
+    rowid_name,
     rowid_ranges,
 )
 from wizard.type_mapping import Mapping, map_declared, parse_target_type
@@ -239,8 +239,7 @@ class _Planner:
     def _row_ranges(self, t: SqliteTable) -> list[RowRange | None]:
         """A big rowid table in rowid ranges of about _RANGE_ROWS rows (equal spans of its rowids); else the whole
         table (None)."""
-        names = {c.name.lower() for c in t.columns}
-        key = next((n for n in ROWID_NAMES if n not in names), None)
+        key = rowid_name(_names(t))
         parts = min(self.jobs * 4, t.row_count // _RANGE_ROWS)
         if t.without_rowid or key is None or parts < 2:
             return [None]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,7 +103,13 @@ class SqliteSchema:
         raise KeyError(name)
 
 
-ROWID_NAMES = ("rowid", "_rowid_", "oid")  # a rowid table's rowid answers to the first not taken by a column
+ROWID_NAMES = ("rowid", "_rowid_", "oid")  # the names a rowid table's rowid answers to
+
+
+def rowid_name(columns: Iterable[str]) -> str | None:
+    """The name a rowid table's rowid answers to, given its column names; None when columns take all three."""
+    taken = {c.lower() for c in columns}
+    return next((n for n in ROWID_NAMES if n not in taken), None)
 
 
 def rowid_ranges(conn: sqlite3.Connection, table: str, rowid: str, parts: int) -> list[tuple[int | None, int | None]]:
