@@ -27,7 +27,7 @@ from typing import Any
 
 from wizard.copy_format import as_written_many, numeric_as_written, timestamp_shapes, with_nulls
 from wizard.plan_model import ColumnPlan
-from wizard.values import BadValue, JsonValue, _reject_constant, converter
+from wizard.values import BadValue, JsonValue, _reject_constant, column_converter
 
 Canon = Callable[[Any], Any]
 
@@ -204,8 +204,7 @@ def source_canon(col: ColumnPlan) -> Canon:
     """SQLite value -> canonical value of what the copy loads; a value the copy rejects gets a marker no
     PostgreSQL value can equal, so its row shows as missing in the target. The common storage classes take the
     same fast paths as the copy's encoders (wizard.copy_format), which send such text as written."""
-    conv = converter(col.conversion, text_fix=col.text_fix, epoch_unit=col.epoch_unit,
-                     empty_to_null=col.empty_to_null, max_length=col.length, precision=col.precision, scale=col.scale)
+    conv = column_converter(col)
     canon = value_canon(col) or _same
     kind = col.conversion
     if kind == "json" and col.text_fix is None and not col.empty_to_null:

@@ -22,7 +22,7 @@ from typing import Any
 
 from wizard.copy_format import BadField, plain_stamps, plain_texts, with_nulls, zoned_stamps
 from wizard.plan_model import ColumnPlan, TablePlan
-from wizard.values import BadValue, JsonValue, converter
+from wizard.values import BadValue, JsonValue, column_converter
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # signature, flags, no header extension
 TRAILER = struct.pack(">h", -1)
@@ -78,8 +78,7 @@ def binary_field(col: ColumnPlan) -> BinaryField:
     kind = _kind(col)
     if kind is None:
         raise ValueError(f"column {col.source} ({col.pg_type}) has no binary form here")
-    conv = converter(col.conversion, text_fix=col.text_fix, epoch_unit=col.epoch_unit,
-                     empty_to_null=col.empty_to_null)
+    conv = column_converter(col)
     data = _data(kind)
     parts = 3 if kind == "jsonb" else 2 if kind in ("text", "json", "bytea") else 1
     null = [_NULL] + [b""] * (parts - 1)

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from wizard.plan_model import ColumnPlan
-from wizard.values import BadValue, JsonValue, converter, float_text
+from wizard.values import BadValue, JsonValue, column_converter, float_text
 
 # backslash first: escape_chunk replaces in this order, so it must not escape its own backslashes again
 _ESCAPE_PAIRS = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
@@ -161,8 +161,7 @@ def column_encoder(col: ColumnPlan) -> Callable[[Any], str]:
 
     The common storage class of each conversion has a fast path; everything else takes the converter, which is
     the one definition of what a value becomes (verify compares against it)."""
-    conv = converter(col.conversion, text_fix=col.text_fix, epoch_unit=col.epoch_unit,
-                     empty_to_null=col.empty_to_null, max_length=col.length, precision=col.precision, scale=col.scale)
+    conv = column_converter(col)
 
     def slow(v: Any) -> str:
         return format_value(conv(v))

@@ -48,7 +48,7 @@ from wizard.sqlite_reader import (
     rowid_ranges,
 )
 from wizard.type_mapping import Mapping, map_declared, parse_target_type
-from wizard.values import BadValue, converter, guess_epoch_unit
+from wizard.values import BadValue, column_converter, converter, guess_epoch_unit
 from wizard.workers import run_jobs
 
 _KEY_CHECK_MAX_ROWS = 2_000_000  # a key of mixed storage classes is checked for collisions up to this many rows
@@ -522,8 +522,6 @@ class _Planner:
             elif what == "blob":
                 return f"'\\x{text}'::bytea" if kind == "bytea" else None
             elif kind in ("timestamp", "timestamptz", "date", "time", "json"):
-                from wizard.values import BadValue, converter
-
                 try:
                     converter(kind)(text)
                     return _str_literal(text)
@@ -615,9 +613,7 @@ class _Planner:
         classes = [k for k, n in col.classes.items() if n]
         if len(classes) < 2 or col.conversion == "json" or t.row_count > _KEY_CHECK_MAX_ROWS:
             return  # one storage class: SQLite's own uniqueness holds after conversion
-        conv = converter(col.conversion, text_fix=col.text_fix, epoch_unit=col.epoch_unit,
-                         empty_to_null=col.empty_to_null, max_length=col.length, precision=col.precision,
-                         scale=col.scale)
+        conv = column_converter(col)
         seen: dict[Any, Any] = {}
         collided: list[str] = []
         count = 0

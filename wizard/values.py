@@ -15,9 +15,12 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 Converter = Callable[[Any], Any]
+
+if TYPE_CHECKING:
+    from wizard.plan_model import ColumnPlan
 
 CONVERSIONS = ("int", "float", "numeric", "bool", "timestamp", "timestamptz", "date", "time", "json", "bytea",
                "text")
@@ -320,6 +323,12 @@ class JsonValue:
     def __init__(self, text: str, parsed: Any) -> None:
         self.text = text
         self.parsed = parsed
+
+
+def column_converter(col: ColumnPlan) -> Converter:
+    """converter() for a planned column: its kind, text fix, epoch unit, length and numeric precision."""
+    return converter(col.conversion, text_fix=col.text_fix, epoch_unit=col.epoch_unit,
+                     empty_to_null=col.empty_to_null, max_length=col.length, precision=col.precision, scale=col.scale)
 
 
 def _reject_constant(name: str) -> Any:
