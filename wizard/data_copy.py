@@ -37,7 +37,7 @@ from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.server_check import ConnectFailed
 from wizard.server_cores import build_workers
 from wizard.snapshot import Snapshot, completed, discard, take_snapshot, unchanged, wait_flushed
-from wizard.sqlite_reader import FIRST_CHUNK_ROWS, next_chunk_rows, rowid_name, rowid_ranges
+from wizard.sqlite_reader import FIRST_CHUNK_ROWS, escaped_text, next_chunk_rows, rowid_name, rowid_ranges
 from wizard.workers import Link, Processes, run_jobs, start_processes
 
 _LOCK_KEY = 0x70676D77  # "pgmw": one migrate at a time per target database
@@ -164,7 +164,7 @@ def open_snapshot(path: str | Path, t: TablePlan, *, check_same_thread: bool = T
     src = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=ro", uri=True, check_same_thread=check_same_thread)
     if any(c.text_fix == "replace" for c in t.columns):
         # keep invalid UTF-8 bytes as surrogates; the column's converter decodes them the plan's way
-        src.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
+        src.text_factory = escaped_text
     return src
 
 

@@ -41,11 +41,13 @@ from wizard.sqlite_reader import (
     SqliteColumn,
     SqliteSchema,
     SqliteTable,
+    escaped_text,
     fk_violation_counts,
     open_readonly,
     read_schema,
     rowid_name,
     rowid_ranges,
+    text_factory,
 )
 from wizard.type_mapping import Mapping, map_declared, parse_target_type
 from wizard.values import BadValue, column_converter, converter, guess_epoch_unit
@@ -617,9 +619,7 @@ class _Planner:
         seen: dict[Any, Any] = {}
         collided: list[str] = []
         count = 0
-        old = self.conn.text_factory
-        self.conn.text_factory = lambda b: b.decode("utf-8", "surrogateescape")  # as the copy reads it
-        try:
+        with text_factory(self.conn, escaped_text):  # invalid UTF-8 as the copy reads it
             for (v,) in self.conn.execute(f"SELECT {quote(col.source)} FROM {quote(t.name)} "
                                           f"WHERE {quote(col.source)} IS NOT NULL"):
                 try:
@@ -634,8 +634,6 @@ class _Planner:
                         collided.append(f"{seen[value]!r} and {v!r}")
                 else:
                     seen[value] = v
-        finally:
-            self.conn.text_factory = old
         if count:
             self.find("key_collisions", "error", t.name, col.source,
                       f"{count} value(s) of {col.source}, the {key} of {t.name}, equal another once converted to "

@@ -6,7 +6,6 @@ value-level checks) tests conversions. Memory is bounded: only counters and a fe
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -14,7 +13,13 @@ from typing import Any
 
 from wizard.copy_format import numeric_texts, timestamp_shapes
 from wizard.expressions import quote
-from wizard.sqlite_reader import FIRST_CHUNK_ROWS, fk_violation_counts, next_chunk_rows, open_readonly
+from wizard.sqlite_reader import (
+    FIRST_CHUNK_ROWS,
+    fk_violation_counts,
+    next_chunk_rows,
+    open_readonly,
+    text_factory,
+)
 from wizard.values import BadValue, converter, guess_epoch_unit
 
 MAX_EXAMPLES = 3
@@ -65,17 +70,6 @@ class ColumnProfile:
                                   ("blob", self.blobs)) if v}
 
 
-@contextlib.contextmanager
-def _text_factory(conn: sqlite3.Connection, factory: Any) -> Iterator[None]:
-    """Read text with `factory` for a while: invalid UTF-8 in the data must not abort a profile."""
-    old = conn.text_factory
-    conn.text_factory = factory
-    try:
-        yield
-    finally:
-        conn.text_factory = old
-
-
 _COLUMNS_PER_QUERY = 100  # 14 expressions each stays under SQLite's 2000-column result limit
 
 
@@ -100,7 +94,7 @@ def collated_extremes(conn: sqlite3.Connection, table: str, profiles: dict[str, 
     """min() and max() of the `collated` columns' text from SQLite, by their collation."""
     ordered = [c for c in profiles if c in collated and profiles[c].texts]
     if ordered:
-        with _text_factory(conn, _lenient_text):
+        with text_factory(conn, _lenient_text):
             row = conn.execute(f"SELECT {', '.join(f'min({quote(c)}), max({quote(c)})' for c in ordered)} "
                                f"FROM {quote(table)}").fetchone()
         for i, c in enumerate(ordered):
@@ -252,7 +246,7 @@ def _scan_tallies(conn: sqlite3.Connection, table: str, columns: list[str],
     tallies = [_Tally() for _ in columns]
     if columns:
         where, params = _where(rows)
-        with _text_factory(conn, str):  # TEXT as str, BLOB as bytes: the storage class is the type
+        with text_factory(conn, str):  # TEXT as str, BLOB as bytes: the storage class is the type
             cur = conn.execute(f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table)}{where}", params)
             chunks = _Chunks(cur, len(columns))
             for chunk in chunks:
@@ -298,7 +292,7 @@ def _aggregate(conn: sqlite3.Connection, table: str, columns: list[str]) -> dict
             f"max(CASE WHEN typeof({q})='integer' THEN abs(CAST({q} AS REAL)) END)",
             f"sum(typeof({q})='integer' AND {q} NOT IN (0, 1))",
         ]
-    with _text_factory(conn, _lenient_text):  # min()/max() may meet invalid UTF-8
+    with text_factory(conn, _lenient_text):  # min()/max() may meet invalid UTF-8
         row = conn.execute(f"SELECT {', '.join(exprs)} FROM {quote(table)}").fetchone()
     total = int(row[0])
     out: dict[str, ColumnProfile] = {}
@@ -362,7 +356,7 @@ def check_values(conn: sqlite3.Connection, table: str, wanted: dict[str, list[Ca
     decode_needed = [profiles[c].non_ascii > 0 for c in cols]
     kinds = [[kind for kind, _, _ in entries] for entries in funcs]
     sized = [i for i, c in enumerate(cols) if profiles[c].texts or profiles[c].blobs]  # read as bytes here
-    with _text_factory(conn, bytes):  # invalid UTF-8 must not abort the scan; we decode ourselves
+    with text_factory(conn, bytes):  # invalid UTF-8 must not abort the scan; we decode ourselves
         where, params = _where(rows)
         chunks = _Chunks(conn.execute(f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote(table)}{where}",
                                       params), len(cols))

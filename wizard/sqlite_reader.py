@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from wizard.errors import InputError
 from wizard.expressions import quote
@@ -139,6 +141,22 @@ def fk_violation_counts(conn: sqlite3.Connection, table: str, keys: int) -> dict
         idx = idx if 0 <= idx < keys else 0
         counts[idx] = counts.get(idx, 0) + 1
     return counts
+
+
+@contextlib.contextmanager
+def text_factory(conn: sqlite3.Connection, factory: Any) -> Iterator[None]:
+    """Read text with `factory` for a while (invalid UTF-8 must not abort a read that only looks)."""
+    old = conn.text_factory
+    conn.text_factory = factory
+    try:
+        yield
+    finally:
+        conn.text_factory = old
+
+
+def escaped_text(data: bytes) -> str:
+    """TEXT as str, invalid UTF-8 bytes kept as surrogates: a converter then decodes them the plan's way."""
+    return data.decode("utf-8", "surrogateescape")
 
 
 FIRST_CHUNK_ROWS = 1  # a reader's first chunk: one row, until it knows how big rows are (one may be 100 MB)
