@@ -371,9 +371,9 @@ def check_values(conn: sqlite3.Connection, table: str, wanted: dict[str, list[Ca
                     continue
                 active = [entry for entry, bulk in zip(funcs[i], bulks[i], strict=True)
                           if bulk is None or bulk(present) is None]
-                if funcs[i] and not active and (not decode_needed[i] or _valid_utf8(present)):
-                    continue  # every candidate passed in bulk, and there is no invalid UTF-8 to count
-                if not funcs[i] and _valid_utf8(present):  # read only to count invalid UTF-8: there is none
+                # every candidate passed in bulk (or there is none: the column is read only to count invalid UTF-8),
+                # and there is no invalid UTF-8 to count
+                if not active and (not decode_needed[i] or _valid_utf8(present)):
                     continue
                 for raw in present:
                     value = raw
