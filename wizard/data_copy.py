@@ -182,6 +182,12 @@ def _batch_keys(t: TablePlan) -> list[str]:
     return [name] if name else []
 
 
+def _next_fetch(rows: int, nbytes: int, batch_bytes: int) -> int:
+    """Rows for a batch's next chunk, after one of `rows` rows and `nbytes` bytes, with `batch_bytes` read so far:
+    about _CHUNK_BYTES' worth, and no more than the batch's budget leaves, so the batch ends within a row of it."""
+    return next_chunk_rows(rows, nbytes, most=_FETCH, budget=min(_CHUNK_BYTES, _BATCH_BYTES - batch_bytes))
+
+
 class _BatchReader:
     """File-like object for copy_expert: encodes rows of one batch in the table's COPY format, chunk by chunk."""
 
@@ -250,9 +256,7 @@ class _BatchReader:
         self.buf += data
         self.nbytes += len(data)
         self.count += len(rows)
-        # a chunk also stops near the batch's byte budget: the batch ends within a row of it
-        self.fetch = next_chunk_rows(len(rows), len(data), most=_FETCH,
-                                     budget=min(_CHUNK_BYTES, _BATCH_BYTES - self.nbytes))
+        self.fetch = _next_fetch(len(rows), len(data), self.nbytes)
         self.on_rows(len(rows), len(data))
 
 
@@ -710,35 +714,13 @@ def _copy_part(job: _Part, link: Link, conn: Any) -> None:
         last_key = _key_from_json(checkpoint) if checkpoint else None
         keys = _batch_keys(t)
         nkey = max(len(keys), 1)  # a table in scan order is keyed by the row's position
-        key_sql = ", ".join(quote(k) for k in keys)
         cols_sql = ", ".join(quote(c.source) for c in t.columns)
         encoders = [field_encoder(c) for c in t.columns]  # also for --on-error skip's isolation, always text
         chunks = _chunk_format(t, options.schema, encoders)
         copy_text = _copy_statement(t, options.schema)
         fetch = FIRST_CHUNK_ROWS
         while True:
-            conds: list[str] = []
-            params: tuple[Any, ...] = ()
-            if last_key is not None:
-                conds.append(f"({key_sql}) > ({', '.join('?' * len(keys))})" if len(keys) > 1 else f"{key_sql} > ?")
-                params += last_key
-            elif job.lo is not None:
-                conds.append(f"{key_sql} > ?")
-                params += (job.lo,)
-            if job.hi is not None:
-                conds.append(f"{key_sql} <= ?")
-                params += (job.hi,)
-            where = f"WHERE {' AND '.join(conds)}" if conds else ""
-            query = (f"SELECT {key_sql}, {cols_sql} FROM {quote(t.source)} {where} ORDER BY {key_sql} "
-                     f"LIMIT {options.batch_size}")
-            if not keys:
-                # The next slice of a scan of the table's own b-tree (NOT INDEXED), in rowid order on the snapshot,
-                # which never changes; a row's position in the scan is its key. Skipping the rows before the slice
-                # costs a scan of them: such tables are rare.
-                start = last_key[0] if last_key is not None else 0
-                query = (f"SELECT ? + row_number() OVER (), * FROM (SELECT {cols_sql} FROM {quote(t.source)} "
-                         f"NOT INDEXED LIMIT {options.batch_size} OFFSET ?)")
-                params = (start, start)
+            query, params = _batch_query(t, keys, cols_sql, job, last_key, options.batch_size)
             batch_rejects: list[dict[str, Any]] = []
 
             def on_bad(row: tuple[Any, ...], exc: BadField, _br: list[dict[str, Any]] = batch_rejects,
@@ -788,6 +770,34 @@ def _copy_part(job: _Part, link: Link, conn: Any) -> None:
         raise
     finally:
         src.close()
+
+
+def _batch_query(t: TablePlan, keys: list[str], cols_sql: str, job: _Part, last_key: tuple[Any, ...] | None,
+                 batch_size: int) -> tuple[str, tuple[Any, ...]]:
+    """The SQL and parameters reading the next batch of `job` after `last_key` (None: from its start): the key
+    columns, then the table's columns."""
+    if not keys:
+        # The next slice of a scan of the table's own b-tree (NOT INDEXED), in rowid order on the snapshot, which
+        # never changes; a row's position in the scan is its key. Skipping the rows before the slice costs a scan
+        # of them: such tables are rare.
+        start = last_key[0] if last_key is not None else 0
+        return (f"SELECT ? + row_number() OVER (), * FROM (SELECT {cols_sql} FROM {quote(t.source)} "
+                f"NOT INDEXED LIMIT {batch_size} OFFSET ?)"), (start, start)
+    key_sql = ", ".join(quote(k) for k in keys)
+    conds: list[str] = []
+    params: tuple[Any, ...] = ()
+    if last_key is not None:
+        conds.append(f"({key_sql}) > ({', '.join('?' * len(keys))})" if len(keys) > 1 else f"{key_sql} > ?")
+        params += last_key
+    elif job.lo is not None:
+        conds.append(f"{key_sql} > ?")
+        params += (job.lo,)
+    if job.hi is not None:
+        conds.append(f"{key_sql} <= ?")
+        params += (job.hi,)
+    where = f"WHERE {' AND '.join(conds)}" if conds else ""
+    return (f"SELECT {key_sql}, {cols_sql} FROM {quote(t.source)} {where} ORDER BY {key_sql} "
+            f"LIMIT {batch_size}"), params
 
 
 def _key_json(key: tuple[Any, ...]) -> str:
@@ -890,7 +900,7 @@ def _isolate(conn: Any, src: sqlite3.Connection, t: TablePlan, query: str, param
         if size >= _BATCH_BYTES:
             cut = True
             break
-        fetch = next_chunk_rows(len(chunk), nbytes, most=_FETCH, budget=min(_CHUNK_BYTES, _BATCH_BYTES - size))
+        fetch = _next_fetch(len(chunk), nbytes, size)
 
     def load(chunk: list[tuple[tuple[Any, ...], str]]) -> None:
         if not chunk:
