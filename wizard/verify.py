@@ -14,7 +14,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from operator import itemgetter
 from pathlib import Path
@@ -472,18 +472,16 @@ def _post_load_checks(plan: MigrationPlan, spec: ConnectionSpec, schema: str, pr
                     if ix.skipped is None:
                         out.append(Check("index", t.target, ix.name in indexes,
                                          ix.name + ("" if ix.name in indexes else " is missing")))
+                def rows_breaking(name: str, _t: str = t.target) -> str | None:
+                    return violations.explain_constraint(conn, plan, schema, _t, name)
+
                 for fk in t.foreign_keys:
                     if fk.skipped is None:
-                        out.append(_constraint_check("foreign_key", t.target, fk.name, "f", constraints))
+                        out.append(_constraint_check("foreign_key", t.target, fk.name, "f", constraints,
+                                                     rows_breaking))
                 for ck in t.checks:
                     if ck.skipped is None and ck.sql is not None:
-                        out.append(_constraint_check("check", t.target, ck.name, "c", constraints))
-                for i, check in enumerate(out):
-                    if check.table == t.target and check.detail.endswith(_NOT_VALID):  # which rows, then
-                        name = check.detail[:-len(_NOT_VALID)]
-                        why = violations.explain_constraint(conn, plan, schema, t.target, name)
-                        if why:
-                            out[i] = replace(check, detail=f"{name} exists but is NOT VALID: {why}")
+                        out.append(_constraint_check("check", t.target, ck.name, "c", constraints, rows_breaking))
                 if t.identity_column is not None:
                     out.append(_sequence_check(cur, t, schema))
             conn.rollback()
@@ -497,16 +495,16 @@ def _post_load_checks(plan: MigrationPlan, spec: ConnectionSpec, schema: str, pr
     return out
 
 
-_NOT_VALID = " exists but is NOT VALID (existing rows violate it)"
-
-
-def _constraint_check(kind: str, table: str, name: str, contype: str,
-                      constraints: dict[str, tuple[str, bool]]) -> Check:
+def _constraint_check(kind: str, table: str, name: str, contype: str, constraints: dict[str, tuple[str, bool]],
+                      rows_breaking: Callable[[str], str | None]) -> Check:
+    """Whether constraint `name` exists and is validated; one left NOT VALID says which rows break it."""
     got = constraints.get(name)
     if got is None or got[0] != contype:
         return Check(kind, table, False, f"{name} is missing")
     if not got[1]:
-        return Check(kind, table, False, f"{name}{_NOT_VALID}")
+        why = rows_breaking(name)
+        return Check(kind, table, False, f"{name} exists but is NOT VALID" +
+                     (f": {why}" if why else " (existing rows violate it)"))
     return Check(kind, table, True, f"{name} validated")
 
 
