@@ -170,8 +170,9 @@ def _snapshot_folder(src: Path, backup_dir: Path | str | None) -> Path:
     problem = _room_problem(src, folder)
     if problem is None:
         return folder
-    if _room_problem(src, fallback_folder()) is None:
-        return fallback_folder()
+    other = fallback_folder()
+    if _room_problem(src, other) is None:
+        return other
     raise problem
 
 
