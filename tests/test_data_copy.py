@@ -220,14 +220,11 @@ def test_a_target_holding_another_files_migration_is_refused(make_sqlite, pg_db,
         run(build_plan(second), pg_db)
 
 
-def test_many_small_tables_share_connections(make_sqlite, pg_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Apps have dozens or hundreds of small tables: they are copied in bundles on a few connections, not one
-    connection per table (which made a 367-table file take seconds just connecting)."""
+def _opened_connections(monkeypatch):  # type: ignore[no-untyped-def]
+    """What each work connection opened from here on was for ("copying TABLE", ...), in order."""
     from wizard import data_copy
 
-    script = "".join(f"CREATE TABLE t{i} (id INTEGER PRIMARY KEY, v TEXT);" for i in range(40))
-    path = make_sqlite(script, {f"t{i}": [(j, f"v{i}-{j}") for j in range(1, 6)] for i in range(40)})
-    opened = []
+    opened: list[str | None] = []
     real = data_copy._work_connection
 
     def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -235,6 +232,16 @@ def test_many_small_tables_share_connections(make_sqlite, pg_db, monkeypatch) ->
         return real(*args, **kwargs)
 
     monkeypatch.setattr(data_copy, "_work_connection", counting)
+    return opened
+
+
+def test_many_small_tables_share_connections(make_sqlite, pg_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Apps have dozens or hundreds of small tables: they are copied in bundles on a few connections, not one
+    connection per table (which made a 367-table file take seconds just connecting)."""
+
+    script = "".join(f"CREATE TABLE t{i} (id INTEGER PRIMARY KEY, v TEXT);" for i in range(40))
+    path = make_sqlite(script, {f"t{i}": [(j, f"v{i}-{j}") for j in range(1, 6)] for i in range(40)})
+    opened = _opened_connections(monkeypatch)
     result = run(build_plan(path), pg_db, batch_size=1000)
     assert sum(r.rows for r in result.tables) == 200
     copying = [d for d in opened if d and d.startswith("copying")]
@@ -249,17 +256,9 @@ def test_many_small_tables_share_connections(make_sqlite, pg_db, monkeypatch) ->
 def test_the_parts_of_a_table_share_each_workers_connection(make_sqlite, pg_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A big table is copied in a few dozen parts; each worker keeps its connection from one part to the next
     instead of paying a new server process and password exchange per part."""
-    from wizard import data_copy
 
     path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, f"v{i}") for i in range(1, 601)]})
-    opened = []
-    real = data_copy._work_connection
-
-    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
-        opened.append(args[2] if len(args) > 2 else kwargs.get("doing"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(data_copy, "_work_connection", counting)
+    opened = _opened_connections(monkeypatch)
     result = run(build_plan(path), pg_db, batch_size=10)
     state = read_state(pg_db)
     assert state is not None and state["tables"]["a"]["parts"] >= 8

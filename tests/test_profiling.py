@@ -126,25 +126,27 @@ def test_invalid_utf8_is_counted_by_the_sql_aggregate(tmp_path: Path) -> None:
         conn.close()
 
 
-sizes: list[int] = []  # the chunks check_values read, in rows
-
-
-def _numeric_checks(path: Path, monkeypatch: pytest.MonkeyPatch, bulk: bool) -> tuple[dict[str, object], int]:
-    """The checks of numeric(12,2) and numeric on column p, and how many values the converters were given."""
-    calls = [0]
-    real_converter = profiling.converter
-    sizes.clear()
+def _chunk_rows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The rows of each chunk the profile's readers take from here on, in order."""
+    rows: list[int] = []
     real_iter = profiling._Chunks.__iter__
 
-    def chunks(self):  # type: ignore[no-untyped-def]
+    def counted(self):  # type: ignore[no-untyped-def]
         for chunk in real_iter(self):
-            sizes.append(len(chunk))
+            rows.append(len(chunk))
             yield chunk
 
-    monkeypatch.setattr(profiling._Chunks, "__iter__", chunks)
+    monkeypatch.setattr(profiling._Chunks, "__iter__", counted)
+    return rows
 
-    def counting_converter(kind, **kw):  # type: ignore[no-untyped-def]
-        fn = real_converter(kind, **kw)
+
+def _conversions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """[how many values the profile's converters are given from here on]."""
+    calls = [0]
+    real = profiling.converter
+
+    def counting_converter(*args, **kwargs):  # type: ignore[no-untyped-def]
+        fn = real(*args, **kwargs)
 
         def conv(v):  # type: ignore[no-untyped-def]
             calls[0] += 1
@@ -152,6 +154,17 @@ def _numeric_checks(path: Path, monkeypatch: pytest.MonkeyPatch, bulk: bool) -> 
         return conv
 
     monkeypatch.setattr(profiling, "converter", counting_converter)
+    return calls
+
+
+sizes: list[int] = []  # the chunks check_values read, in rows
+
+
+def _numeric_checks(path: Path, monkeypatch: pytest.MonkeyPatch, bulk: bool) -> tuple[dict[str, object], int]:
+    """The checks of numeric(12,2) and numeric on column p, and how many values the converters were given."""
+    sizes[:] = []
+    read = _chunk_rows(monkeypatch)
+    calls = _conversions(monkeypatch)
     if not bulk:
         monkeypatch.setattr(profiling, "numeric_texts", lambda precision, scale: lambda values: None)
     conn = sqlite3.connect(path)
@@ -161,6 +174,7 @@ def _numeric_checks(path: Path, monkeypatch: pytest.MonkeyPatch, bulk: bool) -> 
     finally:
         conn.close()
     monkeypatch.undo()
+    sizes.extend(read)
     return dict(profiles["p"].checks), calls[0]
 
 
@@ -268,15 +282,7 @@ def test_the_scan_reads_rows_of_big_blobs_a_few_at_a_time(tmp_path: Path, monkey
         wide = aggregate_profile(conn, "wide", [f"c{i}" for i in range(1000)])
         assert wide["c999"].integers == 600
         assert max(chunks) <= 200
-        read: list[int] = []  # the value checks read the same way
-        real_iter = profiling._Chunks.__iter__
-
-        def counted(self):  # type: ignore[no-untyped-def]
-            for chunk in real_iter(self):
-                read.append(len(chunk))
-                yield chunk
-
-        monkeypatch.setattr(profiling._Chunks, "__iter__", counted)
+        read = _chunk_rows(monkeypatch)  # the value checks read the same way
         check_values(conn, "blobs", {"id": [], "data": [Candidate("bytea")]}, profiles)
         assert sum(read) == 40 and max(read[1:]) <= 2, read
         assert profiles["data"].checks["bytea"].failures == 0
@@ -318,18 +324,7 @@ def test_a_bytea_candidate_takes_every_value_without_decoding_blobs(
     conn.execute("CREATE TABLE t (data BLOB)")
     conn.executemany("INSERT INTO t VALUES (?)", [(bytes([i % 256]) * 3000 + b"\xff",) for i in range(3000)])
     conn.commit()
-    calls = [0]
-    real = profiling.converter
-
-    def counting_converter(*args, **kwargs):  # type: ignore[no-untyped-def]
-        fn = real(*args, **kwargs)
-
-        def conv(v):  # type: ignore[no-untyped-def]
-            calls[0] += 1
-            return fn(v)
-        return conv
-
-    monkeypatch.setattr(profiling, "converter", counting_converter)
+    calls = _conversions(monkeypatch)
     try:
         profiles = aggregate_profile(conn, "t", ["data"])
         check_values(conn, "t", {"data": [Candidate("bytea")]}, profiles)
