@@ -22,12 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from psycopg2 import sql  # noqa: E402
 
 from bench.generate import generate  # noqa: E402
-from wizard import ddl  # noqa: E402
-from wizard.connection import ConnectionSpec, connect  # noqa: E402
-from wizard.copy_format import column_encoder, encode_line  # noqa: E402
+from wizard.convert.text_copy import column_encoder, encode_line  # noqa: E402
+from wizard.plan import ddl  # noqa: E402
+from wizard.plan.planner import build_plan  # noqa: E402
 from wizard.plan_model import MigrationPlan, default_plan_path, load_plan, save_plan  # noqa: E402
-from wizard.planner import build_plan  # noqa: E402
-from wizard.targets import ensure_database  # noqa: E402
+from wizard.target.connection import ConnectionSpec, connect  # noqa: E402
+from wizard.target.resolve import ensure_database  # noqa: E402
 
 
 def drop_db(admin: ConnectionSpec, name: str) -> None:
@@ -172,7 +172,7 @@ def main() -> None:
     else:
         plan = build_plan(db)
         save_plan(plan, plan_file)  # the plan is a step of its own, before migrate
-    from wizard.local_server import start_local_server
+    from wizard.target.local_server import start_local_server
 
     server = start_local_server(work / "pg")
     admin = server.spec()

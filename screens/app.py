@@ -42,7 +42,7 @@ class WizardApp(App[int]):
         """Continue where an earlier session stopped (called once the plan file is read)."""
         self.state.restore(data)
         if self.state.server is not None:
-            from wizard.credentials import resolve_password
+            from wizard.target.credentials import resolve_password
 
             self.state.server = resolve_password(self.state.server)
         if self.state.step != "source":

@@ -11,10 +11,10 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Select, Static
 
 from screens.base import StepScreen
-from wizard.connection import ConnectionSpec, parse_dsn
-from wizard.credentials import keyring_status, load_password, save_password
 from wizard.errors import InputError, WizardError
-from wizard.server_check import ServerInfo, test_connection
+from wizard.target.connection import ConnectionSpec, parse_dsn
+from wizard.target.credentials import keyring_status, load_password, save_password
+from wizard.target.server_check import ServerInfo, test_connection
 
 SSLMODES = ["disable", "prefer", "require", "verify-full"]
 
@@ -115,7 +115,7 @@ class ConnectionScreen(StepScreen):
         password = self.query_one("#password", Input).value
         if password:
             return spec.with_password(password)
-        from wizard.credentials import resolve_password
+        from wizard.target.credentials import resolve_password
 
         return resolve_password(spec)
 
@@ -131,7 +131,7 @@ class ConnectionScreen(StepScreen):
 
         def work() -> tuple[ConnectionSpec, ServerInfo, str | None]:
             if spec is None:
-                from wizard.local_server import start_local_server
+                from wizard.target.local_server import start_local_server
 
                 server = start_local_server()
                 found = server.spec("postgres")

@@ -15,9 +15,9 @@ from textual.widgets import Button, Label, Log, ProgressBar, Select, Static
 
 from screens.base import StepScreen
 from screens.widgets import ChoiceModal
-from wizard.data_copy import CopyError, CopyOptions, MigrationResult, Progress, migrate, read_state
+from wizard.cli.progress_view import failed_statement_line
+from wizard.data_copy.run import CopyError, CopyOptions, MigrationResult, Progress, migrate, read_state
 from wizard.errors import Cancelled, WizardError
-from wizard.progress_view import failed_statement_line
 
 
 class CopyScreen(StepScreen):
@@ -210,7 +210,7 @@ class CopyScreen(StepScreen):
         role, spec, plan = self.state.app_role, self.state.target_spec(), self.state.plan
         if not role or not self.state.databases or spec is None or plan is None:
             return
-        from wizard.databases import hand_over
+        from wizard.target.databases import hand_over
 
         self.in_thread(lambda: hand_over(spec, plan, role),
                        lambda count: self.log_line(f"{count} table(s)/view(s) now owned by {role}"),

@@ -12,8 +12,8 @@ from textual.widgets import Button, Input, Label, Static
 
 from screens.base import StepScreen
 from screens.widgets import ConfirmNameModal
-from wizard.databases import DatabasePlan, DatabaseRequest, DatabaseResult, create_databases, plan_databases
 from wizard.errors import InputError
+from wizard.target.databases import DatabasePlan, DatabaseRequest, DatabaseResult, create_databases, plan_databases
 
 
 class DatabasesScreen(StepScreen):

@@ -12,8 +12,8 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from screens.base import StepScreen
-from wizard.envfile import STYLES, EnvPlan, EnvRequest, EnvResult, add_to_gitignore, plan_env, write_env
 from wizard.errors import InputError
+from wizard.target.envfile import STYLES, EnvPlan, EnvRequest, EnvResult, add_to_gitignore, plan_env, write_env
 
 
 class EnvFileScreen(StepScreen):

@@ -12,10 +12,10 @@ from textual.widgets import DataTable, Static, TextArea
 
 from screens.base import StepScreen
 from screens.widgets import TypeModal, fill_table
-from wizard.ddl import render_script
+from wizard.plan.ddl import render_script
+from wizard.plan.planner import build_plan
+from wizard.plan.type_mapping import TARGET_TYPES
 from wizard.plan_model import MigrationPlan, TablePlan
-from wizard.planner import build_plan
-from wizard.type_mapping import TARGET_TYPES
 
 _TABLES = ("include", "SQLite table", "PostgreSQL", "rows", "findings")
 _COLUMNS = ("column", "SQLite type", "PostgreSQL type", "notes")

@@ -16,9 +16,9 @@ from textual.widgets import Button, DataTable, DirectoryTree, Input, Label, Stat
 
 from screens.base import StepScreen
 from screens.widgets import fill_table
-from wizard.inspection import human_size
+from wizard.plan.inspection import human_size
+from wizard.plan.planner import build_plan
 from wizard.plan_model import MigrationPlan, default_plan_path, load_plan
-from wizard.planner import build_plan
 
 SUFFIXES = (".db", ".sqlite", ".sqlite3", ".db3")
 
@@ -151,7 +151,7 @@ class SourceScreen(StepScreen):
         if plan.wizard_state and not self.state.server:
             self.wizard.restore(plan.wizard_state)
         if not self.state.base_name:
-            from wizard.targets import database_name_for
+            from wizard.target.resolve import database_name_for
 
             self.state.base_name = database_name_for(path)
         self.state.save()

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wizard.connection import ConnectionSpec
-from wizard.data_copy import MigrationResult
+from wizard.data_copy.run import MigrationResult
 from wizard.plan_model import MigrationPlan, default_plan_path, save_plan
-from wizard.verify import VerifyReport
+from wizard.target.connection import ConnectionSpec
+from wizard.verify.run import VerifyReport
 
 STEPS: list[tuple[str, str]] = [
     ("source", "Source"), ("connection", "Connection"), ("databases", "Databases"), ("schema", "Schema"),

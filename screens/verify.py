@@ -14,8 +14,8 @@ from textual.widgets import Button, DataTable, Static
 from screens.base import StepScreen
 from screens.widgets import fill_table
 from wizard.errors import StepFailed
-from wizard.verify import VerifyReport, verify
-from wizard.verify_report import difference_line, write_report
+from wizard.verify.report import difference_line, write_report
+from wizard.verify.run import VerifyReport, verify
 
 _REPORT = ("", "table / check", "SQLite", "PostgreSQL", "detail")
 

@@ -16,7 +16,7 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from wizard.connection import ConnectionSpec, parse_dsn
+from wizard.target.connection import ConnectionSpec, parse_dsn
 
 ENV_DSN = "PGMIGRATE_TEST_DSN"
 REPO = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
 
 @pytest.fixture(autouse=True)
 def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryKeyring]:
-    from wizard import credentials
+    from wizard.target import credentials
 
     monkeypatch.delenv("PGPASSWORD", raising=False)
     previous = keyring.get_keyring()
@@ -108,7 +108,7 @@ def pg_server() -> Iterator[PgServer]:
             spec = spec.with_password(os.environ["PGPASSWORD"])
         yield PgServer(spec, None)
         return
-    from wizard.local_server import start_local_server, stop_local_server
+    from wizard.target.local_server import start_local_server, stop_local_server
 
     # A short path: Unix socket paths are limited to ~100 bytes. Not below $HOME: as root the server runs as
     # another user, which must be able to reach the folder.

@@ -11,9 +11,9 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from wizard.connection import ConnectionSpec, connect, parse_dsn
-from wizard.credentials import delete_password, keyring_status, load_password, resolve_password, save_password
-from wizard.server_check import ConnectFailed, test_connection
+from wizard.target.connection import ConnectionSpec, connect, parse_dsn
+from wizard.target.credentials import delete_password, keyring_status, load_password, resolve_password, save_password
+from wizard.target.server_check import ConnectFailed, test_connection
 
 
 @pytest.fixture
@@ -167,7 +167,7 @@ def test_keyring_round_trip(memory_keyring, make_role) -> None:  # type: ignore[
     status = save_password(bare, "from-the-keyring")
     assert status.usable
     assert memory_keyring.store[("pgmigrate-wizard", f"{role.user}@127.0.0.1:{role.port}")] == "from-the-keyring"
-    from wizard import credentials
+    from wizard.target import credentials
 
     credentials.forget_session()  # a new process: only the keyring remembers
     assert load_password(bare) == "from-the-keyring"
@@ -194,7 +194,7 @@ def test_no_keyring_backend_keeps_the_password_for_the_session_only(no_keyring, 
     assert not status.usable and "session only" in status.explanation
     assert not keyring_status().usable
     assert load_password(spec) == "session-only-pw"
-    from wizard import credentials
+    from wizard.target import credentials
 
     credentials.forget_session()
     assert load_password(spec) is None  # gone with the session: nothing was written anywhere

@@ -11,15 +11,23 @@ from hypothesis import strategies as st
 
 from tests.test_copy_fast_paths import _chunk, _col, chunks
 from tests.test_data_copy import EDGE_ROWS
-from wizard.connection import ConnectionSpec
-from wizard.copy_binary import HEADER, TRAILER, binary_field, binary_rows, binary_table, encode_binary, encode_rows
-from wizard.copy_format import column_encoder
-from wizard.data_copy import CopyOptions, migrate
+from wizard.convert.binary_copy import (
+    HEADER,
+    TRAILER,
+    binary_field,
+    binary_rows,
+    binary_table,
+    encode_binary,
+    encode_rows,
+)
+from wizard.convert.text_copy import column_encoder
+from wizard.convert.values import BadValue, converter
+from wizard.data_copy.run import CopyOptions, migrate
+from wizard.plan.planner import build_plan
 from wizard.plan_model import TablePlan
-from wizard.planner import build_plan
-from wizard.values import BadValue, converter
-from wizard.verify import verify
-from wizard.verify_report import render_text
+from wizard.target.connection import ConnectionSpec
+from wizard.verify.report import render_text
+from wizard.verify.run import verify
 
 BINARY_COLUMNS = [
     _col("timestamp", "timestamp"), _col("timestamptz", "timestamptz"), _col("bool", "boolean"),
@@ -158,7 +166,7 @@ def test_a_value_postgresql_rejects_names_its_row_and_column(make_sqlite, pg_db,
     import json
     import sqlite3
 
-    from wizard.data_copy import CopyError, reset_target
+    from wizard.data_copy.run import CopyError, reset_target
 
     path = make_sqlite(f"CREATE TABLE j (id INTEGER PRIMARY KEY, doc JSON, n {n_type});",
                        {"j": [(i, f'{{"i": {i}}}', i) for i in range(1, 31)]})

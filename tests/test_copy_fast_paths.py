@@ -9,9 +9,9 @@ import psycopg2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wizard.copy_format import column_encoder, encode_columns, field_encoder, format_value
+from wizard.convert.text_copy import column_encoder, encode_columns, field_encoder, format_value
+from wizard.convert.values import BadValue, converter
 from wizard.plan_model import ColumnPlan
-from wizard.values import BadValue, converter
 
 
 def _col(conversion: str, pg_type: str, **kw) -> ColumnPlan:  # type: ignore[no-untyped-def]
@@ -110,7 +110,7 @@ def test_column_chunks_encode_exactly_like_single_values(chunk) -> None:  # type
 def test_verify_fast_paths_equal_the_slow_canonical_form(value) -> None:  # type: ignore[no-untyped-def]
     """verify's source side takes the copy's fast paths too; each must give the canonical form of the converted
     value, as the slow path does (a difference would be a false alarm or, worse, a missed one)."""
-    from wizard import canonical
+    from wizard.verify import canonical
 
     for col in CHUNK_COLUMNS:
         conv = converter(col.conversion, max_length=col.length, precision=col.precision, scale=col.scale)
@@ -130,8 +130,8 @@ TIME_COLUMNS = [*COLUMNS[:4], _col("numeric", "numeric(5,0)", precision=5, scale
 def test_target_text_and_source_agree(chunk, pg_conn: psycopg2.extensions.connection) -> None:  # type: ignore[no-untyped-def]
     """verify reads times and numbers as PostgreSQL's text; the source side's canonical form of what the copy
     sends must be exactly that text, made canonical the same way."""
-    from wizard import canonical
-    from wizard.verify import _AS_TEXT
+    from wizard.verify import canonical
+    from wizard.verify.run import _AS_TEXT
 
     psycopg2.extensions.register_type(_AS_TEXT, pg_conn)
     for col in TIME_COLUMNS:
@@ -168,7 +168,7 @@ def test_target_text_and_source_agree(chunk, pg_conn: psycopg2.extensions.connec
 def test_bulk_floats_and_mixed_width_lines() -> None:
     """Finite floats whose sum overflows still encode (per value); NaN/Infinity take PostgreSQL's spelling; a chunk
     of lines with one emoji is the same UTF-8 as the plain encoding of the joined lines."""
-    from wizard.data_copy import _utf8_lines
+    from wizard.data_copy.run import _utf8_lines
 
     enc = field_encoder(_col("float", "double precision"))
     big = [1.7976931348623157e308, 1.7976931348623157e308, -0.0]

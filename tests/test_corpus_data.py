@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CORPUS, corpus_files
-from wizard.connection import ConnectionSpec
-from wizard.data_copy import CopyOptions, migrate
+from wizard.data_copy.run import CopyOptions, migrate
 from wizard.errors import InputError
-from wizard.planner import build_plan
-from wizard.verify import verify
-from wizard.verify_report import render_text
+from wizard.plan.planner import build_plan
+from wizard.target.connection import ConnectionSpec
+from wizard.verify.report import render_text
+from wizard.verify.run import verify
 
 # northwind-large (24 MB, ~1.5M rows) alone would take as long as the rest together; bench/ covers big data
 FILES = [p for p in corpus_files() if p.stat().st_size < 10_000_000]

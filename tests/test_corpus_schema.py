@@ -8,11 +8,11 @@ import psycopg2
 import pytest
 
 from tests.conftest import CORPUS, corpus_files
-from wizard import ddl
-from wizard.connection import ConnectionSpec
-from wizard.inspection import inspect_database
+from wizard.plan import ddl
+from wizard.plan.inspection import inspect_database
+from wizard.plan.planner import build_plan
 from wizard.plan_model import MigrationPlan
-from wizard.planner import build_plan
+from wizard.target.connection import ConnectionSpec
 
 FILES = corpus_files()
 

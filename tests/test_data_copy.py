@@ -17,9 +17,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from wizard.connection import ConnectionSpec
-from wizard.data_copy import CopyError, CopyOptions, migrate, read_state, reset_target
-from wizard.planner import build_plan, parse_overrides
+from wizard.data_copy.run import CopyError, CopyOptions, migrate, read_state, reset_target
+from wizard.plan.planner import build_plan, parse_overrides
+from wizard.target.connection import ConnectionSpec
 
 EDGE_SCRIPT = """
 CREATE TABLE edge (
@@ -222,7 +222,7 @@ def test_a_target_holding_another_files_migration_is_refused(make_sqlite, pg_db,
 
 def _opened_connections(monkeypatch):  # type: ignore[no-untyped-def]
     """What each work connection opened from here on was for ("copying TABLE", ...), in order."""
-    from wizard import data_copy
+    from wizard.data_copy import run as data_copy
 
     opened: list[str | None] = []
     real = data_copy._work_connection
@@ -276,7 +276,7 @@ def _stopped_after_first_batch(make_sqlite, spec):  # type: ignore[no-untyped-de
     state left in the target."""
     import threading
 
-    from wizard import data_copy
+    from wizard.data_copy import run as data_copy
     from wizard.errors import Cancelled
 
     path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, f"v{i}") for i in range(1, 51)]})
@@ -345,7 +345,7 @@ def test_a_target_that_cannot_be_prepared_leaves_no_snapshot(make_sqlite, pg_db,
 
 
 def test_a_snapshot_interrupted_halfway_leaves_no_partial_file(make_sqlite, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from wizard import snapshot
+    from wizard.source import snapshot
 
     path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);",
                        {"a": [(i, "x" * 500) for i in range(1, 2001)]})
@@ -370,8 +370,8 @@ def test_a_snapshot_that_cannot_fit_is_refused_before_it_starts(make_sqlite, tmp
     failing after copying most of a big file."""
     import collections
 
-    from wizard import snapshot
     from wizard.errors import InputError
+    from wizard.source import snapshot
 
     path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, "x" * 500) for i in range(2000)]})
     usage = collections.namedtuple("usage", "total used free")
@@ -390,8 +390,8 @@ def test_a_source_folder_that_cannot_take_the_snapshot_falls_back_to_the_data_fo
     to the user data folder instead of stopping the run. A folder asked for (--backup-dir) is never replaced."""
     import collections
 
-    from wizard import snapshot
     from wizard.errors import InputError
+    from wizard.source import snapshot
 
     path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, "x" * 500) for i in range(2000)]})
     data = tmp_path / "data"
@@ -433,7 +433,7 @@ def test_a_tables_time_counts_from_its_own_start(make_sqlite, pg_db) -> None:  #
 
 def test_the_summary_says_which_tables_an_earlier_run_copied(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
     """A table finished before a resume was not timed by this run: the summary says 'earlier', not 0.00 s."""
-    from wizard.progress_view import render_summary
+    from wizard.cli.progress_view import render_summary
 
     path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, f"v{i}") for i in range(1, 51)]})
     plan = build_plan(path)
@@ -449,7 +449,7 @@ def test_the_summary_says_which_tables_an_earlier_run_copied(make_sqlite, pg_db)
 def test_a_big_snapshot_is_hashed_beside_the_copy_and_then_recorded(make_sqlite, pg_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A big snapshot's SHA-256 is computed while the copy runs and recorded in the run state as soon as it is
     known, also by a run that is stopped: the rerun checks it and resumes."""
-    from wizard import snapshot
+    from wizard.source import snapshot
 
     monkeypatch.setattr(snapshot, "HASH_AHEAD_BYTES", 0)  # every snapshot counts as big
     plan, state = _stopped_after_first_batch(make_sqlite, pg_db)
@@ -473,7 +473,7 @@ def test_a_run_stopped_before_its_snapshot_hash_was_recorded_starts_over(make_sq
     conn.close()
     with pytest.raises(InputError, match="before the SHA-256 of its snapshot"):
         run(plan, pg_db)
-    from wizard.verify import verify
+    from wizard.verify.run import verify
 
     (check,) = [c for c in verify(plan, pg_db, jobs=1).checks if c.name == "snapshot"]
     assert not check.ok and "never recorded" in check.detail
@@ -536,8 +536,8 @@ def test_constraints_that_cannot_be_validated_name_every_offending_key(make_sqli
     """SQLite enforces neither foreign keys (by default) nor, with ignore_check_constraints, CHECKs: rows that
     break them are copied, and the report says how many and which keys, commonest first, not only the first row
     PostgreSQL tripped on. A primary key that cannot be built names the duplicated key."""
-    from wizard import violations
-    from wizard.progress_view import render_summary
+    from wizard.cli.progress_view import render_summary
+    from wizard.data_copy import violations
 
     monkeypatch.setattr(violations, "SHOWN", 3)
     children = [(1, 1), (2, 999), (3, 2), (4, 998), (5, 998), (6, None), (7, 997), (8, 996), (9, 998)]
@@ -568,7 +568,7 @@ def test_rows_of_big_blobs_come_a_few_at_a_time(make_sqlite, pg_db, monkeypatch)
     chunk budget whatever the row size (it read 2000 rows at a time: a table of 4 MB files took gigabytes)."""
     import hashlib
 
-    from wizard import data_copy
+    from wizard.data_copy import run as data_copy
 
     monkeypatch.setattr(data_copy, "_CHUNK_BYTES", 1 << 20)
     blobs = [bytes([i]) * (256 << 10) + str(i).encode() for i in range(40)]
@@ -599,7 +599,7 @@ def test_rows_of_big_blobs_come_a_few_at_a_time(make_sqlite, pg_db, monkeypatch)
 def test_batches_of_big_rows_end_at_their_byte_budget(make_sqlite, pg_db, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A batch ends at --batch-size rows or at about _BATCH_BYTES, whichever comes first: big rows commit a few at
     a time, and --on-error skip, which holds a failed batch in memory to split it, holds no more than that."""
-    from wizard import data_copy
+    from wizard.data_copy import run as data_copy
 
     monkeypatch.setattr(data_copy, "_BATCH_BYTES", 1 << 20)
     rows = [(i, '{"a": 1}', bytes([i]) * (200 << 10)) for i in range(1, 41)]

@@ -11,11 +11,11 @@ import pytest
 from psycopg2 import sql
 
 from tests.conftest import drop_test_objects
-from wizard.connection import ConnectionSpec, connect
-from wizard.credentials import load_password
-from wizard.databases import DatabaseRequest, create_databases, plan_databases, role_spec
 from wizard.errors import InputError
-from wizard.server_check import test_connection
+from wizard.target.connection import ConnectionSpec, connect
+from wizard.target.credentials import load_password
+from wizard.target.databases import DatabaseRequest, create_databases, plan_databases, role_spec
+from wizard.target.server_check import test_connection
 
 
 @pytest.fixture
@@ -157,9 +157,9 @@ def test_without_a_keyring_a_generated_role_password_is_refused(pg_server, names
 
 
 def test_the_app_role_can_use_the_migrated_tables(pg_server, names, make_sqlite) -> None:  # type: ignore[no-untyped-def]
-    from wizard.data_copy import CopyOptions, migrate
-    from wizard.databases import hand_over
-    from wizard.planner import build_plan
+    from wizard.data_copy.run import CopyOptions, migrate
+    from wizard.plan.planner import build_plan
+    from wizard.target.databases import hand_over
 
     admin = pg_server.admin
     req = DatabaseRequest(names["base"], ["dev"], app_role=names["role"], role_password="App-Pass-456")

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
-from wizard.compose import compose_text, write_compose
-from wizard.connection import ConnectionSpec
-from wizard.envfile import EnvRequest, add_to_gitignore, gitignore_status, plan_env, write_env
 from wizard.errors import InputError
+from wizard.target.compose import compose_text, write_compose
+from wizard.target.connection import ConnectionSpec
+from wizard.target.envfile import EnvRequest, add_to_gitignore, gitignore_status, plan_env, write_env
 
 USER_FILE = """\
 # my app settings

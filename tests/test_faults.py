@@ -18,13 +18,13 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from wizard.connection import ConnectionSpec
-from wizard.data_copy import CopyOptions, migrate, read_state
-from wizard.pg_errors import TargetStopped
+from wizard.data_copy.run import CopyOptions, migrate, read_state
+from wizard.plan.planner import build_plan
 from wizard.plan_model import default_plan_path, load_plan, save_plan
-from wizard.planner import build_plan
-from wizard.verify import verify
-from wizard.verify_report import render_text
+from wizard.target.connection import ConnectionSpec
+from wizard.target.pg_errors import TargetStopped
+from wizard.verify.report import render_text
+from wizard.verify.run import verify
 
 ROWS = 100_000
 
@@ -224,7 +224,7 @@ def own_db(pg_server) -> Iterator[ConnectionSpec]:  # type: ignore[no-untyped-de
 def test_server_restart_mid_copy_is_reported_and_resumes(tmp_path: Path, pg_server, own_db) -> None:  # type: ignore[no-untyped-def]
     if pg_server.pgdata is None:
         pytest.skip("restarting needs the built-in server (PGMIGRATE_TEST_DSN points elsewhere)")
-    from wizard.local_server import start_local_server, stop_local_server
+    from wizard.target.local_server import start_local_server, stop_local_server
 
     path = make_source(tmp_path / "app.db")
     proc = subprocess.Popen(_cmd(path, own_db), env=_env(own_db), stdout=subprocess.DEVNULL,

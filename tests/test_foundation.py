@@ -8,15 +8,15 @@ import sys
 import psycopg2
 import pytest
 
-from wizard.cli import main
-from wizard.connection import ConnectionSpec, parse_dsn
-from wizard.server_check import ConnectFailed, test_connection
+from wizard.cli.main import main
+from wizard.target.connection import ConnectionSpec, parse_dsn
+from wizard.target.server_check import ConnectFailed, test_connection
 
 
 def test_engine_does_not_import_textual() -> None:
-    code = ("import sys, wizard.cli, wizard.planner, wizard.ddl, wizard.local_server, wizard.credentials;"
-            "import wizard.commands; assert 'textual' not in sys.modules, sorted(m for m in sys.modules "
-            "if m.startswith('textual'))")
+    code = ("import sys, wizard.cli.main, wizard.plan.planner, wizard.plan.ddl, wizard.target.local_server, "
+            "wizard.target.credentials; import wizard.cli.commands; assert 'textual' not in sys.modules, "
+            "sorted(m for m in sys.modules if m.startswith('textual'))")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

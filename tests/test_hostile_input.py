@@ -12,12 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.test_schema_property import tables as random_tables
-from wizard.cli import main
-from wizard.connection import ConnectionSpec
-from wizard.data_copy import CopyOptions, migrate
-from wizard.planner import build_plan
-from wizard.verify import verify
-from wizard.verify_report import render_text
+from wizard.cli.main import main
+from wizard.data_copy.run import CopyOptions, migrate
+from wizard.plan.planner import build_plan
+from wizard.target.connection import ConnectionSpec
+from wizard.verify.report import render_text
+from wizard.verify.run import verify
 
 
 def _user_tables(spec: ConnectionSpec) -> list[str]:

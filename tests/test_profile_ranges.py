@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from wizard import planner
+from wizard.plan import planner
+from wizard.plan.planner import build_plan
 from wizard.plan_model import save_plan
-from wizard.planner import build_plan
 
 SCRIPT = """
 CREATE TABLE mixed (id INTEGER PRIMARY KEY, price NUMERIC(6,2), at DATETIME, label TEXT COLLATE NOCASE,
@@ -85,7 +85,7 @@ def test_migrate_without_a_saved_plan_says_it_profiles_first(tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
 
-    from wizard.commands import _plan_for
+    from wizard.cli.commands import _plan_for
     from wizard.plan_model import default_plan_path
 
     path = _file(tmp_path)

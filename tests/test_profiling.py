@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.test_copy_fast_paths import stamps
-from wizard import profiling
-from wizard.profiling import Candidate, ColumnProfile, aggregate_profile, check_values
+from wizard.source import profile as profiling
+from wizard.source.profile import Candidate, ColumnProfile, aggregate_profile, check_values
 
 texts = st.one_of(stamps, st.none(), st.sampled_from([
     "2024-02-30 10:00", "2024-13-01", "0000-01-01 00:00:00", "2024-01-01 24:00:00", "2024-01-02", "10:00",
@@ -228,7 +228,7 @@ def test_text_read_only_for_its_utf8_is_decoded_one_by_one_only_when_invalid(
 def test_a_collated_column_takes_min_and_max_by_its_collation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """NOCASE orders 'Wire' after 'picture'; byte order puts it before. The planner reads its candidates (dates,
     JSON) from min() and max(), so they are SQLite's."""
-    from wizard import planner
+    from wizard.plan import planner
 
     path = tmp_path / "c.db"
     conn = sqlite3.connect(path)

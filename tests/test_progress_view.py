@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from wizard.data_copy import Progress
-from wizard.progress_view import ProgressView
+from wizard.cli.progress_view import ProgressView
+from wizard.data_copy.run import Progress
 
 
 class _Terminal(io.StringIO):

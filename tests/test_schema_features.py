@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from wizard import ddl
 from wizard.errors import InputError
+from wizard.plan import ddl
+from wizard.plan.planner import build_plan, parse_overrides
 from wizard.plan_model import MigrationPlan, load_plan, save_plan
-from wizard.planner import build_plan, parse_overrides
 
 
 def script(plan: MigrationPlan) -> str:
@@ -239,7 +239,7 @@ def test_plan_file_round_trip_and_rejects_nonsense(make_sqlite, tmp_path) -> Non
 def test_plan_cli_json_and_exit_codes(make_sqlite, capsys) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    from wizard.cli import main
+    from wizard.cli.main import main
 
     path = make_sqlite("CREATE TABLE t (id INTEGER PRIMARY KEY, flag INT); INSERT INTO t VALUES (1, 1);")
     assert main(["plan", str(path), "--json", "--type", "t.flag=boolean"]) == 0

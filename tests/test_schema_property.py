@@ -11,10 +11,10 @@ import psycopg2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wizard import ddl
-from wizard.connection import ConnectionSpec
-from wizard.planner import build_plan
-from wizard.values import BadValue, converter
+from wizard.convert.values import BadValue, converter
+from wizard.plan import ddl
+from wizard.plan.planner import build_plan
+from wizard.target.connection import ConnectionSpec
 
 DECLARED = ["INTEGER", "INT", "BIGINT", "REAL", "DOUBLE", "NUMERIC(8,2)", "NUMERIC", "DECIMAL", "VARCHAR(6)",
             "TEXT", "BOOLEAN", "DATETIME", "DATE", "JSON", "BLOB", "", "CHAR(2)", "FLOAT", "TIMESTAMP"]

@@ -13,7 +13,7 @@ import pytest
 from psycopg2 import sql
 
 from tests.conftest import drop_test_objects
-from wizard.connection import ConnectionSpec
+from wizard.target.connection import ConnectionSpec
 
 ADMIN_PW = "Adm1n-Tr4cer-Zq9"
 APP_PW = "App-Tr4cer-Kx7"

@@ -11,11 +11,12 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from wizard import data_copy, ddl
-from wizard.connection import ConnectionSpec
-from wizard.data_copy import CopyOptions, migrate
-from wizard.planner import build_plan
-from wizard.server_cores import build_workers, on_this_machine, server_is_local
+from wizard.data_copy import run as data_copy
+from wizard.data_copy.run import CopyOptions, migrate
+from wizard.plan import ddl
+from wizard.plan.planner import build_plan
+from wizard.target.connection import ConnectionSpec
+from wizard.target.server_cores import build_workers, on_this_machine, server_is_local
 
 
 @pytest.fixture

@@ -24,9 +24,9 @@ from screens.source import SourceScreen
 from screens.verify import VerifyScreen
 from screens.widgets import ChoiceModal, MessageBox
 from tests.conftest import CORPUS, drop_test_objects
-from wizard.connection import ConnectionSpec
+from wizard.plan.planner import build_plan, parse_overrides
 from wizard.plan_model import default_plan_path, save_plan
-from wizard.planner import build_plan, parse_overrides
+from wizard.target.connection import ConnectionSpec
 
 SIZE = (100, 30)
 
@@ -307,7 +307,7 @@ async def test_copy_step_shows_what_a_stopped_run_already_did(tmp_path: Path, pg
 
     from textual.widgets import Log
 
-    from wizard.data_copy import CopyOptions, migrate, read_state
+    from wizard.data_copy.run import CopyOptions, migrate, read_state
 
     path = tmp_path / "s.db"
     c = sqlite3.connect(path)

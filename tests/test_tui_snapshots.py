@@ -12,7 +12,7 @@ import pytest
 from textual.widgets import Input
 
 from screens.app import WizardApp
-from wizard.connection import ConnectionSpec
+from wizard.target.connection import ConnectionSpec
 
 FOLDER = Path("/tmp/pgmw-snapshots")
 REPO = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg2
 
-from wizard.connection import ConnectionSpec
+from wizard.target.connection import ConnectionSpec
 
 REPO = Path(__file__).resolve().parent.parent
 

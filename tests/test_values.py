@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wizard import values
+from wizard.convert import values
 
 FORMS = ["2024-01-02 03:04:05", "2024-01-02T03:04:05.123456", "2024-01-02T03:04:05Z", "2024-01-02 03:04:05+02:00",
          "2024-06-01T00:00:00-05:30", "1999-12-31", "2024-02-29 23:59:59.9999995", " 2024-01-01 10:00 ",

@@ -12,11 +12,11 @@ import psycopg2
 import pytest
 
 from tests.test_data_copy import EDGE_ROWS, EDGE_SCRIPT
-from wizard.connection import ConnectionSpec
-from wizard.data_copy import CopyOptions, migrate
-from wizard.planner import build_plan, parse_overrides
-from wizard.verify import VerifyReport, verify
-from wizard.verify_report import render_markdown, render_text, write_report
+from wizard.data_copy.run import CopyOptions, migrate
+from wizard.plan.planner import build_plan, parse_overrides
+from wizard.target.connection import ConnectionSpec
+from wizard.verify.report import render_markdown, render_text, write_report
+from wizard.verify.run import VerifyReport, verify
 
 SCRIPT = """
 CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, active BOOLEAN,
@@ -198,7 +198,7 @@ def test_report_files_and_cli_exit_codes(migrated, tmp_path: Path) -> None:  # t
 def test_many_small_tables_share_connections(make_sqlite, pg_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The scans of small tables come in bundles whose target scans share one connection: hundreds of tables
     must not mean hundreds of connections. A change in one of them is still found."""
-    from wizard import verify as verify_module
+    from wizard.verify import run as verify_module
 
     script = "".join(f"CREATE TABLE t{i} (id INTEGER PRIMARY KEY, v TEXT);" for i in range(40))
     path = make_sqlite(script, {f"t{i}": [(j, f"v{i}-{j}") for j in range(1, 6)] for i in range(40)})
@@ -223,7 +223,7 @@ def test_rows_of_big_blobs_are_read_a_few_at_a_time(make_sqlite, pg_db, monkeypa
     """Both sides of a table of big values are read in chunks of about _CHUNK_BYTES, so verify's memory stays
     bounded whatever the row size (it read 5000 rows at a time: 300 rows of 4 MB peaked near 5 GB). A tampered
     row among them is still found."""
-    from wizard import verify as verify_module
+    from wizard.verify import run as verify_module
 
     monkeypatch.setattr(verify_module, "_CHUNK_BYTES", 1 << 20)
     blobs = [bytes([i]) * (200 << 10) for i in range(40)]

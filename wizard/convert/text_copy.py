@@ -16,8 +16,8 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from wizard.convert.values import BadValue, JsonValue, column_converter, float_text
 from wizard.plan_model import ColumnPlan
-from wizard.values import BadValue, JsonValue, column_converter, float_text
 
 # backslash first: escape_chunk replaces in this order, so it must not escape its own backslashes again
 _ESCAPE_PAIRS = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))

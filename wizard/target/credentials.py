@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from wizard.connection import ConnectionSpec
+from wizard.target.connection import ConnectionSpec
 
 SERVICE = "pgmigrate-wizard"
 # Windows Credential Manager stores UTF-16 blobs of at most 2560 bytes.

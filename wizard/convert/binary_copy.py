@@ -20,9 +20,9 @@ from datetime import datetime, timedelta, timezone
 from itertools import chain, repeat, starmap
 from typing import Any
 
-from wizard.copy_format import BadField, plain_stamps, plain_texts, with_nulls, zoned_stamps
+from wizard.convert.text_copy import BadField, plain_stamps, plain_texts, with_nulls, zoned_stamps
+from wizard.convert.values import BadValue, JsonValue, column_converter
 from wizard.plan_model import ColumnPlan, TablePlan
-from wizard.values import BadValue, JsonValue, column_converter
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # signature, flags, no header extension
 TRAILER = struct.pack(">h", -1)

@@ -25,15 +25,17 @@ import psycopg2.extensions
 import psycopg2.extras
 from psycopg2 import sql
 
-from wizard import canonical, ddl, violations
-from wizard.connection import ConnectionSpec, connect
-from wizard.data_copy import open_snapshot, read_state
+from wizard.convert.values import float_text
+from wizard.data_copy import violations
+from wizard.data_copy.run import open_snapshot, read_state
 from wizard.errors import InputError
-from wizard.expressions import quote
+from wizard.plan import ddl
+from wizard.plan.expressions import quote
 from wizard.plan_model import MigrationPlan, TablePlan
-from wizard.snapshot import file_sha256
-from wizard.sqlite_reader import FIRST_CHUNK_ROWS, next_chunk_rows
-from wizard.values import float_text
+from wizard.source.snapshot import file_sha256
+from wizard.source.sqlite_file import FIRST_CHUNK_ROWS, next_chunk_rows
+from wizard.target.connection import ConnectionSpec, connect
+from wizard.verify import canonical
 from wizard.workers import Link, run_jobs
 
 _FETCH = 5000  # rows per chunk, at most

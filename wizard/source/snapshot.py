@@ -16,7 +16,7 @@ from pathlib import Path
 import platformdirs
 
 from wizard.errors import InputError
-from wizard.sqlite_reader import open_readonly
+from wizard.source.sqlite_file import open_readonly
 
 
 @dataclass(frozen=True)

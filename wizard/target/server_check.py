@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import psycopg2
 
-from wizard.connection import ConnectionSpec, connect
 from wizard.errors import InputError
+from wizard.target.connection import ConnectionSpec, connect
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from typing import Any
 import psycopg2
 from psycopg2 import sql
 
-from wizard.pg_errors import error_text, is_transient
 from wizard.plan_model import MigrationPlan, TablePlan
+from wizard.target.pg_errors import error_text, is_transient
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from wizard.errors import InputError
-from wizard.verify import Difference, VerifyReport
+from wizard.verify.run import Difference, VerifyReport
 
 
 def _mark(ok: bool) -> str:

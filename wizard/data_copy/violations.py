@@ -13,9 +13,9 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
-from wizard import ddl
-from wizard.pg_errors import is_transient
+from wizard.plan import ddl
 from wizard.plan_model import CheckPlan, ForeignKeyPlan, MigrationPlan, TablePlan
+from wizard.target.pg_errors import is_transient
 
 SHOWN = 10  # offending keys listed per constraint
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any, TextIO
 
-from wizard.data_copy import MigrationResult, Progress
-from wizard.ddl import StatementResult
+from wizard.data_copy.run import MigrationResult, Progress
+from wizard.plan.ddl import StatementResult
 
 
 class ProgressView:

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from wizard.errors import InputError
-from wizard.expressions import quote
-from wizard.sql_tokens import Token, is_word, join, paren_body, significant, split_top_level, strip_ws, tokenize
+from wizard.plan.expressions import quote
+from wizard.source.sql_tokens import Token, is_word, join, paren_body, significant, split_top_level, strip_ws, tokenize
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 

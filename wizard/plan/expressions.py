@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from wizard.sql_tokens import Token, is_word, tokenize
+from wizard.source.sql_tokens import Token, is_word, tokenize
 
 # Functions with the same name and meaning in PostgreSQL.
 _SAME = {"lower", "upper", "length", "abs", "coalesce", "nullif", "trim", "ltrim", "rtrim", "replace", "substr",

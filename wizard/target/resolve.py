@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from wizard.connection import ConnectionSpec, connect, parse_dsn
-from wizard.credentials import resolve_password
+from wizard.target.connection import ConnectionSpec, connect, parse_dsn
+from wizard.target.credentials import resolve_password
 
 
 def resolve_target(text: str, *, default_db: str | None = None) -> ConnectionSpec:
     """`local[/DBNAME]` starts the built-in server (creating DBNAME); anything else is a DSN."""
     if text == "local" or text.startswith("local/"):
-        from wizard.local_server import start_local_server
+        from wizard.target.local_server import start_local_server
 
         server = start_local_server()
         dbname = text.partition("/")[2] or default_db or "app"

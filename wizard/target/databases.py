@@ -16,11 +16,11 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
-from wizard.connection import ConnectionSpec, connect
-from wizard.credentials import KeyringStatus, keyring_status, save_password
 from wizard.errors import InputError
 from wizard.plan_model import MigrationPlan
-from wizard.server_check import test_connection
+from wizard.target.connection import ConnectionSpec, connect
+from wizard.target.credentials import KeyringStatus, keyring_status, save_password
+from wizard.target.server_check import test_connection
 
 APP_PASSWORD_ENV = "PGMIGRATE_APP_PASSWORD"  # where a role's password comes from when no keyring can keep one
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")

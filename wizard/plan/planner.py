@@ -9,9 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from wizard.convert.values import BadValue, column_converter, converter, guess_epoch_unit
 from wizard.errors import InputError
-from wizard.expressions import literal_value, quote, translate
-from wizard.identifiers import NameSpace, derived_name
+from wizard.plan.expressions import literal_value, quote, translate
+from wizard.plan.identifiers import NameSpace, derived_name
+from wizard.plan.type_mapping import Mapping, map_declared, parse_target_type
 from wizard.plan_model import (
     CheckPlan,
     ColumnPlan,
@@ -23,7 +25,7 @@ from wizard.plan_model import (
     TablePlan,
     ViewPlan,
 )
-from wizard.profiling import (
+from wizard.source.profile import (
     Candidate,
     ColumnProfile,
     ProfileJob,
@@ -37,7 +39,7 @@ from wizard.profiling import (
     merged_profiles,
     run_profile_job,
 )
-from wizard.sqlite_reader import (
+from wizard.source.sqlite_file import (
     SqliteColumn,
     SqliteSchema,
     SqliteTable,
@@ -49,8 +51,6 @@ from wizard.sqlite_reader import (
     rowid_ranges,
     text_factory,
 )
-from wizard.type_mapping import Mapping, map_declared, parse_target_type
-from wizard.values import BadValue, column_converter, converter, guess_epoch_unit
 from wizard.workers import run_jobs
 
 _KEY_CHECK_MAX_ROWS = 2_000_000  # a key of mixed storage classes is checked for collisions up to this many rows
@@ -769,7 +769,7 @@ def _is_unique_target(ref: TablePlan, cols: list[str]) -> bool:
 
 
 def _view_body(sql: str) -> str | None:
-    from wizard.sql_tokens import is_word, join, tokenize
+    from wizard.source.sql_tokens import is_word, join, tokenize
 
     toks = tokenize(sql)
     for i, t in enumerate(toks):

@@ -26,18 +26,19 @@ from typing import Any
 import psycopg2
 from psycopg2 import sql
 
-from wizard import ddl, violations
-from wizard.connection import ConnectionSpec, connect
-from wizard.copy_binary import HEADER, TRAILER, binary_rows, binary_table, encode_rows
-from wizard.copy_format import BadField, FieldEncoder, encode_columns, encode_line, field_encoder
+from wizard.convert.binary_copy import HEADER, TRAILER, binary_rows, binary_table, encode_rows
+from wizard.convert.text_copy import BadField, FieldEncoder, encode_columns, encode_line, field_encoder
+from wizard.data_copy import violations
 from wizard.errors import Cancelled, InputError, StepFailed
-from wizard.expressions import quote
-from wizard.pg_errors import TargetStopped, is_transient
+from wizard.plan import ddl
+from wizard.plan.expressions import quote
 from wizard.plan_model import MigrationPlan, TablePlan
-from wizard.server_check import ConnectFailed
-from wizard.server_cores import build_workers
-from wizard.snapshot import Snapshot, completed, discard, take_snapshot, unchanged, wait_flushed
-from wizard.sqlite_reader import FIRST_CHUNK_ROWS, escaped_text, next_chunk_rows, rowid_name, rowid_ranges
+from wizard.source.snapshot import Snapshot, completed, discard, take_snapshot, unchanged, wait_flushed
+from wizard.source.sqlite_file import FIRST_CHUNK_ROWS, escaped_text, next_chunk_rows, rowid_name, rowid_ranges
+from wizard.target.connection import ConnectionSpec, connect
+from wizard.target.pg_errors import TargetStopped, is_transient
+from wizard.target.server_check import ConnectFailed
+from wizard.target.server_cores import build_workers
 from wizard.workers import Link, Processes, run_jobs, start_processes
 
 _LOCK_KEY = 0x70676D77  # "pgmw": one migrate at a time per target database

@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _handlers() -> dict[str, Handler]:
-    from wizard import commands
+    from wizard.cli import commands
 
     return {
         "wizard": commands.run_tui,

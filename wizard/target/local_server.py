@@ -20,8 +20,8 @@ from typing import Any
 
 import platformdirs
 
-from wizard.connection import ConnectionSpec
 from wizard.errors import InputError
+from wizard.target.connection import ConnectionSpec
 
 SUPERUSER = "postgres"
 _STATE_FILE = "pgmigrate-local.json"

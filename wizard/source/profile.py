@@ -11,16 +11,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from wizard.copy_format import numeric_texts, timestamp_shapes
-from wizard.expressions import quote
-from wizard.sqlite_reader import (
+from wizard.convert.text_copy import numeric_texts, timestamp_shapes
+from wizard.convert.values import BadValue, converter, guess_epoch_unit
+from wizard.plan.expressions import quote
+from wizard.source.sqlite_file import (
     FIRST_CHUNK_ROWS,
     fk_violation_counts,
     next_chunk_rows,
     open_readonly,
     text_factory,
 )
-from wizard.values import BadValue, converter, guess_epoch_unit
 
 MAX_EXAMPLES = 3
 
@@ -432,7 +432,7 @@ def _all_plain_timestamps(present: list[Any], kinds: list[str]) -> bool:
 
 
 def _has_offset(text: str) -> bool:
-    from wizard.values import parse_timestamp
+    from wizard.convert.values import parse_timestamp
 
     try:
         return parse_timestamp(text)[1]

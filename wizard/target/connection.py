@@ -150,7 +150,7 @@ def _scrub(message: str, raw: str) -> str:
 
 def connect(spec: ConnectionSpec, **extra: Any) -> psycopg2.extensions.connection:
     """Open a connection; failures are classified into a WizardError by `wizard.server_check`."""
-    from wizard.server_check import classify_connect_error
+    from wizard.target.server_check import classify_connect_error
 
     try:
         conn: psycopg2.extensions.connection = psycopg2.connect(**{**spec.connect_kwargs(), **extra})

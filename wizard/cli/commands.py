@@ -17,7 +17,7 @@ def run_tui(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from wizard.inspection import inspect_database, render_inspection
+    from wizard.plan.inspection import inspect_database, render_inspection
 
     report = inspect_database(args.sqlite_file)
     if args.json:
@@ -29,9 +29,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from wizard.ddl import render_script
+    from wizard.plan.ddl import render_script
+    from wizard.plan.planner import build_plan, parse_overrides
     from wizard.plan_model import default_plan_path, save_plan
-    from wizard.planner import build_plan, parse_overrides
 
     overrides = parse_overrides(args.types)
     plan = build_plan(args.sqlite_file, overrides=overrides, keep_case=args.keep_case)
@@ -47,8 +47,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _plan_for(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from wizard.plan.planner import build_plan
     from wizard.plan_model import default_plan_path, load_plan
-    from wizard.planner import build_plan
 
     path = args.plan_file or default_plan_path(args.sqlite_file)
     if path.exists():
@@ -68,10 +68,10 @@ def _plan_for(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from wizard.data_copy import CopyOptions, migrate, read_state, reset_target
+    from wizard.cli.progress_view import ProgressView, render_summary
+    from wizard.data_copy.run import CopyOptions, migrate, read_state, reset_target
     from wizard.errors import EXIT_FAILED, InputError
-    from wizard.progress_view import ProgressView, render_summary
-    from wizard.targets import database_name_for, resolve_target
+    from wizard.target.resolve import database_name_for, resolve_target
 
     plan = _plan_for(args)
     spec = resolve_target(args.target, default_db=database_name_for(args.sqlite_file))
@@ -93,7 +93,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         result = migrate(plan, spec, options, on_progress=view.update)
     sys.stdout.write(render_summary(result))
     if args.owner:
-        from wizard.databases import hand_over
+        from wizard.target.databases import hand_over
 
         count = hand_over(spec, plan, args.owner)
         sys.stdout.write(f"{count} table(s)/view(s) now owned by {args.owner}\n")
@@ -104,9 +104,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from wizard.errors import EXIT_FAILED
-    from wizard.targets import database_name_for, resolve_target
-    from wizard.verify import verify
-    from wizard.verify_report import render_text, write_report
+    from wizard.target.resolve import database_name_for, resolve_target
+    from wizard.verify.report import render_text, write_report
+    from wizard.verify.run import verify
 
     plan = _plan_for(args)
     spec = resolve_target(args.target, default_db=database_name_for(args.sqlite_file))
@@ -128,8 +128,8 @@ def _confirm_drop(name: str, tables: int) -> str:
 
 
 def cmd_create_databases(args: argparse.Namespace) -> int:
-    from wizard.databases import DatabaseRequest, create_databases, plan_databases
-    from wizard.targets import resolve_target
+    from wizard.target.databases import DatabaseRequest, create_databases, plan_databases
+    from wizard.target.resolve import resolve_target
 
     admin = resolve_target(args.server)
     plan = plan_databases(admin, DatabaseRequest(args.base_name, args.envs, app_role=args.app_role))
@@ -158,8 +158,8 @@ def cmd_create_databases(args: argparse.Namespace) -> int:
 
 
 def cmd_env_file(args: argparse.Namespace) -> int:
-    from wizard.envfile import EnvRequest, plan_env, write_env
-    from wizard.targets import resolve_target
+    from wizard.target.envfile import EnvRequest, plan_env, write_env
+    from wizard.target.resolve import resolve_target
 
     target = resolve_target(args.target)
     plan = plan_env(EnvRequest(args.path, target, args.style, args.inline_password, args.envs))
@@ -171,7 +171,7 @@ def cmd_env_file(args: argparse.Namespace) -> int:
         return EXIT_OK
     result = write_env(plan)
     if args.gitignore and not plan.gitignored:
-        from wizard.envfile import add_to_gitignore
+        from wizard.target.envfile import add_to_gitignore
 
         sys.stderr.write(f"added {args.path} to {add_to_gitignore(args.path)}\n")
     sys.stderr.write(f"wrote {result.path}" + (f" (previous file kept as {result.backup})" if result.backup else "")
@@ -180,7 +180,7 @@ def cmd_env_file(args: argparse.Namespace) -> int:
 
 
 def cmd_compose_file(args: argparse.Namespace) -> int:
-    from wizard.compose import compose_text, write_compose
+    from wizard.target.compose import compose_text, write_compose
 
     command = write_compose(args.path, compose_text(dbname=args.dbname, user=args.user, port=args.port),
                             overwrite=args.force)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wizard.plan.planner import build_plan
 from wizard.plan_model import Finding
-from wizard.planner import build_plan
 
 
 @dataclass

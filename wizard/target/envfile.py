@@ -18,9 +18,9 @@ from urllib.parse import quote
 
 from dotenv import dotenv_values, set_key
 
-from wizard.connection import ConnectionSpec
-from wizard.credentials import SERVICE, keyring_status
 from wizard.errors import InputError
+from wizard.target.connection import ConnectionSpec
+from wizard.target.credentials import SERVICE, keyring_status
 
 STYLES = ("url", "pg-vars", "both")
 
