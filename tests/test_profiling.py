@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from tests.test_copy_fast_paths import stamps
 from wizard.source import profile as profiling
-from wizard.source.profile import Candidate, ColumnProfile, aggregate_profile, check_values
+from wizard.source import profile_jobs, value_checks
+from wizard.source.profile import ColumnProfile, aggregate_profile
+from wizard.source.value_checks import Candidate, check_values
 
 texts = st.one_of(stamps, st.none(), st.sampled_from([
     "2024-02-30 10:00", "2024-13-01", "0000-01-01 00:00:00", "2024-01-01 24:00:00", "2024-01-02", "10:00",
@@ -21,7 +23,7 @@ texts = st.one_of(stamps, st.none(), st.sampled_from([
 
 def _profile(path: Path, bulk: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, ColumnProfile]:
     if not bulk:
-        monkeypatch.setattr(profiling, "_all_plain_timestamps", lambda present, kinds: False)
+        monkeypatch.setattr(value_checks, "_all_plain_timestamps", lambda present, kinds: False)
     conn = sqlite3.connect(path)
     try:
         profiles = aggregate_profile(conn, "t", ["at"])
@@ -59,13 +61,13 @@ def test_plain_timestamp_chunks_take_the_bulk_path(tmp_path: Path, monkeypatch: 
     conn.commit()
     conn.close()
     answers: list[bool] = []
-    real = profiling._all_plain_timestamps
+    real = value_checks._all_plain_timestamps
 
     def spy(present, kinds):  # type: ignore[no-untyped-def]
         answers.append(real(present, kinds))
         return answers[-1]
 
-    monkeypatch.setattr(profiling, "_all_plain_timestamps", spy)
+    monkeypatch.setattr(value_checks, "_all_plain_timestamps", spy)
     fast = _profile(path, True, monkeypatch)["at"].checks
     # the first 5000 in bulk (in growing chunks); the last chunk holds an offset and a non-date
     assert len(answers) > 1 and all(answers[:-1]) and answers[-1] is False
@@ -129,21 +131,21 @@ def test_invalid_utf8_is_counted_by_the_sql_aggregate(tmp_path: Path) -> None:
 def _chunk_rows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The rows of each chunk the profile's readers take from here on, in order."""
     rows: list[int] = []
-    real_iter = profiling._Chunks.__iter__
+    real_iter = profiling.Chunks.__iter__
 
     def counted(self):  # type: ignore[no-untyped-def]
         for chunk in real_iter(self):
             rows.append(len(chunk))
             yield chunk
 
-    monkeypatch.setattr(profiling._Chunks, "__iter__", counted)
+    monkeypatch.setattr(profiling.Chunks, "__iter__", counted)
     return rows
 
 
 def _conversions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """[how many values the profile's converters are given from here on]."""
     calls = [0]
-    real = profiling.converter
+    real = value_checks.converter
 
     def counting_converter(*args, **kwargs):  # type: ignore[no-untyped-def]
         fn = real(*args, **kwargs)
@@ -153,7 +155,7 @@ def _conversions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
             return fn(v)
         return conv
 
-    monkeypatch.setattr(profiling, "converter", counting_converter)
+    monkeypatch.setattr(value_checks, "converter", counting_converter)
     return calls
 
 
@@ -166,7 +168,7 @@ def _numeric_checks(path: Path, monkeypatch: pytest.MonkeyPatch, bulk: bool) -> 
     read = _chunk_rows(monkeypatch)
     calls = _conversions(monkeypatch)
     if not bulk:
-        monkeypatch.setattr(profiling, "numeric_texts", lambda precision, scale: lambda values: None)
+        monkeypatch.setattr(value_checks, "numeric_texts", lambda precision, scale: lambda values: None)
     conn = sqlite3.connect(path)
     try:
         profiles = aggregate_profile(conn, "t", ["p"])
@@ -205,7 +207,7 @@ def test_text_read_only_for_its_utf8_is_decoded_one_by_one_only_when_invalid(
     conn.executemany("INSERT INTO t VALUES (CAST(? AS TEXT))", [(b"caf\xe9",), (b"ok",), ("\u00e9".encode(),)])
     conn.commit()
     answers: list[bool] = []
-    real = profiling._valid_utf8
+    real = value_checks._valid_utf8
 
     def spy(values):  # type: ignore[no-untyped-def]
         answers.append(real(values))
@@ -213,11 +215,11 @@ def test_text_read_only_for_its_utf8_is_decoded_one_by_one_only_when_invalid(
 
     try:
         profiles = aggregate_profile(conn, "t", ["name"])
-        monkeypatch.setattr(profiling, "_valid_utf8", spy)
+        monkeypatch.setattr(value_checks, "_valid_utf8", spy)
         check_values(conn, "t", {"name": []}, profiles)
         assert len(answers) > 1 and all(answers[:-1]) and answers[-1] is False
         assert profiles["name"].invalid_utf8 == 1
-        monkeypatch.setattr(profiling, "_valid_utf8", lambda values: False)  # value by value: the same count
+        monkeypatch.setattr(value_checks, "_valid_utf8", lambda values: False)  # value by value: the same count
         again = aggregate_profile(conn, "t", ["name"])
         check_values(conn, "t", {"name": []}, again)
         assert again["name"].invalid_utf8 == 1
@@ -266,13 +268,13 @@ def test_the_scan_reads_rows_of_big_blobs_a_few_at_a_time(tmp_path: Path, monkey
     conn.executemany(f"INSERT INTO wide VALUES ({', '.join('?' * 1000)})", [tuple(range(1000))] * 600)
     conn.commit()
     chunks: list[int] = []
-    real_add = profiling._Tally.add
+    real_add = profiling.Tally.add
 
     def add(self, values):  # type: ignore[no-untyped-def]
         chunks.append(len(values))
         return real_add(self, values)
 
-    monkeypatch.setattr(profiling._Tally, "add", add)
+    monkeypatch.setattr(profiling.Tally, "add", add)
     monkeypatch.setattr(profiling, "_SCAN_BYTES", 2 << 20)
     try:
         profiles = aggregate_profile(conn, "blobs", ["id", "data"])
@@ -301,15 +303,15 @@ def test_ranges_merged_give_the_whole_tables_profile(columns, cuts, tmp_path: Pa
     ranges = [profiling.RowRange("rowid", lo, hi) for lo, hi in zip([None, *bounds], [*bounds, None], strict=True)]
     try:
         whole = aggregate_profile(conn, "t", names)
-        parts = [profiling.run_profile_job(profiling.ProfileJob(str(path), "t", names, r), None) for r in ranges]
-        merged = profiling.merged_profiles(names, parts)
+        parts = [profile_jobs.run_profile_job(profile_jobs.ProfileJob(str(path), "t", names, r), None) for r in ranges]
+        merged = profile_jobs.merged_profiles(names, parts)
         assert repr(merged) == repr(whole)
         wanted = {n: [Candidate("timestamp"), Candidate("json"), Candidate("numeric", precision=4, scale=1)]
                   for n in names}
         check_values(conn, "t", wanted, whole)
-        checked = [profiling.run_profile_job(profiling.ProfileJob(str(path), "t", names, r, wanted, merged), None)
+        checked = [profile_jobs.run_profile_job(profile_jobs.ProfileJob(str(path), "t", names, r, wanted, merged), None)
                    for r in ranges]
-        profiling.merge_checks(merged, checked)
+        profile_jobs.merge_checks(merged, checked)
         assert repr(merged) == repr(whole)
     finally:
         conn.close()

@@ -20,7 +20,8 @@ from datetime import datetime, timedelta, timezone
 from itertools import chain, repeat, starmap
 from typing import Any
 
-from wizard.convert.text_copy import BadField, plain_stamps, plain_texts, with_nulls, zoned_stamps
+from wizard.convert.as_written import plain_stamps, plain_texts, with_nulls, zoned_stamps
+from wizard.convert.text_copy import BadField
 from wizard.convert.values import BadValue, JsonValue, column_converter
 from wizard.plan_model import ColumnPlan, TablePlan
 

@@ -31,9 +31,9 @@ from wizard.convert.text_copy import BadField, FieldEncoder, encode_columns, enc
 from wizard.data_copy import violations
 from wizard.errors import Cancelled, InputError, StepFailed
 from wizard.plan import ddl
-from wizard.plan.expressions import quote
 from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.source.snapshot import Snapshot, completed, discard, take_snapshot, unchanged, wait_flushed
+from wizard.source.sql_tokens import quote
 from wizard.source.sqlite_file import FIRST_CHUNK_ROWS, escaped_text, next_chunk_rows, rowid_name, rowid_ranges
 from wizard.target.connection import ConnectionSpec, connect
 from wizard.target.pg_errors import TargetStopped, is_transient

@@ -33,11 +33,6 @@ class Translated:
     reason: str | None = None
 
 
-def quote(name: str) -> str:
-    """Quote an identifier the way psycopg2.sql.Identifier does (doubling embedded quotes)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _sqlite_time_call(tokens: list[Token], i: int) -> tuple[str, int] | None:
     """datetime('now'), date('now'), strftime(fmt, 'now'), time('now') -> PostgreSQL's current value."""
     name = tokens[i].text.lower()

@@ -11,7 +11,7 @@ from typing import Any
 
 from wizard.convert.values import BadValue, column_converter, converter, guess_epoch_unit
 from wizard.errors import InputError
-from wizard.plan.expressions import literal_value, quote, translate
+from wizard.plan.expressions import literal_value, translate
 from wizard.plan.identifiers import NameSpace, derived_name
 from wizard.plan.type_mapping import Mapping, map_declared, parse_target_type
 from wizard.plan_model import (
@@ -25,32 +25,19 @@ from wizard.plan_model import (
     TablePlan,
     ViewPlan,
 )
-from wizard.source.profile import (
-    Candidate,
-    ColumnProfile,
-    ProfileJob,
-    RowRange,
-    aggregate_profile,
-    aggregate_profile_sql,
-    check_key,
-    check_values,
-    collated_extremes,
-    merge_checks,
-    merged_profiles,
-    run_profile_job,
-)
+from wizard.source.profile import ColumnProfile, RowRange, aggregate_profile, aggregate_profile_sql, collated_extremes
+from wizard.source.profile_jobs import ProfileJob, merge_checks, merged_profiles, run_profile_job
+from wizard.source.schema import SqliteColumn, SqliteSchema, SqliteTable, read_schema
+from wizard.source.sql_tokens import quote
 from wizard.source.sqlite_file import (
-    SqliteColumn,
-    SqliteSchema,
-    SqliteTable,
     escaped_text,
     fk_violation_counts,
     open_readonly,
-    read_schema,
     rowid_name,
     rowid_ranges,
     text_factory,
 )
+from wizard.source.value_checks import Candidate, check_key, check_values
 from wizard.workers import run_jobs
 
 _KEY_CHECK_MAX_ROWS = 2_000_000  # a key of mixed storage classes is checked for collisions up to this many rows

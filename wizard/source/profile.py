@@ -1,26 +1,18 @@
-"""Profile the real data of each column: storage classes, NULLs, ranges, and whether values fit a target type.
+"""Profile the real data of each column: storage classes, NULLs, ranges, lengths, NUL bytes, non-ASCII text.
 
-One aggregate SQL pass per table gives the counts; one streaming Python pass (only over the columns that need
-value-level checks) tests conversions. Memory is bounded: only counters and a few examples are kept.
+One streaming Python pass per table (a rowid range of it, on a worker) counts them; memory is bounded: only counters
+and a few examples are kept. A table with invalid UTF-8 is counted by SQLite instead.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from wizard.convert.text_copy import numeric_texts, timestamp_shapes
-from wizard.convert.values import BadValue, converter, guess_epoch_unit
-from wizard.plan.expressions import quote
-from wizard.source.sqlite_file import (
-    FIRST_CHUNK_ROWS,
-    fk_violation_counts,
-    next_chunk_rows,
-    open_readonly,
-    text_factory,
-)
+from wizard.source.sql_tokens import quote
+from wizard.source.sqlite_file import FIRST_CHUNK_ROWS, next_chunk_rows, text_factory
 
 MAX_EXAMPLES = 3
 
@@ -110,9 +102,17 @@ def aggregate_profile_sql(conn: sqlite3.Connection, table: str, columns: list[st
 
 
 _SCAN_ROWS = 5000  # rows per chunk, at most
+
+
 _SCAN_VALUES = 200_000  # values per chunk, at most
+
+
 _SCAN_BYTES = 16 << 20  # text characters and BLOB bytes per chunk, about (one big value may exceed it)
+
+
 _RANK = {int: 0, float: 0, str: 1, bytes: 2}  # SQLite orders numbers before text before BLOBs
+
+
 _INF = float("inf")
 
 
@@ -120,7 +120,7 @@ def _order(v: Any) -> tuple[int, Any]:
     return _RANK[type(v)], v
 
 
-class _Tally:
+class Tally:
     """The counts of one column, as _aggregate's expressions define them, fed a chunk of values at a time."""
 
     def __init__(self) -> None:
@@ -195,7 +195,7 @@ class _Tally:
         if self.max is None or _order(high) > _order(self.max):
             self.max = high
 
-    def merge(self, later: _Tally) -> None:
+    def merge(self, later: Tally) -> None:
         """Add the counts of the rows that come after this tally's (another range of the same column)."""
         p, q = self.p, later.p
         for name in ("rows", "nulls", "integers", "reals", "texts", "blobs", "empty_strings", "nul_bytes",
@@ -218,7 +218,7 @@ class _Tally:
         return p
 
 
-class _Chunks:
+class Chunks:
     """The rows of a cursor, chunk by chunk: bounded by values (a wide table gives fewer rows at a time) and, once
     the reader sets `size` (the text characters and BLOB bytes of the chunk it got), by size, so rows of big
     values come a few at a time. The first chunk is small; the following grow four times at most."""
@@ -237,18 +237,18 @@ class _Chunks:
 
 
 def _scan(conn: sqlite3.Connection, table: str, columns: list[str]) -> dict[str, ColumnProfile]:
-    tallies = _scan_tallies(conn, table, columns)
+    tallies = scan_tallies(conn, table, columns)
     return {c: t.profile() for c, t in zip(columns, tallies, strict=True)}
 
 
-def _scan_tallies(conn: sqlite3.Connection, table: str, columns: list[str],
-                  rows: RowRange | None = None) -> list[_Tally]:
-    tallies = [_Tally() for _ in columns]
+def scan_tallies(conn: sqlite3.Connection, table: str, columns: list[str],
+                  rows: RowRange | None = None) -> list[Tally]:
+    tallies = [Tally() for _ in columns]
     if columns:
-        where, params = _where(rows)
+        where, params = range_where(rows)
         with text_factory(conn, str):  # TEXT as str, BLOB as bytes: the storage class is the type
             cur = conn.execute(f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table)}{where}", params)
-            chunks = _Chunks(cur, len(columns))
+            chunks = Chunks(cur, len(columns))
             for chunk in chunks:
                 chunks.size = sum(tally.add(values)
                                   for tally, values in zip(tallies, zip(*chunk, strict=True), strict=True))
@@ -264,7 +264,7 @@ class RowRange:
     hi: int | None
 
 
-def _where(rows: RowRange | None) -> tuple[str, tuple[int, ...]]:
+def range_where(rows: RowRange | None) -> tuple[str, tuple[int, ...]]:
     if rows is None:
         return "", ()
     conds, params = [], []
@@ -319,200 +319,3 @@ def _printable(v: Any) -> Any:
     if isinstance(v, str) and len(v) > 60:
         return v[:59] + "…"
     return v
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A conversion to test against a column's values, with its parameters."""
-
-    kind: str
-    length: int | None = None
-    precision: int | None = None
-    scale: int | None = None
-
-
-def check_values(conn: sqlite3.Connection, table: str, wanted: dict[str, list[Candidate]],
-                 profiles: dict[str, ColumnProfile], rows: RowRange | None = None) -> None:
-    """One streaming pass testing each column's candidate conversions (over `rows`, or the whole table); fills
-    profiles[col].checks and counts invalid UTF-8."""
-    cols = [c for c, cands in wanted.items() if cands or profiles[c].non_ascii]
-    if not cols:
-        return
-    funcs: list[list[tuple[str, Any, ConversionCheck]]] = []
-    for c in cols:
-        p = profiles[c]
-        unit = guess_epoch_unit(p.max_abs_integer)
-        entries = []
-        for cand in wanted[c]:
-            check = p.checks.setdefault(_key(cand), ConversionCheck())
-            fn = converter(cand.kind, epoch_unit=unit, max_length=cand.length, precision=cand.precision,
-                           scale=cand.scale, text_fix="strip_nul")
-            entries.append((cand.kind, fn, check))
-        funcs.append(entries)
-    # numeric candidates: a chunk of numbers sent as written all convert (copy_format's bulk check); bytea takes
-    # any value (a BLOB as it is, anything else as its text's bytes), so its chunks need no look at all
-    bulks = [[numeric_texts(cand.precision, cand.scale) if cand.kind == "numeric" else _any_value
-              if cand.kind == "bytea" else None for cand in wanted[c]] for c in cols]
-    decode_needed = [profiles[c].non_ascii > 0 for c in cols]
-    kinds = [[kind for kind, _, _ in entries] for entries in funcs]
-    sized = [i for i, c in enumerate(cols) if profiles[c].texts or profiles[c].blobs]  # read as bytes here
-    with text_factory(conn, bytes):  # invalid UTF-8 must not abort the scan; we decode ourselves
-        where, params = _where(rows)
-        chunks = _Chunks(conn.execute(f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote(table)}{where}",
-                                      params), len(cols))
-        for chunk in chunks:
-            columns = list(zip(*chunk, strict=True))
-            chunks.size = sum(len(v) for i in sized for v in columns[i] if type(v) is bytes)
-            for i, values in enumerate(columns):
-                present = [v for v in values if v is not None]
-                if not present or (funcs[i] and _all_plain_timestamps(present, kinds[i])):
-                    for _kind, _fn, check in funcs[i]:
-                        check.without_offset += len(present)  # each converts, none carries an offset
-                    continue
-                active = [entry for entry, bulk in zip(funcs[i], bulks[i], strict=True)
-                          if bulk is None or bulk(present) is None]
-                # every candidate passed in bulk (or there is none: the column is read only to count invalid UTF-8),
-                # and there is no invalid UTF-8 to count
-                if not active and (not decode_needed[i] or _valid_utf8(present)):
-                    continue
-                for raw in present:
-                    value = raw
-                    if isinstance(raw, bytes):
-                        # text values arrive as bytes here; a real BLOB is told apart by its storage class below
-                        try:
-                            value = raw.decode("utf-8")
-                        except UnicodeDecodeError:
-                            if decode_needed[i]:
-                                profiles[cols[i]].invalid_utf8 += 1
-                            value = raw.decode("utf-8", "replace")
-                    for kind, fn, check in active:
-                        try:
-                            result = fn(value)
-                        except BadValue as exc:
-                            check.fail(value, f"{_repr(value)}: {exc}")
-                            continue
-                        if kind in ("timestamp", "timestamptz") and result is not None:
-                            # a plain timestamp converts only values without an offset; no need to ask again
-                            if kind == "timestamptz" and isinstance(value, str) and _has_offset(value):
-                                check.with_offset += 1
-                            else:
-                                check.without_offset += 1
-
-
-def _any_value(values: Sequence[Any]) -> Sequence[Any]:
-    """The bulk check of a candidate whose converter takes every value."""
-    return values
-
-
-def _valid_utf8(values: list[Any]) -> bool:
-    """Whether every bytes value of a chunk is valid UTF-8: one decode of them joined by newlines (an ASCII byte,
-    so a sequence cut at the end of one value cannot be completed by the next)."""
-    try:
-        b"\n".join(v for v in values if type(v) is bytes).decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _all_plain_timestamps(present: list[Any], kinds: list[str]) -> bool:
-    """Whether a column chunk (no NULLs) is text that every candidate, all of them timestamp or timestamptz,
-    converts without an offset: the shapes the copy sends as written (copy_format.timestamp_shapes), checked
-    with a few C-speed passes instead of a converter call per value and candidate."""
-    if not kinds or any(k not in ("timestamp", "timestamptz") for k in kinds) or \
-            set(map(type, present)) != {bytes}:
-        return False
-    joined = b"\n".join(present)
-    if joined.count(b"\n") != len(present) - 1:
-        return False
-    try:
-        texts = joined.decode("utf-8").split("\n")
-    except UnicodeDecodeError:
-        return False  # value by value, which counts the invalid ones
-    return timestamp_shapes(texts) is not None
-
-
-def _has_offset(text: str) -> bool:
-    from wizard.convert.values import parse_timestamp
-
-    try:
-        return parse_timestamp(text)[1]
-    except BadValue:
-        return False
-
-
-def _repr(v: Any) -> str:
-    s = repr(v)
-    return s if len(s) <= 50 else s[:49] + "…"
-
-
-def _key(c: Candidate) -> str:
-    if c.length:
-        return f"{c.kind}({c.length})"
-    if c.precision:
-        return f"{c.kind}({c.precision},{c.scale or 0})"
-    return c.kind
-
-
-def check_key(c: Candidate) -> str:
-    return _key(c)
-
-
-# -- a table's rows in ranges, on worker processes ----------------------------------------------------------
-
-@dataclass(frozen=True)
-class ProfileJob:
-    """One range of a table's rows for a worker process: its counts (`wanted` None), or its value checks against
-    the table's whole `profiles`."""
-
-    path: str
-    table: str
-    columns: list[str]
-    rows: RowRange | None
-    wanted: dict[str, list[Candidate]] | None = None
-    profiles: dict[str, ColumnProfile] | None = None
-    foreign_keys: int = 0  # instead: the table's violations of its this many foreign keys (fk_violation_counts)
-
-
-def run_profile_job(job: ProfileJob, link: Any) -> Any:
-    """A worker's part: the range's tallies (None when its text is not all UTF-8: the caller then counts the
-    table in SQL), or {column: (its checks, invalid UTF-8 count)} for the range, or the table's foreign key
-    violations."""
-    conn = open_readonly(job.path)
-    try:
-        if job.foreign_keys:
-            return fk_violation_counts(conn, job.table, job.foreign_keys)
-        if job.wanted is None:
-            try:
-                return _scan_tallies(conn, job.table, job.columns, job.rows)
-            except sqlite3.OperationalError:
-                return None
-        assert job.profiles is not None
-        profiles = {c: replace(p, checks={}, invalid_utf8=0) for c, p in job.profiles.items()}
-        check_values(conn, job.table, job.wanted, profiles, job.rows)
-        return {c: (p.checks, p.invalid_utf8) for c, p in profiles.items()}
-    finally:
-        conn.close()
-
-
-def merged_profiles(columns: list[str], parts: list[list[_Tally]]) -> dict[str, ColumnProfile]:
-    """The profiles of a table from its ranges' tallies, given in row order (of equal values the first stays)."""
-    first, *later = parts
-    for tallies in later:
-        for mine, theirs in zip(first, tallies, strict=True):
-            mine.merge(theirs)
-    return {c: t.profile() for c, t in zip(columns, first, strict=True)}
-
-
-def merge_checks(profiles: dict[str, ColumnProfile],
-                 parts: list[dict[str, tuple[dict[str, ConversionCheck], int]]]) -> None:
-    """Add the ranges' value checks (given in row order) to `profiles`, as one pass over the table would."""
-    for part in parts:
-        for column, (checks, invalid) in part.items():
-            p = profiles[column]
-            p.invalid_utf8 += invalid
-            for key, check in checks.items():
-                mine = p.checks.setdefault(key, ConversionCheck())
-                mine.failures += check.failures
-                mine.examples = (mine.examples + check.examples)[:MAX_EXAMPLES]
-                mine.with_offset += check.with_offset
-                mine.without_offset += check.without_offset

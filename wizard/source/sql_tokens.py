@@ -16,6 +16,11 @@ class Token:
     value: str  # identifiers unquoted; other kinds same as text
 
 
+def quote(name: str) -> str:
+    """Quote an identifier the way psycopg2.sql.Identifier does (doubling embedded quotes)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def tokenize(sql: str) -> list[Token]:
     out: list[Token] = []
     i, n = 0, len(sql)

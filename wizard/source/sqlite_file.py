@@ -1,108 +1,19 @@
-"""Open an SQLite file read-only and describe everything in it: tables, columns, keys, indexes, views, triggers."""
+"""Open an SQLite file read-only and read it the way every stage does: in bounded chunks, by rowid ranges,
+with invalid UTF-8 kept.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from wizard.errors import InputError
-from wizard.plan.expressions import quote
-from wizard.source.sql_tokens import Token, is_word, join, paren_body, significant, split_top_level, strip_ws, tokenize
+from wizard.source.sql_tokens import quote
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-@dataclass
-class SqliteColumn:
-    """One column as SQLite knows it."""
-
-    name: str
-    declared_type: str
-    notnull: bool
-    default: str | None  # the DEFAULT clause as SQL text
-    pk_position: int  # 1-based position in the primary key, 0 when not part of it
-    hidden: int  # table_xinfo: 0 normal, 1 hidden (virtual tables), 2 generated VIRTUAL, 3 generated STORED
-    collation: str | None = None
-    generated_expr: str | None = None
-    checks: list[str] = field(default_factory=list)
-
-    @property
-    def generated(self) -> bool:
-        return self.hidden in (2, 3)
-
-
-@dataclass
-class IndexPart:
-    column: str | None  # None for an expression
-    expression: str | None
-    collation: str | None
-    descending: bool
-
-
-@dataclass
-class SqliteIndex:
-    name: str
-    unique: bool
-    origin: str  # "c" CREATE INDEX, "u" UNIQUE constraint, "pk" PRIMARY KEY
-    parts: list[IndexPart]
-    where: str | None
-    sql: str | None
-
-
-@dataclass
-class SqliteForeignKey:
-    ref_table: str
-    from_columns: list[str]
-    to_columns: list[str]  # empty in SQLite means "the referenced table's primary key"; resolved on read
-    on_update: str
-    on_delete: str
-
-
-@dataclass
-class SqliteTable:
-    name: str
-    columns: list[SqliteColumn]
-    primary_key: list[str]
-    without_rowid: bool
-    strict: bool
-    autoincrement: bool
-    rowid_alias: str | None  # the INTEGER PRIMARY KEY column, which is the rowid
-    indexes: list[SqliteIndex]
-    foreign_keys: list[SqliteForeignKey]
-    checks: list[str]  # table-level CHECK expressions
-    sql: str
-    row_count: int = 0
-
-
-@dataclass
-class SqliteObject:
-    """A view, trigger or virtual table: name and its SQL."""
-
-    name: str
-    table: str
-    sql: str
-
-
-@dataclass
-class SqliteSchema:
-    path: str
-    size_bytes: int
-    tables: list[SqliteTable]
-    views: list[SqliteObject]
-    triggers: list[SqliteObject]
-    virtual_tables: list[SqliteObject]
-    sequences: dict[str, int]  # sqlite_sequence: table -> last AUTOINCREMENT value handed out
-
-    def table(self, name: str) -> SqliteTable:
-        for t in self.tables:
-            if t.name == name:
-                return t
-        raise KeyError(name)
 
 
 ROWID_NAMES = ("rowid", "_rowid_", "oid")  # the names a rowid table's rowid answers to
@@ -194,11 +105,11 @@ def open_readonly(path: Path | str) -> sqlite3.Connection:
         conn.execute("PRAGMA query_only = 1")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
-        raise _db_error(p, exc) from None
+        raise db_error(p, exc) from None
     return conn
 
 
-def _db_error(p: Path, exc: sqlite3.Error) -> InputError:
+def db_error(p: Path, exc: sqlite3.Error) -> InputError:
     msg = str(exc)
     if "locked" in msg or "busy" in msg:
         return InputError(f"{p} is locked by another program.", title="Database locked",
@@ -208,209 +119,3 @@ def _db_error(p: Path, exc: sqlite3.Error) -> InputError:
                           hint="Restore a backup, or try 'sqlite3 FILE .recover > dump.sql' to salvage it.")
     return InputError(f"{p} could not be opened: {msg}.", title="Cannot open database",
                       hint="Check the file is a complete SQLite database and readable.")
-
-
-def read_schema(path: Path | str, *, count_rows: bool = True) -> SqliteSchema:
-    conn = open_readonly(path)
-    try:
-        return _read_schema(conn, Path(path), count_rows)
-    except sqlite3.DatabaseError as exc:
-        raise _db_error(Path(path), exc) from None
-    finally:
-        conn.close()
-
-
-def _read_schema(conn: sqlite3.Connection, path: Path, count_rows: bool) -> SqliteSchema:
-    rows = conn.execute(
-        "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY rowid"
-    ).fetchall()
-    virtual = [SqliteObject(n, t, s) for ty, n, t, s in rows
-               if ty == "table" and s and s.upper().lstrip().startswith("CREATE VIRTUAL")]
-    shadow_prefixes = tuple(v.name + "_" for v in virtual)
-    tables = []
-    for ty, name, _tbl, sql in rows:
-        if ty != "table" or not sql or sql.upper().lstrip().startswith("CREATE VIRTUAL"):
-            continue
-        if shadow_prefixes and name.startswith(shadow_prefixes) and _is_shadow(conn, name):
-            continue  # FTS/R-tree shadow tables are rebuilt by their virtual table, not data of the app
-        tables.append(_read_table(conn, name, sql, count_rows))
-    views = [SqliteObject(n, t, s) for ty, n, t, s in rows if ty == "view"]
-    triggers = [SqliteObject(n, t, s) for ty, n, t, s in rows if ty == "trigger"]
-    sequences: dict[str, int] = {}
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'").fetchone():
-        sequences = {n: int(s) for n, s in conn.execute("SELECT name, seq FROM sqlite_sequence") if s is not None}
-    return SqliteSchema(path=str(path), size_bytes=os.path.getsize(path), tables=tables, views=views,
-                        triggers=triggers, virtual_tables=virtual, sequences=sequences)
-
-
-def _is_shadow(conn: sqlite3.Connection, name: str) -> bool:
-    try:
-        return any(r[1] == name and r[2] == "shadow" for r in conn.execute("PRAGMA table_list"))
-    except sqlite3.DatabaseError:  # PRAGMA table_list needs SQLite 3.37; guess from the name
-        return True
-
-
-def _read_table(conn: sqlite3.Connection, name: str, sql: str, count_rows: bool) -> SqliteTable:
-    parsed = parse_create_table(sql)
-    cols = []
-    for _cid, cname, ctype, notnull, default, pk, hidden in conn.execute(f"PRAGMA table_xinfo({quote(name)})"):
-        info = parsed.columns.get(cname.lower(), _ParsedColumn())
-        cols.append(SqliteColumn(name=cname, declared_type=ctype or "", notnull=bool(notnull), default=default,
-                                 pk_position=int(pk), hidden=int(hidden), collation=info.collation,
-                                 generated_expr=info.generated, checks=info.checks))
-    pk = [c.name for c in sorted((c for c in cols if c.pk_position), key=lambda c: c.pk_position)]
-    rowid_alias = None
-    if not parsed.without_rowid and len(pk) == 1:
-        col = next(c for c in cols if c.name == pk[0])
-        # Only the exact type name INTEGER makes a rowid alias; a DESC primary key does not (SQLite quirk).
-        if col.declared_type.upper() == "INTEGER" and not parsed.pk_desc:
-            rowid_alias = col.name
-    indexes = _read_indexes(conn, name)
-    fks = _read_foreign_keys(conn, name)
-    count = conn.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0] if count_rows else 0
-    return SqliteTable(name=name, columns=cols, primary_key=pk, without_rowid=parsed.without_rowid,
-                       strict=parsed.strict, autoincrement=parsed.autoincrement, rowid_alias=rowid_alias,
-                       indexes=indexes, foreign_keys=fks, checks=parsed.checks, sql=sql, row_count=int(count))
-
-
-def _read_indexes(conn: sqlite3.Connection, table: str) -> list[SqliteIndex]:
-    out = []
-    for _seq, iname, unique, origin, partial in conn.execute(f"PRAGMA index_list({quote(table)})"):
-        sql_row = conn.execute("SELECT sql FROM sqlite_master WHERE type='index' AND name=?", (iname,)).fetchone()
-        isql = sql_row[0] if sql_row else None
-        parsed = parse_create_index(isql) if isql else None
-        parts = []
-        exprs = list(parsed.expressions) if parsed else []
-        for row in conn.execute(f"PRAGMA index_xinfo({quote(iname)})"):
-            _seqno, cid, cname, desc, coll, key = row
-            if not key:
-                continue
-            expression = None
-            if cid == -2:
-                expression = exprs.pop(0) if exprs else None
-            elif exprs and parsed and cname is not None:
-                exprs.pop(0)
-            parts.append(IndexPart(column=cname if cid >= 0 else None, expression=expression,
-                                   collation=None if (coll or "BINARY").upper() == "BINARY" else coll,
-                                   descending=bool(desc)))
-        out.append(SqliteIndex(name=iname, unique=bool(unique), origin=origin, parts=parts,
-                               where=parsed.where if (parsed and partial) else None, sql=isql))
-    return out
-
-
-def _read_foreign_keys(conn: sqlite3.Connection, table: str) -> list[SqliteForeignKey]:
-    groups: dict[int, SqliteForeignKey] = {}
-    for fid, _seq, ref, frm, to, on_update, on_delete, _match in conn.execute(
-            f"PRAGMA foreign_key_list({quote(table)})"):
-        fk = groups.setdefault(fid, SqliteForeignKey(ref, [], [], on_update, on_delete))
-        fk.from_columns.append(frm)
-        if to is not None:
-            fk.to_columns.append(to)
-    result = []
-    for fk in groups.values():
-        if not fk.to_columns:  # "REFERENCES parent" without columns means parent's primary key
-            ref_pk = [r[1] for r in sorted((r for r in conn.execute(f"PRAGMA table_info({quote(fk.ref_table)})")
-                                            if r[5]), key=lambda r: r[5])]
-            fk.to_columns = ref_pk
-        result.append(fk)
-    return result
-
-
-@dataclass
-class _ParsedColumn:
-    collation: str | None = None
-    generated: str | None = None
-    checks: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _ParsedTable:
-    columns: dict[str, _ParsedColumn]
-    checks: list[str]
-    without_rowid: bool
-    strict: bool
-    autoincrement: bool
-    pk_desc: bool
-
-
-_CONSTRAINT_STARTS = ("CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN")
-
-
-def parse_create_table(sql: str) -> _ParsedTable:
-    """Read what PRAGMAs do not tell from a CREATE TABLE statement."""
-    tokens = tokenize(sql)
-    open_at = next((i for i, t in enumerate(tokens) if t.kind == "op" and t.text == "("), None)
-    result = _ParsedTable({}, [], False, False, False, False)
-    if open_at is None:
-        return result
-    body, after = paren_body(tokens, open_at)
-    options = [t.text.upper() for t in significant(tokens[after:]) if t.kind == "ident"]
-    result.without_rowid = "ROWID" in options and "WITHOUT" in options
-    result.strict = "STRICT" in options
-    for part in split_top_level(body):
-        sig = significant(part)
-        if not sig:
-            continue
-        if is_word(sig[0], *_CONSTRAINT_STARTS):
-            result.checks.extend(_checks_in(part))
-            continue
-        col = _ParsedColumn(checks=_checks_in(part))
-        for i, t in enumerate(sig):
-            if is_word(t, "COLLATE") and i + 1 < len(sig):
-                col.collation = sig[i + 1].value
-            if is_word(t, "AUTOINCREMENT"):
-                result.autoincrement = True
-            if is_word(t, "PRIMARY") and i + 2 < len(sig) and is_word(sig[i + 2], "DESC"):
-                result.pk_desc = True
-            if is_word(t, "AS") and i + 1 < len(sig) and sig[i + 1].text == "(":
-                start = part.index(sig[i + 1])
-                inner, _ = paren_body(part, start)
-                col.generated = join(inner)
-        result.columns[sig[0].value.lower()] = col
-    return result
-
-
-def _checks_in(part: list[Token]) -> list[str]:
-    out = []
-    for i, t in enumerate(part):
-        if is_word(t, "CHECK"):
-            j = i + 1
-            while j < len(part) and part[j].kind == "ws":
-                j += 1
-            if j < len(part) and part[j].text == "(":
-                inner, _ = paren_body(part, j)
-                out.append(join(inner))
-    return out
-
-
-@dataclass
-class _ParsedIndex:
-    expressions: list[str | None]  # per key part: the SQL text, None for a plain column
-    where: str | None
-
-
-def parse_create_index(sql: str) -> _ParsedIndex:
-    tokens = tokenize(sql)
-    open_at = next((i for i, t in enumerate(tokens) if t.kind == "op" and t.text == "("), None)
-    if open_at is None:
-        return _ParsedIndex([], None)
-    body, after = paren_body(tokens, open_at)
-    exprs: list[str | None] = []
-    for part in split_top_level(body):
-        sig = significant(part)
-        # strip trailing COLLATE x / ASC / DESC
-        while sig and (is_word(sig[-1], "ASC", "DESC")):
-            sig = sig[:-1]
-        if len(sig) >= 2 and is_word(sig[-2], "COLLATE"):
-            sig = sig[:-2]
-        if len(sig) == 1 and sig[0].kind in ("ident", "qident"):
-            exprs.append(None)
-        else:
-            exprs.append(join(strip_ws(part[: part.index(sig[-1]) + 1])) if sig else None)
-    rest = tokens[after:]
-    where = None
-    for i, t in enumerate(rest):
-        if is_word(t, "WHERE"):
-            where = join(rest[i + 1:]).rstrip(";").strip()
-            break
-    return _ParsedIndex(exprs, where)

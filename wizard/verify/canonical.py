@@ -25,7 +25,8 @@ from decimal import Decimal
 from hashlib import blake2b
 from typing import Any
 
-from wizard.convert.text_copy import as_written_many, numeric_as_written, timestamp_shapes, with_nulls
+from wizard.convert.as_written import numeric_as_written, timestamp_shapes, with_nulls
+from wizard.convert.text_copy import as_written_many
 from wizard.convert.values import BadValue, JsonValue, _reject_constant, column_converter
 from wizard.plan_model import ColumnPlan
 

@@ -30,9 +30,9 @@ from wizard.data_copy import violations
 from wizard.data_copy.run import open_snapshot, read_state
 from wizard.errors import InputError
 from wizard.plan import ddl
-from wizard.plan.expressions import quote
 from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.source.snapshot import file_sha256
+from wizard.source.sql_tokens import quote
 from wizard.source.sqlite_file import FIRST_CHUNK_ROWS, next_chunk_rows
 from wizard.target.connection import ConnectionSpec, connect
 from wizard.verify import canonical

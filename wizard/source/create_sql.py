@@ -1,0 +1,109 @@
+"""What the PRAGMAs leave out, read from a CREATE TABLE or CREATE INDEX statement: CHECKs, collations,
+AUTOINCREMENT, generated columns, partial-index predicates and index expressions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from wizard.source.sql_tokens import Token, is_word, join, paren_body, significant, split_top_level, strip_ws, tokenize
+
+
+@dataclass
+class ParsedColumn:
+    collation: str | None = None
+    generated: str | None = None
+    checks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _ParsedTable:
+    columns: dict[str, ParsedColumn]
+    checks: list[str]
+    without_rowid: bool
+    strict: bool
+    autoincrement: bool
+    pk_desc: bool
+
+
+_CONSTRAINT_STARTS = ("CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN")
+
+
+def parse_create_table(sql: str) -> _ParsedTable:
+    """Read what PRAGMAs do not tell from a CREATE TABLE statement."""
+    tokens = tokenize(sql)
+    open_at = next((i for i, t in enumerate(tokens) if t.kind == "op" and t.text == "("), None)
+    result = _ParsedTable({}, [], False, False, False, False)
+    if open_at is None:
+        return result
+    body, after = paren_body(tokens, open_at)
+    options = [t.text.upper() for t in significant(tokens[after:]) if t.kind == "ident"]
+    result.without_rowid = "ROWID" in options and "WITHOUT" in options
+    result.strict = "STRICT" in options
+    for part in split_top_level(body):
+        sig = significant(part)
+        if not sig:
+            continue
+        if is_word(sig[0], *_CONSTRAINT_STARTS):
+            result.checks.extend(_checks_in(part))
+            continue
+        col = ParsedColumn(checks=_checks_in(part))
+        for i, t in enumerate(sig):
+            if is_word(t, "COLLATE") and i + 1 < len(sig):
+                col.collation = sig[i + 1].value
+            if is_word(t, "AUTOINCREMENT"):
+                result.autoincrement = True
+            if is_word(t, "PRIMARY") and i + 2 < len(sig) and is_word(sig[i + 2], "DESC"):
+                result.pk_desc = True
+            if is_word(t, "AS") and i + 1 < len(sig) and sig[i + 1].text == "(":
+                start = part.index(sig[i + 1])
+                inner, _ = paren_body(part, start)
+                col.generated = join(inner)
+        result.columns[sig[0].value.lower()] = col
+    return result
+
+
+def _checks_in(part: list[Token]) -> list[str]:
+    out = []
+    for i, t in enumerate(part):
+        if is_word(t, "CHECK"):
+            j = i + 1
+            while j < len(part) and part[j].kind == "ws":
+                j += 1
+            if j < len(part) and part[j].text == "(":
+                inner, _ = paren_body(part, j)
+                out.append(join(inner))
+    return out
+
+
+@dataclass
+class _ParsedIndex:
+    expressions: list[str | None]  # per key part: the SQL text, None for a plain column
+    where: str | None
+
+
+def parse_create_index(sql: str) -> _ParsedIndex:
+    tokens = tokenize(sql)
+    open_at = next((i for i, t in enumerate(tokens) if t.kind == "op" and t.text == "("), None)
+    if open_at is None:
+        return _ParsedIndex([], None)
+    body, after = paren_body(tokens, open_at)
+    exprs: list[str | None] = []
+    for part in split_top_level(body):
+        sig = significant(part)
+        # strip trailing COLLATE x / ASC / DESC
+        while sig and (is_word(sig[-1], "ASC", "DESC")):
+            sig = sig[:-1]
+        if len(sig) >= 2 and is_word(sig[-2], "COLLATE"):
+            sig = sig[:-2]
+        if len(sig) == 1 and sig[0].kind in ("ident", "qident"):
+            exprs.append(None)
+        else:
+            exprs.append(join(strip_ws(part[: part.index(sig[-1]) + 1])) if sig else None)
+    rest = tokens[after:]
+    where = None
+    for i, t in enumerate(rest):
+        if is_word(t, "WHERE"):
+            where = join(rest[i + 1:]).rstrip(";").strip()
+            break
+    return _ParsedIndex(exprs, where)
