@@ -23,6 +23,7 @@ from psycopg2 import sql  # noqa: E402
 
 from bench.generate import generate  # noqa: E402
 from wizard.convert.text_copy import column_encoder, encode_line  # noqa: E402
+from wizard.data_copy.statements import apply  # noqa: E402
 from wizard.plan import ddl  # noqa: E402
 from wizard.plan.planner import build_plan  # noqa: E402
 from wizard.plan_model import MigrationPlan, default_plan_path, load_plan, save_plan  # noqa: E402
@@ -120,11 +121,11 @@ def export_files(db: Path, plan: MigrationPlan, folder: Path) -> tuple[dict[str,
 def run_reference(plan: MigrationPlan, spec: ConnectionSpec, files: dict[str, Path]) -> float:
     t0 = time.perf_counter()
     conn = connect(spec)
-    ddl.apply(conn, ddl.phase1(plan))
+    apply(conn, ddl.phase1(plan))
     with conn.cursor() as cur:
         for t in plan.included_tables:
             cur.execute(f'COPY "public"."{t.target}" FROM %s', (str(files[t.target]),))
-    ddl.apply(conn, ddl.phase2(plan))
+    apply(conn, ddl.phase2(plan))
     conn.commit()
     conn.close()
     return time.perf_counter() - t0

@@ -16,7 +16,9 @@ from textual.widgets import Button, Label, Log, ProgressBar, Select, Static
 from screens.base import StepScreen
 from screens.widgets import ChoiceModal
 from wizard.cli.progress_view import failed_statement_line
-from wizard.data_copy.run import CopyError, CopyOptions, MigrationResult, Progress, migrate, read_state
+from wizard.data_copy.model import CopyError, CopyOptions, MigrationResult, Progress
+from wizard.data_copy.run import migrate
+from wizard.data_copy.state import read_state
 from wizard.errors import Cancelled, WizardError
 
 

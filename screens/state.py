@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wizard.data_copy.run import MigrationResult
+from wizard.data_copy.model import MigrationResult
 from wizard.plan_model import MigrationPlan, default_plan_path, save_plan
 from wizard.target.connection import ConnectionSpec
 from wizard.verify.run import VerifyReport

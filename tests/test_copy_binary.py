@@ -22,7 +22,8 @@ from wizard.convert.binary_copy import (
 )
 from wizard.convert.text_copy import column_encoder
 from wizard.convert.values import BadValue, converter
-from wizard.data_copy.run import CopyOptions, migrate
+from wizard.data_copy.model import CopyOptions
+from wizard.data_copy.run import migrate
 from wizard.plan.planner import build_plan
 from wizard.plan_model import TablePlan
 from wizard.target.connection import ConnectionSpec
@@ -166,7 +167,8 @@ def test_a_value_postgresql_rejects_names_its_row_and_column(make_sqlite, pg_db,
     import json
     import sqlite3
 
-    from wizard.data_copy.run import CopyError, reset_target
+    from wizard.data_copy.model import CopyError
+    from wizard.data_copy.state import reset_target
 
     path = make_sqlite(f"CREATE TABLE j (id INTEGER PRIMARY KEY, doc JSON, n {n_type});",
                        {"j": [(i, f'{{"i": {i}}}', i) for i in range(1, 31)]})

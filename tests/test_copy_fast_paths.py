@@ -168,7 +168,7 @@ def test_target_text_and_source_agree(chunk, pg_conn: psycopg2.extensions.connec
 def test_bulk_floats_and_mixed_width_lines() -> None:
     """Finite floats whose sum overflows still encode (per value); NaN/Infinity take PostgreSQL's spelling; a chunk
     of lines with one emoji is the same UTF-8 as the plain encoding of the joined lines."""
-    from wizard.data_copy.run import _utf8_lines
+    from wizard.data_copy.batches import _utf8_lines
 
     enc = field_encoder(_col("float", "double precision"))
     big = [1.7976931348623157e308, 1.7976931348623157e308, -0.0]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CORPUS, corpus_files
-from wizard.data_copy.run import CopyOptions, migrate
+from wizard.data_copy.model import CopyOptions
+from wizard.data_copy.run import migrate
 from wizard.errors import InputError
 from wizard.plan.planner import build_plan
 from wizard.target.connection import ConnectionSpec

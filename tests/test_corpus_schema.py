@@ -8,6 +8,7 @@ import psycopg2
 import pytest
 
 from tests.conftest import CORPUS, corpus_files
+from wizard.data_copy.statements import apply
 from wizard.plan import ddl
 from wizard.plan.inspection import inspect_database
 from wizard.plan.planner import build_plan
@@ -30,8 +31,8 @@ def test_corpus_plan_loads(path: Path, pg_db: ConnectionSpec) -> None:
     plan = build_plan(path)
     conn = psycopg2.connect(**pg_db.connect_kwargs())
     try:
-        ddl.apply(conn, ddl.phase1(plan))
-        results = ddl.apply(conn, ddl.phase2(plan))
+        apply(conn, ddl.phase1(plan))
+        results = apply(conn, ddl.phase2(plan))
         conn.commit()
     finally:
         conn.close()

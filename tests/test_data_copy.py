@@ -17,7 +17,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from wizard.data_copy.run import CopyError, CopyOptions, migrate, read_state, reset_target
+from wizard.data_copy.model import CopyError, CopyOptions
+from wizard.data_copy.run import migrate
+from wizard.data_copy.state import read_state, reset_target
 from wizard.plan.planner import build_plan, parse_overrides
 from wizard.target.connection import ConnectionSpec
 
@@ -222,16 +224,16 @@ def test_a_target_holding_another_files_migration_is_refused(make_sqlite, pg_db,
 
 def _opened_connections(monkeypatch):  # type: ignore[no-untyped-def]
     """What each work connection opened from here on was for ("copying TABLE", ...), in order."""
-    from wizard.data_copy import run as data_copy
+    from wizard.data_copy import parts
 
     opened: list[str | None] = []
-    real = data_copy._work_connection
+    real = parts.work_connection
 
     def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
         opened.append(args[2] if len(args) > 2 else kwargs.get("doing"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(data_copy, "_work_connection", counting)
+    monkeypatch.setattr(parts, "work_connection", counting)
     return opened
 
 
@@ -276,13 +278,13 @@ def _stopped_after_first_batch(make_sqlite, spec):  # type: ignore[no-untyped-de
     state left in the target."""
     import threading
 
-    from wizard.data_copy import run as data_copy
+    from wizard.data_copy import parts
     from wizard.errors import Cancelled
 
     path = make_sqlite("CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);", {"a": [(i, f"v{i}") for i in range(1, 51)]})
     plan = build_plan(path)
     cancel = threading.Event()
-    real = data_copy._copy_part
+    real = parts._copy_part
 
     def part_then_cancel(job, link, conn):  # type: ignore[no-untyped-def]
         real(job, link, conn)
@@ -292,7 +294,7 @@ def _stopped_after_first_batch(make_sqlite, spec):  # type: ignore[no-untyped-de
             time.sleep(0.01)
 
     with pytest.MonkeyPatch.context() as mp, pytest.raises(Cancelled):
-        mp.setattr(data_copy, "_copy_part", part_then_cancel)
+        mp.setattr(parts, "_copy_part", part_then_cancel)
         migrate(plan, spec, CopyOptions(jobs=1, batch_size=5), cancel=cancel)
     state = read_state(spec)
     assert state is not None
@@ -568,22 +570,22 @@ def test_rows_of_big_blobs_come_a_few_at_a_time(make_sqlite, pg_db, monkeypatch)
     chunk budget whatever the row size (it read 2000 rows at a time: a table of 4 MB files took gigabytes)."""
     import hashlib
 
-    from wizard.data_copy import run as data_copy
+    from wizard.data_copy import batches
 
-    monkeypatch.setattr(data_copy, "_CHUNK_BYTES", 1 << 20)
+    monkeypatch.setattr(batches, "_CHUNK_BYTES", 1 << 20)
     blobs = [bytes([i]) * (256 << 10) + str(i).encode() for i in range(40)]
     path = make_sqlite("CREATE TABLE files (id INTEGER PRIMARY KEY, name TEXT, data BLOB);"
                        "CREATE TABLE small (id INTEGER PRIMARY KEY, v TEXT);",
                        {"files": [(i + 1, f"f{i}", b) for i, b in enumerate(blobs)],
                         "small": [(i, f"v{i}") for i in range(1, 5001)]})
     chunks: dict[int, list[int]] = {}
-    real = data_copy._BatchReader._encode
+    real = batches.BatchReader._encode
 
     def spy(self, rows):  # type: ignore[no-untyped-def]
         chunks.setdefault(len(rows[0]), []).append(sum(len(v) for r in rows for v in r if isinstance(v, bytes)))
         return real(self, rows)
 
-    monkeypatch.setattr(data_copy._BatchReader, "_encode", spy)
+    monkeypatch.setattr(batches.BatchReader, "_encode", spy)
     result = run(build_plan(path), pg_db, batch_size=50_000)
     assert sorted((t.table, t.rows) for t in result.tables) == [("files", 40), ("small", 5000)]
     file_chunks = chunks[4]  # key, id, name, data
@@ -599,9 +601,9 @@ def test_rows_of_big_blobs_come_a_few_at_a_time(make_sqlite, pg_db, monkeypatch)
 def test_batches_of_big_rows_end_at_their_byte_budget(make_sqlite, pg_db, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A batch ends at --batch-size rows or at about _BATCH_BYTES, whichever comes first: big rows commit a few at
     a time, and --on-error skip, which holds a failed batch in memory to split it, holds no more than that."""
-    from wizard.data_copy import run as data_copy
+    from wizard.data_copy import batches, parts
 
-    monkeypatch.setattr(data_copy, "_BATCH_BYTES", 1 << 20)
+    monkeypatch.setattr(batches, "_BATCH_BYTES", 1 << 20)
     rows = [(i, '{"a": 1}', bytes([i]) * (200 << 10)) for i in range(1, 41)]
     path = make_sqlite("CREATE TABLE files (id INTEGER PRIMARY KEY, doc JSON, data BLOB);", {"files": rows})
     plan = build_plan(path)
@@ -610,7 +612,7 @@ def test_batches_of_big_rows_end_at_their_byte_budget(make_sqlite, pg_db, monkey
     app.close()
     commits: list[int] = []
     cuts: list[bool] = []
-    real_checkpoint, real_isolate = data_copy._checkpoint, data_copy._isolate
+    real_checkpoint, real_isolate = parts.advance_checkpoint, parts.isolate
 
     def checkpoint(conn, job, expected, last_key, loaded, rejects):  # type: ignore[no-untyped-def]
         commits.append(loaded + len(rejects))
@@ -621,8 +623,8 @@ def test_batches_of_big_rows_end_at_their_byte_budget(make_sqlite, pg_db, monkey
         cuts.append(out[3])
         return out
 
-    monkeypatch.setattr(data_copy, "_checkpoint", checkpoint)
-    monkeypatch.setattr(data_copy, "_isolate", isolate)
+    monkeypatch.setattr(parts, "advance_checkpoint", checkpoint)
+    monkeypatch.setattr(parts, "isolate", isolate)
     with pytest.raises(CopyError, match="23"):  # stops at the bad row's batch; the batches before it stay
         migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=1000))
     state = read_state(pg_db)

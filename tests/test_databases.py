@@ -157,7 +157,8 @@ def test_without_a_keyring_a_generated_role_password_is_refused(pg_server, names
 
 
 def test_the_app_role_can_use_the_migrated_tables(pg_server, names, make_sqlite) -> None:  # type: ignore[no-untyped-def]
-    from wizard.data_copy.run import CopyOptions, migrate
+    from wizard.data_copy.model import CopyOptions
+    from wizard.data_copy.run import migrate
     from wizard.plan.planner import build_plan
     from wizard.target.databases import hand_over
 

@@ -18,7 +18,9 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from wizard.data_copy.run import CopyOptions, migrate, read_state
+from wizard.data_copy.model import CopyOptions
+from wizard.data_copy.run import migrate
+from wizard.data_copy.state import read_state
 from wizard.plan.planner import build_plan
 from wizard.plan_model import default_plan_path, load_plan, save_plan
 from wizard.target.connection import ConnectionSpec

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.test_schema_property import tables as random_tables
 from wizard.cli.main import main
-from wizard.data_copy.run import CopyOptions, migrate
+from wizard.data_copy.model import CopyOptions
+from wizard.data_copy.run import migrate
 from wizard.plan.planner import build_plan
 from wizard.target.connection import ConnectionSpec
 from wizard.verify.report import render_text

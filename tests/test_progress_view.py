@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from wizard.cli.progress_view import ProgressView
-from wizard.data_copy.run import Progress
+from wizard.data_copy.model import Progress
 
 
 class _Terminal(io.StringIO):

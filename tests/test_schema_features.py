@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from wizard.data_copy.statements import apply
 from wizard.errors import InputError
 from wizard.plan import ddl
 from wizard.plan.planner import build_plan, parse_overrides
@@ -259,8 +260,8 @@ def test_tricky_ddl_loads(make_sqlite, pg_conn) -> None:  # type: ignore[no-unty
         "CREATE INDEX live ON posts(user_id) WHERE deleted = 0;"
         'CREATE VIEW admins AS SELECT Email FROM "Users" WHERE is_admin = 1;')
     plan = build_plan(path)
-    ddl.apply(pg_conn, ddl.phase1(plan))
-    results = ddl.apply(pg_conn, ddl.phase2(plan))
+    apply(pg_conn, ddl.phase1(plan))
+    results = apply(pg_conn, ddl.phase2(plan))
     pg_conn.commit()
     assert [r.error for r in results if not r.ok] == []
 

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wizard.convert.values import BadValue, converter
+from wizard.data_copy.statements import apply
 from wizard.plan import ddl
 from wizard.plan.planner import build_plan
 from wizard.target.connection import ConnectionSpec
@@ -59,8 +60,8 @@ def test_random_tables_plan_load_and_fit(spec: list[tuple[str, list[object]]], p
         try:
             with conn.cursor() as cur:
                 cur.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-            ddl.apply(conn, ddl.phase1(plan))
-            results = ddl.apply(conn, ddl.phase2(plan))
+            apply(conn, ddl.phase1(plan))
+            results = apply(conn, ddl.phase2(plan))
             conn.commit()
         finally:
             conn.close()

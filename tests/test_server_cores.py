@@ -11,9 +11,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from wizard.data_copy import run as data_copy
-from wizard.data_copy.run import CopyOptions, migrate
-from wizard.plan import ddl
+from wizard.data_copy import post_load, statements
+from wizard.data_copy.model import CopyOptions
+from wizard.data_copy.run import migrate
 from wizard.plan.planner import build_plan
 from wizard.target.connection import ConnectionSpec
 from wizard.target.server_cores import build_workers, on_this_machine, server_is_local
@@ -66,7 +66,7 @@ def test_post_load_builds_without_spare_workers_on_a_busy_local_machine(  # type
     src.commit()
     src.close()
     seen: list[str] = []  # the setting on the connections that build keys and indexes
-    real_apply = ddl.apply
+    real_apply = statements.apply
 
     def apply(conn, statements):  # type: ignore[no-untyped-def]
         if any(st.kind in ("pk", "index") for st in statements):
@@ -76,7 +76,7 @@ def test_post_load_builds_without_spare_workers_on_a_busy_local_machine(  # type
         return real_apply(conn, statements)
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(data_copy.ddl, "apply", apply)
+    monkeypatch.setattr(post_load, "apply", apply)
     result = migrate(build_plan(path), pg_db, CopyOptions(jobs=2))
     assert result.failed_statements == []
     assert seen and set(seen) == {"0"}, seen

@@ -307,7 +307,9 @@ async def test_copy_step_shows_what_a_stopped_run_already_did(tmp_path: Path, pg
 
     from textual.widgets import Log
 
-    from wizard.data_copy.run import CopyOptions, migrate, read_state
+    from wizard.data_copy.model import CopyOptions
+    from wizard.data_copy.run import migrate
+    from wizard.data_copy.state import read_state
 
     path = tmp_path / "s.db"
     c = sqlite3.connect(path)

@@ -12,7 +12,8 @@ import psycopg2
 import pytest
 
 from tests.test_data_copy import EDGE_ROWS, EDGE_SCRIPT
-from wizard.data_copy.run import CopyOptions, migrate
+from wizard.data_copy.model import CopyOptions
+from wizard.data_copy.run import migrate
 from wizard.plan.planner import build_plan, parse_overrides
 from wizard.target.connection import ConnectionSpec
 from wizard.verify.report import render_markdown, render_text, write_report

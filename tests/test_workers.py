@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wizard.data_copy.run import CopyError
+from wizard.data_copy.model import CopyError
 from wizard.workers import Link, run_jobs, start_processes
 
 REPO = Path(__file__).resolve().parent.parent

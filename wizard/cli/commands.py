@@ -69,7 +69,9 @@ def _plan_for(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from wizard.cli.progress_view import ProgressView, render_summary
-    from wizard.data_copy.run import CopyOptions, migrate, read_state, reset_target
+    from wizard.data_copy.model import CopyOptions
+    from wizard.data_copy.run import migrate
+    from wizard.data_copy.state import read_state, reset_target
     from wizard.errors import EXIT_FAILED, InputError
     from wizard.target.resolve import database_name_for, resolve_target
 

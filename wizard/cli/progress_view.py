@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, TextIO
 
-from wizard.data_copy.run import MigrationResult, Progress
+from wizard.data_copy.model import MigrationResult, Progress
 from wizard.plan.ddl import StatementResult
 
 

@@ -87,7 +87,7 @@ class _Found:
     commonest: list[tuple[tuple[Any, ...], int]]  # at most SHOWN keys, with how many rows hold each
 
     def listed(self) -> str:
-        text = ", ".join(_key_text(k, n) for k, n in self.commonest)
+        text = ", ".join(key_text(k, n) for k, n in self.commonest)
         more = self.keys - len(self.commonest)
         return text + (f" and {more:,} more" if more > 0 else "")
 
@@ -104,7 +104,7 @@ def _offending(conn: Any, key: sql.Composable, table: sql.Composable, where: sql
     return _Found(int(rows), int(keys), commonest)
 
 
-def _key_text(key: tuple[Any, ...], rows: int) -> str:
+def key_text(key: tuple[Any, ...], rows: int) -> str:
     values = [_value_text(v) for v in key]
     text = values[0] if len(values) == 1 else "(" + ", ".join(values) + ")"
     return text + (f" ({rows:,} rows)" if rows > 1 else "")

@@ -27,7 +27,8 @@ from psycopg2 import sql
 
 from wizard.convert.values import float_text
 from wizard.data_copy import violations
-from wizard.data_copy.run import open_snapshot, read_state
+from wizard.data_copy.batches import open_snapshot
+from wizard.data_copy.state import read_state
 from wizard.errors import InputError
 from wizard.plan import ddl
 from wizard.plan_model import MigrationPlan, TablePlan
