@@ -9,7 +9,7 @@ from typing import Any
 from wizard.data_copy.model import MigrationResult
 from wizard.plan_model import MigrationPlan, default_plan_path, save_plan
 from wizard.target.connection import ConnectionSpec
-from wizard.verify.run import VerifyReport
+from wizard.verify.results import VerifyReport
 
 STEPS: list[tuple[str, str]] = [
     ("source", "Source"), ("connection", "Connection"), ("databases", "Databases"), ("schema", "Schema"),

@@ -15,7 +15,8 @@ from screens.base import StepScreen
 from screens.widgets import fill_table
 from wizard.errors import StepFailed
 from wizard.verify.report import difference_line, write_report
-from wizard.verify.run import VerifyReport, verify
+from wizard.verify.results import VerifyReport
+from wizard.verify.run import verify
 
 _REPORT = ("", "table / check", "SQLite", "PostgreSQL", "detail")
 

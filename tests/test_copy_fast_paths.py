@@ -131,7 +131,7 @@ def test_target_text_and_source_agree(chunk, pg_conn: psycopg2.extensions.connec
     """verify reads times and numbers as PostgreSQL's text; the source side's canonical form of what the copy
     sends must be exactly that text, made canonical the same way."""
     from wizard.verify import canonical
-    from wizard.verify.run import _AS_TEXT
+    from wizard.verify.scan import _AS_TEXT
 
     psycopg2.extensions.register_type(_AS_TEXT, pg_conn)
     for col in TIME_COLUMNS:

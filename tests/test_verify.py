@@ -17,7 +17,8 @@ from wizard.data_copy.run import migrate
 from wizard.plan.planner import build_plan, parse_overrides
 from wizard.target.connection import ConnectionSpec
 from wizard.verify.report import render_markdown, render_text, write_report
-from wizard.verify.run import VerifyReport, verify
+from wizard.verify.results import VerifyReport
+from wizard.verify.run import verify
 
 SCRIPT = """
 CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, active BOOLEAN,
@@ -199,7 +200,7 @@ def test_report_files_and_cli_exit_codes(migrated, tmp_path: Path) -> None:  # t
 def test_many_small_tables_share_connections(make_sqlite, pg_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The scans of small tables come in bundles whose target scans share one connection: hundreds of tables
     must not mean hundreds of connections. A change in one of them is still found."""
-    from wizard.verify import run as verify_module
+    from wizard.verify import scan as verify_scan
 
     script = "".join(f"CREATE TABLE t{i} (id INTEGER PRIMARY KEY, v TEXT);" for i in range(40))
     path = make_sqlite(script, {f"t{i}": [(j, f"v{i}-{j}") for j in range(1, 6)] for i in range(40)})
@@ -207,13 +208,13 @@ def test_many_small_tables_share_connections(make_sqlite, pg_db, monkeypatch) ->
     migrate(plan, pg_db, CopyOptions(jobs=2))
     _tamper(pg_db, "UPDATE t37 SET v = 'changed' WHERE id = 3")
     opened = []
-    real = verify_module._verify_connection
+    real = verify_scan._verify_connection
 
     def counting(spec):  # type: ignore[no-untyped-def]
         opened.append(spec)
         return real(spec)
 
-    monkeypatch.setattr(verify_module, "_verify_connection", counting)
+    monkeypatch.setattr(verify_scan, "_verify_connection", counting)
     report = verify(plan, pg_db, jobs=1)  # in this process, where the count is kept
     assert [t.name for t in report.tables if not t.ok] == ["t37"]
     assert [(d.kind, d.key) for d in _table(report, "t37").differences] == [("changed", {"id": "3"})]
@@ -224,23 +225,23 @@ def test_rows_of_big_blobs_are_read_a_few_at_a_time(make_sqlite, pg_db, monkeypa
     """Both sides of a table of big values are read in chunks of about _CHUNK_BYTES, so verify's memory stays
     bounded whatever the row size (it read 5000 rows at a time: 300 rows of 4 MB peaked near 5 GB). A tampered
     row among them is still found."""
-    from wizard.verify import run as verify_module
+    from wizard.verify import scan as verify_scan
 
-    monkeypatch.setattr(verify_module, "_CHUNK_BYTES", 1 << 20)
+    monkeypatch.setattr(verify_scan, "_CHUNK_BYTES", 1 << 20)
     blobs = [bytes([i]) * (200 << 10) for i in range(40)]
     path = make_sqlite("CREATE TABLE files (id INTEGER PRIMARY KEY, name TEXT, data BLOB);",
                        {"files": [(i + 1, f"f{i}", b) for i, b in enumerate(blobs)]})
     plan = build_plan(path)
     migrate(plan, pg_db, CopyOptions(jobs=1))
     chunks: list[int] = []
-    real = verify_module._chunk_bytes
+    real = verify_scan._chunk_bytes
 
     def spy(batch, wide):  # type: ignore[no-untyped-def]
         size = real(batch, wide)
         chunks.append(size)
         return size
 
-    monkeypatch.setattr(verify_module, "_chunk_bytes", spy)
+    monkeypatch.setattr(verify_scan, "_chunk_bytes", spy)
     assert verify(plan, pg_db, jobs=1).ok  # one worker: the scans run in this process, where the spy is
     assert len(chunks) >= 2 * 8 and max(chunks) <= (1 << 20) + 2 * len(blobs[0])  # hex on the target side
     _tamper(pg_db, "UPDATE files SET data = set_byte(data, 1000, 7) WHERE id = 17")

@@ -331,12 +331,12 @@ def column_converter(col: ColumnPlan) -> Converter:
                      empty_to_null=col.empty_to_null, max_length=col.length, precision=col.precision, scale=col.scale)
 
 
-def _reject_constant(name: str) -> Any:
+def reject_json_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
 # made once: json.loads with an option builds a new decoder on every call
-_JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_JSON_DECODER = json.JSONDecoder(parse_constant=reject_json_constant)
 
 
 def float_text(v: float) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 
 from wizard.convert.as_written import numeric_as_written, timestamp_shapes, with_nulls
 from wizard.convert.text_copy import as_written_many
-from wizard.convert.values import BadValue, JsonValue, _reject_constant, column_converter
+from wizard.convert.values import BadValue, JsonValue, column_converter, reject_json_constant
 from wizard.plan_model import ColumnPlan
 
 Canon = Callable[[Any], Any]
@@ -68,7 +68,7 @@ def _number(text: str) -> int | float:
 
 # made once: json.loads/dumps with options build a new decoder/encoder on every call
 # an integer literal is its own value; NaN and Infinity are not JSON (jsonb refuses them, as the converter does)
-_JSON_IN = json.JSONDecoder(parse_float=_number, parse_int=int, parse_constant=_reject_constant)
+_JSON_IN = json.JSONDecoder(parse_float=_number, parse_int=int, parse_constant=reject_json_constant)
 _JSON_OUT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _SCAN = _JSON_IN.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__
 

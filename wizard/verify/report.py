@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from wizard.errors import InputError
-from wizard.verify.run import Difference, VerifyReport
+from wizard.verify.results import Difference, VerifyReport
 
 
 def _mark(ok: bool) -> str:
