@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from wizard.plan import planner
+from wizard.plan import foreign_keys
 from wizard.plan.planner import build_plan
 from wizard.plan_model import save_plan
+from wizard.source import profile_jobs
 
 SCRIPT = """
 CREATE TABLE mixed (id INTEGER PRIMARY KEY, price NUMERIC(6,2), at DATETIME, label TEXT COLLATE NOCASE,
@@ -58,16 +59,16 @@ def test_ranges_on_worker_processes_give_the_single_pass_plan(tmp_path: Path,
     path = _file(tmp_path)
     single = _plan_text(path, 1, tmp_path / "one.json")
     jobs: list[int] = []
-    real = planner.run_jobs
+    real = profile_jobs.run_jobs
 
     def counting(fn, items, **kw):  # type: ignore[no-untyped-def]
         jobs.append(len(items))
         return real(fn, items, **kw)
 
-    monkeypatch.setattr(planner, "_PARALLEL_MIN_ROWS", 0)
-    monkeypatch.setattr(planner, "_RANGE_ROWS", 30)
-    monkeypatch.setattr(planner, "run_jobs", counting)
-    monkeypatch.setattr(planner, "fk_violation_counts", lambda *a: pytest.fail("foreign keys checked here"))
+    monkeypatch.setattr(profile_jobs, "_PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(profile_jobs, "_RANGE_ROWS", 30)
+    monkeypatch.setattr(profile_jobs, "run_jobs", counting)
+    monkeypatch.setattr(foreign_keys, "fk_violation_counts", lambda *a: pytest.fail("foreign keys checked here"))
     ranged = _plan_text(path, 2, tmp_path / "two.json")
     assert jobs and jobs[0] > len(SCRIPT.split("CREATE TABLE")) - 1  # the big tables went in several ranges
     assert ranged == single
@@ -77,7 +78,7 @@ def test_ranges_on_worker_processes_give_the_single_pass_plan(tmp_path: Path,
 
 def test_a_small_file_is_profiled_without_worker_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _file(tmp_path)
-    monkeypatch.setattr(planner, "run_jobs", lambda *a, **k: pytest.fail("no worker processes for 1,500 rows"))
+    monkeypatch.setattr(profile_jobs, "run_jobs", lambda *a, **k: pytest.fail("no worker processes for 1,500 rows"))
     build_plan(path, jobs=2)
 
 

@@ -246,13 +246,13 @@ def test_a_collated_column_takes_min_and_max_by_its_collation(tmp_path: Path, mo
     finally:
         conn.close()
     seen: list[frozenset[str]] = []
-    real = planner.aggregate_profile
+    real = profile_jobs.aggregate_profile
 
     def spy(conn, table, columns, collated=frozenset()):  # type: ignore[no-untyped-def]
         seen.append(collated)
         return real(conn, table, columns, collated)
 
-    monkeypatch.setattr(planner, "aggregate_profile", spy)
+    monkeypatch.setattr(profile_jobs, "aggregate_profile", spy)
     planner.build_plan(path)
     assert seen == [frozenset({"folder"})]
 

@@ -1,16 +1,29 @@
-"""The profile of a big file on worker processes: one job per rowid range of a table (counts, then value
-checks, or a table's foreign key check), and the merge of the ranges' results into exactly what one pass gives.
-"""
+"""The profile of every table: in this process for a small file; for a big one on worker processes, one job per
+rowid range of a table (counts, then value checks, or a table's foreign key check), the ranges' results merged into
+exactly what one pass gives."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from wizard.source.profile import MAX_EXAMPLES, ColumnProfile, ConversionCheck, RowRange, Tally, scan_tallies
-from wizard.source.sqlite_file import fk_violation_counts, open_readonly
+from wizard.source.profile import (
+    MAX_EXAMPLES,
+    ColumnProfile,
+    ConversionCheck,
+    RowRange,
+    Tally,
+    aggregate_profile,
+    aggregate_profile_sql,
+    collated_extremes,
+    scan_tallies,
+)
+from wizard.source.schema import SqliteSchema, SqliteTable
+from wizard.source.sqlite_file import fk_violation_counts, open_readonly, rowid_name, rowid_ranges
 from wizard.source.value_checks import Candidate, check_values
+from wizard.workers import run_jobs
 
 
 @dataclass(frozen=True)
@@ -70,3 +83,79 @@ def merge_checks(profiles: dict[str, ColumnProfile],
                 mine.examples = (mine.examples + check.examples)[:MAX_EXAMPLES]
                 mine.with_offset += check.with_offset
                 mine.without_offset += check.without_offset
+
+
+# A file with fewer rows is profiled in this process: starting worker processes costs a few tenths of a second.
+_PARALLEL_MIN_ROWS = 200_000
+_RANGE_ROWS = 50_000  # rows per range of a big table, about
+
+# Which conversions a table's columns are checked against, given their counts (the plan's choice).
+Wanted = Callable[[SqliteTable, dict[str, ColumnProfile]], dict[str, list[Candidate]]]
+
+
+def profile_tables(conn: sqlite3.Connection, schema: SqliteSchema, jobs: int,
+                   wanted: Wanted) -> tuple[list[dict[str, ColumnProfile]], dict[str, dict[int, int]]]:
+    """Every table's column profiles, value checks included, and the foreign key violations the workers counted
+    (per table and key; a small file's are counted later, by the plan). A big file is read by `jobs` worker
+    processes, a range of rows each, in two rounds (the checks depend on the counts); a small one here."""
+    tables = schema.tables
+    if jobs < 2 or sum(t.row_count for t in tables) < _PARALLEL_MIN_ROWS:
+        out = []
+        for t in tables:
+            profiles = aggregate_profile(conn, t.name, _names(t), _collated(t)) if t.columns else {}
+            check_values(conn, t.name, wanted(t, profiles), profiles)
+            out.append(profiles)
+        return out, {}
+    ranges = [_row_ranges(conn, t, jobs) if t.columns else [] for t in tables]
+    counts = [ProfileJob(schema.path, t.name, _names(t), r) for t, rs in zip(tables, ranges, strict=True) for r in rs]
+    # ranges of about the same size keep the processes evenly busy; the results come grouped per table, in row order
+    counted = _grouped(run_jobs(run_profile_job, counts, workers=jobs, processes=True), ranges)
+    out = []
+    for t, parts in zip(tables, counted, strict=True):
+        if not t.columns:
+            out.append({})
+        elif any(p is None for p in parts):  # text that is not UTF-8: counted in SQL, leniently
+            out.append(aggregate_profile_sql(conn, t.name, _names(t)))
+        else:
+            profiles = merged_profiles(_names(t), parts)
+            collated_extremes(conn, t.name, profiles, _collated(t))
+            out.append(profiles)
+    # the foreign key checks need no profile: they run beside the value checks, first (each is one job)
+    fk_jobs = [ProfileJob(schema.path, t.name, [], None, foreign_keys=len(t.foreign_keys))
+               for t in tables if t.foreign_keys]
+    checks = [ProfileJob(schema.path, t.name, _names(t), r, wanted(t, profiles), profiles)
+              for t, rs, profiles in zip(tables, ranges, out, strict=True) for r in rs]
+    results = run_jobs(run_profile_job, fk_jobs + checks, workers=jobs, processes=True)
+    fk_counts = {job.table: counts for job, counts in zip(fk_jobs, results, strict=False)}
+    checked = _grouped(results[len(fk_jobs):], ranges)
+    for profiles, parts in zip(out, checked, strict=True):
+        merge_checks(profiles, parts)
+    return out, fk_counts
+
+
+def _row_ranges(conn: sqlite3.Connection, t: SqliteTable, jobs: int) -> list[RowRange | None]:
+    """A big rowid table in rowid ranges of about _RANGE_ROWS rows (equal spans of its rowids); else the whole
+    table (None)."""
+    key = rowid_name(_names(t))
+    parts = min(jobs * 4, t.row_count // _RANGE_ROWS)
+    if t.without_rowid or key is None or parts < 2:
+        return [None]
+    return [RowRange(key, lo, hi) for lo, hi in rowid_ranges(conn, t.name, key, parts)]
+
+
+def _grouped(results: list[Any], ranges: list[list[RowRange | None]]) -> list[list[Any]]:
+    """Results of one job per range, in order, grouped per table."""
+    grouped, i = [], 0
+    for rs in ranges:
+        grouped.append(results[i:i + len(rs)])
+        i += len(rs)
+    return grouped
+
+
+def _names(t: SqliteTable) -> list[str]:
+    return [c.name for c in t.columns]
+
+
+def _collated(t: SqliteTable) -> frozenset[str]:
+    """The columns declared with a collation other than BINARY: SQLite orders their text by it."""
+    return frozenset(c.name for c in t.columns if c.collation)

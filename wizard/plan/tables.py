@@ -1,0 +1,79 @@
+"""A table's plan: its columns, primary key, row width, indexes, CHECKs and generated columns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from wizard.plan.columns import decide_column, mappings
+from wizard.plan.context import PlanContext
+from wizard.plan.expressions import translate
+from wizard.plan.identifiers import NameSpace, derived_name
+from wizard.plan.indexes import plan_indexes
+from wizard.plan.keys import plan_primary_key
+from wizard.plan_model import CheckPlan, TablePlan
+from wizard.source.profile import ColumnProfile
+from wizard.source.schema import SqliteTable
+from wizard.source.sql_tokens import quote
+
+# Bytes a value takes in a PostgreSQL row for types that cannot move out of line (TOAST); others count 0.
+_FIXED_WIDTH = {"bigint": 8, "integer": 4, "smallint": 2, "double precision": 8, "real": 4, "boolean": 1,
+                "timestamp": 8, "timestamptz": 8, "date": 4, "time": 8, "uuid": 16}
+
+
+_MAX_ROW_BYTES = 8160  # a heap tuple must fit one 8 kB page
+
+
+def plan_table(ctx: PlanContext, t: SqliteTable, profiles: dict[str, ColumnProfile]) -> TablePlan:
+    """The plan of table `t` from its columns' profiles (its foreign keys come once every table is planned)."""
+    colspace = NameSpace(ctx.keep_case)
+    base, _ = mappings(ctx, t, profiles)
+    columns = []
+    for c in t.columns:
+        target, note = colspace.assign(c.name)
+        if note:
+            ctx.find("identifier", "warning", t.name, c.name, note, "The column gets the new name.")
+        columns.append(decide_column(ctx, t, c, target, base[c.name], profiles[c.name]))
+    target = ctx.table_names[t.name]
+    pk_order = [next(c for c in columns if c.source == s).target for s in t.primary_key]
+    pk_name = derived_name(target, suffix="pkey")
+    tp = TablePlan(source=t.name, target=target, columns=columns, primary_key=pk_order, pk_name=pk_name,
+                   row_count=t.row_count, without_rowid=t.without_rowid,
+                   key_columns=list(t.primary_key) if t.without_rowid else ["rowid"],
+                   autoincrement=t.autoincrement, sequence_floor=ctx.schema.sequences.get(t.name, 0))
+    width = sum(_FIXED_WIDTH.get(c.pg_type, 0) for c in columns) + 24  # + the tuple header
+    if width > _MAX_ROW_BYTES or len(columns) > 1600:
+        ctx.find("row_too_wide", "error", t.name, None,
+                 f"A row of {t.name} needs about {width:,} bytes in {len(columns)} column(s); PostgreSQL "
+                 f"stores at most {_MAX_ROW_BYTES:,} bytes of fixed-width columns and 1,600 columns per row.",
+                 "Exclude the table, or override columns to narrower types (integer, real) or to text; "
+                 "as planned, its copy will fail.")
+    plan_primary_key(ctx, t, tp)
+    resolve = column_resolver(tp)
+    bools = frozenset(c.source.lower() for c in tp.columns if c.conversion == "bool")
+    tp.indexes += plan_indexes(ctx, t, tp, resolve, bools)
+    for n, src in enumerate(t.checks + [ch for c in t.columns for ch in c.checks], start=1):
+        tp.checks.append(plan_check(ctx, t, tp, src, n, resolve, bools))
+    for col in t.columns:
+        if col.generated:
+            ctx.find("generated", "warning", t.name, col.name,
+                     f"'{col.name}' is a generated column ({col.generated_expr}).",
+                     "Its current values are copied into a plain column; re-create the expression in "
+                     "PostgreSQL as GENERATED ALWAYS AS (...) STORED if the application needs it.")
+    if t.strict:
+        ctx.find("strict", "info", t.name, None, "The table is STRICT.", "Types map as declared.")
+    return tp
+
+
+def column_resolver(tp: TablePlan) -> Callable[[str], str | None]:
+    lookup = {c.source.lower(): quote(c.target) for c in tp.columns}
+    return lambda name: lookup.get(name.lower())
+
+
+def plan_check(ctx: PlanContext, t: SqliteTable, tp: TablePlan, src: str, n: int, resolve: Callable[[str], str | None],
+               bools: frozenset[str]) -> CheckPlan:
+    name, _ = ctx.relations.assign(derived_name(tp.target, f"check{n}", suffix="ck"))
+    tr = translate(src, resolve, bool_columns=bools)
+    if tr.sql is None:
+        ctx.find("check_skipped", "warning", t.name, None, f"CHECK ({src}) cannot be translated: {tr.reason}.",
+                 "It is not created; add an equivalent constraint by hand.")
+    return CheckPlan(name=name, source=src, sql=tr.sql, skipped=tr.reason)

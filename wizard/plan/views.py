@@ -1,0 +1,44 @@
+"""Views: the SELECT of each view translated with every table's and column's PostgreSQL name."""
+
+from __future__ import annotations
+
+from wizard.plan.context import PlanContext
+from wizard.plan.expressions import translate
+from wizard.plan_model import TablePlan, ViewPlan
+from wizard.source.sql_tokens import quote
+
+
+def view_names(tables: dict[str, TablePlan]) -> tuple[dict[str, str], frozenset[str]]:
+    """For view SQL, which may name any table or column: source name (lower case) -> quoted target name, and the
+    column names that became boolean in every table that has them."""
+    lookup: dict[str, str] = {}
+    kinds: dict[str, set[bool]] = {}
+    for tp in tables.values():
+        for c in tp.columns:
+            lookup.setdefault(c.source.lower(), quote(c.target))
+            kinds.setdefault(c.source.lower(), set()).add(c.conversion == "bool")
+    for tp in tables.values():
+        lookup[tp.source.lower()] = quote(tp.target)
+    return lookup, frozenset(col for col, k in kinds.items() if k == {True})
+
+
+def plan_view(ctx: PlanContext, name: str, sql: str, lookup: dict[str, str], bools: frozenset[str]) -> ViewPlan:
+    target, _ = ctx.relations.assign(name)
+    body = _view_body(sql)
+    tr = translate(body, lambda n: lookup.get(n.lower()), bool_columns=bools) if body else None
+    if tr is None or tr.sql is None:
+        reason = tr.reason if tr else "its SELECT could not be found"
+        ctx.find("view_skipped", "warning", None, None, f"View {name} cannot be translated: {reason}.",
+                 "It is not created; its SQL is listed for manual translation.")
+        return ViewPlan(source=name, target=target, source_sql=sql, sql=None, skipped=reason)
+    return ViewPlan(source=name, target=target, source_sql=sql, sql=tr.sql)
+
+
+def _view_body(sql: str) -> str | None:
+    from wizard.source.sql_tokens import is_word, join, tokenize
+
+    toks = tokenize(sql)
+    for i, t in enumerate(toks):
+        if is_word(t, "AS"):
+            return join(toks[i + 1:]).rstrip(";").strip()
+    return None
