@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, cast
 
 from textual import on
 from textual.app import ComposeResult
@@ -13,11 +14,19 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Static
 
+from screens.state import WizardState
 from screens.widgets import HelpModal, MessageBox, StepList
 
-if TYPE_CHECKING:
-    from screens.app import WizardApp
-    from screens.state import WizardState
+
+class Wizard(Protocol):
+    """What a step needs of the app that hosts it (screens.app.WizardApp, which imports the steps)."""
+
+    state: WizardState
+    plan_file: Path | None
+
+    def go(self, delta: int) -> None: ...
+
+    def restore(self, data: dict[str, Any]) -> None: ...
 
 
 class StepScreen(Screen[None]):
@@ -32,8 +41,8 @@ class StepScreen(Screen[None]):
     ]
 
     @property
-    def wizard(self) -> WizardApp:
-        return self.app  # type: ignore[return-value]
+    def wizard(self) -> Wizard:
+        return cast(Wizard, self.app)
 
     @property
     def state(self) -> WizardState:

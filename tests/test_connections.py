@@ -11,9 +11,9 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from wizard.target.connection import ConnectionSpec, connect, parse_dsn
+from wizard.target.connection import ConnectFailed, ConnectionSpec, connect, parse_dsn
 from wizard.target.credentials import delete_password, keyring_status, load_password, resolve_password, save_password
-from wizard.target.server_check import ConnectFailed, test_connection
+from wizard.target.server_check import test_connection
 
 
 @pytest.fixture

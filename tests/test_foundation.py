@@ -9,8 +9,8 @@ import psycopg2
 import pytest
 
 from wizard.cli.main import main
-from wizard.target.connection import ConnectionSpec, parse_dsn
-from wizard.target.server_check import ConnectFailed, test_connection
+from wizard.target.connection import ConnectFailed, ConnectionSpec, parse_dsn
+from wizard.target.server_check import test_connection
 
 
 def test_engine_does_not_import_textual() -> None:

@@ -17,9 +17,8 @@ from wizard.errors import StepFailed
 from wizard.plan import ddl
 from wizard.plan_model import MigrationPlan
 from wizard.source.snapshot import Snapshot
-from wizard.target.connection import ConnectionSpec, connect
+from wizard.target.connection import ConnectFailed, ConnectionSpec, connect
 from wizard.target.pg_errors import TargetStopped
-from wizard.target.server_check import ConnectFailed
 
 
 def state_exists(cur: Any) -> bool:
