@@ -194,6 +194,8 @@ class CopyScreen(StepScreen):
         overall.update(total=max(total + result.rejected, 1), progress=total + result.rejected)
         self.state.copy_result = result
         self.state.written["snapshot"] = result.snapshot.path
+        for note in result.notes:
+            self.log_line(note)
         for t in result.tables:
             self.log_line(f"{t.table}: {t.rows:,} rows" + (f", {t.rejected:,} rejected → {t.rejects_file}"
                                                            if t.rejected else ""))

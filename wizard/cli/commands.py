@@ -73,8 +73,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from wizard.data_copy.run import migrate
     from wizard.data_copy.state import read_state, reset_target
     from wizard.errors import EXIT_FAILED, InputError
+    from wizard.target import watchdog
     from wizard.target.resolve import database_name_for, resolve_target
 
+    watchdog.configure(args.stall_timeout)
     plan = _plan_for(args)
     spec = resolve_target(args.target, default_db=database_name_for(args.sqlite_file))
     if args.restart:
@@ -89,7 +91,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
                 return 2
         reset_target(plan, spec)
     options = CopyOptions(jobs=args.jobs, batch_size=args.batch_size, on_error=args.on_error,
-                          backup_dir=args.backup_dir)
+                          backup_dir=args.backup_dir, stall_timeout_s=args.stall_timeout)
     sys.stderr.write(f"migrating {args.sqlite_file} -> {spec}\n")
     with ProgressView(sys.stderr) as view:
         result = migrate(plan, spec, options, on_progress=view.update)
@@ -106,13 +108,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from wizard.errors import EXIT_FAILED
+    from wizard.target import watchdog
     from wizard.target.resolve import database_name_for, resolve_target
     from wizard.verify.report import render_text, write_report
     from wizard.verify.run import verify
 
+    watchdog.configure(args.stall_timeout)
     plan = _plan_for(args)
     spec = resolve_target(args.target, default_db=database_name_for(args.sqlite_file))
-    report = verify(plan, spec, jobs=args.jobs, examples=args.examples)
+    report = verify(plan, spec, jobs=args.jobs, examples=args.examples, stall_timeout_s=args.stall_timeout)
     if args.report:
         write_report(report, args.report)
         sys.stderr.write(f"report written to {args.report}\n")

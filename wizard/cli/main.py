@@ -15,6 +15,7 @@ from pathlib import Path
 
 from wizard import __version__
 from wizard.errors import EXIT_INTERRUPTED, EXIT_USAGE, WizardError
+from wizard.target.watchdog import DEFAULT_STALL_S
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--backup-dir", type=Path, default=None, help="where the source snapshot goes")
     sp.add_argument("--owner", metavar="ROLE", default=None,
                     help="afterwards make this role (e.g. the app role) the owner of the migrated tables")
+    _stall_option(sp)
 
     sp = add("verify", "Prove every row arrived: counts, checksums and the differing rows.")
     sp.add_argument("sqlite_file", type=Path, metavar="SQLITE_FILE")
@@ -143,7 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="tables read at once, in worker processes (default: CPU count)")
     sp.add_argument("--examples", type=_positive_int, default=10, metavar="N",
                     help="differing rows listed per table (default: 10)")
+    _stall_option(sp)
     return p
+
+
+def _stall_option(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--stall-timeout", type=_positive_int, default=int(DEFAULT_STALL_S), metavar="SECONDS",
+                    help="give up on a connection that makes no progress and whose server does not answer for "
+                         f"this long (a stalled network); the run stops resumable (default: {DEFAULT_STALL_S:.0f})")
 
 
 def _handlers() -> dict[str, Handler]:

@@ -54,6 +54,7 @@ def render_summary(r: MigrationResult) -> str:
     lines = [f"snapshot: {r.snapshot.path} ({r.snapshot.size_bytes:,} bytes, sha256 {r.snapshot.sha256[:16]}…)"]
     if r.already_done:
         lines.append("this target already holds a finished migration of this plan; use --restart to redo it")
+    lines += [f"note: {note}" for note in r.notes]
     width = max([len(t.table) for t in r.tables] + [5])
     lines.append(f"{'table'.ljust(width)}  {'rows':>12}  {'rejected':>8}  {'seconds':>8}  {'rows/s':>10}")
     for t in r.tables:

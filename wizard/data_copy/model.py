@@ -14,6 +14,7 @@ from wizard.plan import ddl
 from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.source.snapshot import Snapshot
 from wizard.target.connection import ConnectionSpec
+from wizard.target.watchdog import DEFAULT_STALL_S
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class CopyOptions:
     rejects_dir: Path | None = None
     schema: str = "public"
     lock_timeout_s: float = 60.0  # a table locked by another session fails the batch (resumable) instead of hanging
+    stall_timeout_s: float = DEFAULT_STALL_S  # a connection making no progress, its server silent: see target.watchdog
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class MigrationResult:
     tables: list[TableResult]
     post: list[ddl.StatementResult] = field(default_factory=list)
     already_done: bool = False
+    notes: list[str] = field(default_factory=list)  # what the run decided by itself (how it resumed), for the summary
 
     @property
     def rejected(self) -> int:
@@ -96,6 +99,7 @@ class Run:
         self.lock = threading.Lock()
         self.overall_total = sum(t.row_count for t in plan.included_tables)
         self.overall_done = 0
+        self.notes: list[str] = []  # see MigrationResult.notes
 
     def emit(self, t: TablePlan, phase: str, done: int, nbytes: int, started: float, delta: int) -> None:
         with self.lock:

@@ -14,7 +14,9 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 
@@ -24,6 +26,7 @@ from wizard.data_copy.post_load import post_load
 from wizard.data_copy.state import (
     connect_mid_run,
     create_state,
+    drop_migration,
     results_from_state,
     set_phase,
     state_exists,
@@ -31,7 +34,17 @@ from wizard.data_copy.state import (
 )
 from wizard.errors import InputError
 from wizard.plan_model import MigrationPlan
-from wizard.source.snapshot import Snapshot, completed, discard, take_snapshot, unchanged, wait_flushed
+from wizard.source.snapshot import (
+    Snapshot,
+    completed,
+    discard,
+    file_sha256,
+    take_snapshot,
+    unchanged,
+    wait_flushed,
+    whole,
+)
+from wizard.target import watchdog
 from wizard.target.connection import ConnectionSpec, connect
 from wizard.target.pg_errors import TargetStopped, is_transient
 from wizard.workers import Processes, start_processes
@@ -50,6 +63,7 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
                          hint="Pick the application's database file; 'pgmigrate-wizard inspect FILE' shows what is "
                               "in one.")
     cancel = cancel or threading.Event()
+    watchdog.configure(options.stall_timeout_s)
     run = Run(plan, spec, options, on_progress, cancel)
     guard = connect(spec)
     guard.autocommit = True
@@ -68,7 +82,7 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
             workers = start_processes(options.jobs, __name__)
         snapshot, phase = _prepare(run)
         if phase == "done":
-            return MigrationResult(snapshot, results_from_state(run), already_done=True)
+            return MigrationResult(snapshot, results_from_state(run), already_done=True, notes=run.notes)
         if phase == "copy":
             digest = _Digest(spec, snapshot) if not snapshot.sha256 else None
             tables = copy_all(run, snapshot, workers)
@@ -85,7 +99,7 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
                 raise TargetStopped("building indexes and constraints", exc) from None
             raise
         set_phase(spec, "done")
-        return MigrationResult(snapshot, tables, post)
+        return MigrationResult(snapshot, tables, post, notes=run.notes)
     except psycopg2.Error as exc:
         if is_transient(exc):
             raise TargetStopped("recording progress", exc) from None
@@ -103,7 +117,7 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
 
 class _Digest:
     """Records a big snapshot's SHA-256 in the run state once its background hash is done: the copy starts
-    without waiting for it. A run stopped before then cannot resume (nothing could check the snapshot)."""
+    without waiting for it. A run stopped before then has its snapshot checked and hashed when it resumes."""
 
     def __init__(self, spec: ConnectionSpec, snapshot: Snapshot) -> None:
         self.result: Snapshot | None = None
@@ -152,18 +166,30 @@ def _prepare(run: Run) -> tuple[Snapshot, str]:
                     if json.loads(row[2]) != [t.target for t in run.plan.included_tables]:
                         raise InputError("The target holds a migration of a different plan (other tables).",
                                          title="Different plan", hint="Rerun with --restart to start over.")
-                    if str(row[1]) == "copy" and not snap.sha256:
-                        raise InputError("The last run stopped before the SHA-256 of its snapshot "
-                                         f"({snap.path}) was recorded, so the copy cannot resume exactly.",
-                                         title="Snapshot not recorded",
-                                         hint="Rerun with --restart to start over from a new snapshot.")
-                    if str(row[1]) == "copy" and not unchanged(snap):
+                    unrecorded = str(row[1]) == "copy" and not snap.sha256
+                    if unrecorded:
+                        # stopped while its big snapshot was still being hashed: the snapshot is ours and whole
+                        # unless something happened to the file since, which its size and SQLite's check tell
+                        recorded = _record_unhashed(cur, snap)
+                        if recorded is not None:
+                            conn.commit()
+                            run.notes.append(f"The last run stopped before the SHA-256 of its snapshot ({snap.path}) "
+                                             "was recorded; the snapshot was checked whole and recorded now, and the "
+                                             "copy resumed.")
+                            return recorded, "copy"
+                        drop_migration(cur, run.plan, run.options.schema)
+                        discard(snap)
+                        run.notes.append(f"The last run stopped before the SHA-256 of its snapshot ({snap.path}) was "
+                                         "recorded, and that snapshot is gone or damaged, so its rows could not be "
+                                         "trusted: the migration started over from a new snapshot.")
+                    elif str(row[1]) == "copy" and not unchanged(snap):
                         # the rows still to copy must come from the very bytes the first rows came from
                         what = "has changed (its SHA-256 differs)" if Path(snap.path).is_file() else "is gone"
                         raise InputError(f"The snapshot this migration started from ({snap.path}) {what}, so the "
                                          "copy cannot resume exactly.", title="Snapshot changed",
                                          hint="Rerun with --restart to start over from a new snapshot.")
-                    return snap, str(row[1])
+                    else:
+                        return snap, str(row[1])
             existing = [t.target for t in run.plan.included_tables if table_exists(cur, run.options.schema,
                                                                                     t.target)]
             if existing:
@@ -185,3 +211,14 @@ def _prepare(run: Run) -> tuple[Snapshot, str]:
             from None
     finally:
         conn.close()
+
+
+def _record_unhashed(cur: Any, snap: Snapshot) -> Snapshot | None:
+    """The snapshot with its SHA-256, recorded in the open transaction of `cur`, when the file is still there at
+    its recorded size and SQLite finds it whole (a stop before the hash was recorded left it complete); else None."""
+    path = Path(snap.path)
+    if not path.is_file() or path.stat().st_size != snap.size_bytes or not whole(path):
+        return None
+    full = replace(snap, sha256=file_sha256(path))
+    cur.execute("UPDATE pgmigrate.run SET snapshot = %s WHERE id = 1", (json.dumps(full.__dict__),))
+    return full

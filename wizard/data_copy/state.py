@@ -51,15 +51,20 @@ def reset_target(plan: MigrationPlan, spec: ConnectionSpec, schema: str = "publi
     conn = connect(spec)
     try:
         with conn.cursor() as cur:
-            for v in plan.views:
-                cur.execute(sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(
-                    sql.SQL(".").join([sql.Identifier(schema), sql.Identifier(v.target)])))
-            for t in plan.tables:
-                cur.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(ddl.table_ident(t, schema)))
-            cur.execute("DROP SCHEMA IF EXISTS pgmigrate CASCADE")
+            drop_migration(cur, plan, schema)
         conn.commit()
     finally:
         conn.close()
+
+
+def drop_migration(cur: Any, plan: MigrationPlan, schema: str) -> None:
+    """Drop the plan's tables and views and the run state, in the cursor's open transaction."""
+    for v in plan.views:
+        cur.execute(sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(
+            sql.SQL(".").join([sql.Identifier(schema), sql.Identifier(v.target)])))
+    for t in plan.tables:
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(ddl.table_ident(t, schema)))
+    cur.execute("DROP SCHEMA IF EXISTS pgmigrate CASCADE")
 
 
 def create_state(conn: Any, run: Run, snap: Snapshot) -> None:

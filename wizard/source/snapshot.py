@@ -3,10 +3,13 @@ the user's file is never modified. The copy reads only from the snapshot."""
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import os
 import shutil
 import sqlite3
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass, replace
@@ -131,6 +134,18 @@ def unchanged(snapshot: Snapshot) -> bool:
     return path.is_file() and path.stat().st_size == snapshot.size_bytes and file_sha256(path) == snapshot.sha256
 
 
+def whole(path: Path) -> bool:
+    """Whether SQLite finds the file a whole database (PRAGMA quick_check: every page readable and well formed)."""
+    try:
+        conn = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True)
+        try:
+            return bool(conn.execute("PRAGMA quick_check").fetchone() == ("ok",))
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+
+
 def _room_problem(src: Path, folder: Path) -> InputError | None:
     """Why `folder` cannot take the snapshot of `src` (not writable, or less free space than the source and its
     WAL file), or None. Asked before the backup starts rather than found after copying most of a big file."""
@@ -176,14 +191,50 @@ def _snapshot_folder(src: Path, backup_dir: Path | str | None) -> Path:
     raise problem
 
 
+def _partial_name(target: Path) -> Path:
+    """Where a snapshot is written until it is complete: named for the process writing it, so a later run can
+    tell a partial snapshot left by a killed run (its writer gone) from one being written right now."""
+    return target.with_name(f"{target.name}.{os.getpid()}.partial")
+
+
+def _writer_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if sys.platform == "win32":
+        return True  # no cheap check: Windows refuses to delete a file its writer still has open anyway
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # alive, another user's
+    return True
+
+
+def remove_partials(src: Path, folders: list[Path]) -> list[Path]:
+    """Remove the partial snapshots of `src` (and their journals) that killed runs left in `folders`."""
+    removed = []
+    for folder in folders:
+        for path in folder.glob(f"{glob.escape(src.name)}.pgmigrate-backup-*.partial*"):
+            pid_text = path.name.split(".partial")[0].rsplit(".", 1)[-1]
+            if not pid_text.isdigit() or _writer_alive(int(pid_text)):
+                continue
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
 def take_snapshot(source: Path | str, backup_dir: Path | str | None = None) -> Snapshot:
     src = Path(source)
     folder = _snapshot_folder(src, backup_dir)
+    remove_partials(src, list(dict.fromkeys([folder, src.absolute().parent, fallback_folder()])))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     target = folder / f"{src.name}.pgmigrate-backup-{stamp}.sqlite"
+    partial = _partial_name(target)
     reader = open_readonly(src)
     try:
-        dest = sqlite3.connect(target)
+        dest = sqlite3.connect(partial)
         # No fsync inside the backup: the file is flushed in the background once it is complete (wait_flushed),
         # and a resume compares its SHA-256, so a snapshot torn by a power cut is refused rather than read.
         dest.execute("PRAGMA synchronous = OFF")
@@ -191,18 +242,22 @@ def take_snapshot(source: Path | str, backup_dir: Path | str | None = None) -> S
             _backup(reader, dest)
         finally:
             dest.close()
+        os.replace(partial, target)  # complete: only now does it get the name a run records
         size = target.stat().st_size
         later = size >= HASH_AHEAD_BYTES
         snapshot = Snapshot(str(target), size, "" if later else file_sha256(target), datetime.now().isoformat())
     except sqlite3.Error as exc:
+        partial.unlink(missing_ok=True)
         target.unlink(missing_ok=True)
         raise InputError(f"The snapshot of {src} failed: {exc}.", title="Snapshot failed",
                          hint="Check free disk space in the backup folder, then retry.") from None
     except OSError as exc:
+        partial.unlink(missing_ok=True)
         target.unlink(missing_ok=True)
         raise InputError(f"The snapshot of {src} could not be written: {exc.strerror}.", title="Snapshot failed",
                          hint="Check free disk space and permissions, or use --backup-dir.") from None
     except BaseException:
+        partial.unlink(missing_ok=True)
         target.unlink(missing_ok=True)  # Ctrl-C halfway: no partial copy of a big file is left behind
         raise
     finally:

@@ -14,6 +14,7 @@ import psycopg2
 import psycopg2.extensions
 
 from wizard.errors import InputError
+from wizard.target import watchdog
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _SCHEME = re.compile(r"^(postgres(?:ql)?)(\+[A-Za-z0-9_]+)?://", re.IGNORECASE)
@@ -150,12 +151,18 @@ def _scrub(message: str, raw: str) -> str:
 
 
 def connect(spec: ConnectionSpec, **extra: Any) -> psycopg2.extensions.connection:
-    """Open a connection; a failure is raised as ConnectFailed, classified by its cause."""
+    """Open a connection, watched for a stalled network (target.watchdog); a failure is raised as ConnectFailed,
+    classified by its cause."""
+    kwargs = {**spec.connect_kwargs(), **watchdog.tcp_options(), **extra}
+    # a server that does not answer within the stall time will not: the same limit as for a call in progress
+    kwargs["connect_timeout"] = max(2, int(min(kwargs["connect_timeout"], watchdog.stall_seconds())))
     try:
-        conn: psycopg2.extensions.connection = psycopg2.connect(**{**spec.connect_kwargs(), **extra})
-        return conn
+        conn: watchdog.WatchedConnection = psycopg2.connect(connection_factory=watchdog.WatchedConnection, **kwargs)
     except psycopg2.OperationalError as exc:
         raise classify_connect_error(exc, spec) from None
+    conn.connect_kwargs = kwargs
+    conn.backend_pid = conn.get_backend_pid()
+    return conn
 
 
 class ConnectFailed(InputError):

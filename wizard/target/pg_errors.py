@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg2
 
 from wizard.errors import StepFailed
+from wizard.target.watchdog import recent_stall
 
 # SQLSTATE classes: 08 connection, 53 insufficient resources, 54 program limits hit by settings, 57 operator
 # intervention (statement_timeout, pg_terminate_backend, shutdown), 58 system errors; and single codes for
@@ -39,6 +40,14 @@ class TargetStopped(StepFailed):
     """The target server stopped the work (connection lost, timeout, lock, resources); a rerun resumes."""
 
     def __init__(self, doing: str, exc: BaseException) -> None:
+        stalled = recent_stall()
+        if stalled is not None:  # this process shut the connection down: the network stopped answering
+            super().__init__(f"The connection to the target server stalled while {doing}: nothing came back for "
+                             f"{stalled:.0f} s, and a second connection got no answer either.",
+                             title="Connection stalled",
+                             hint="Check the network (Wi-Fi, VPN, a laptop that slept) and that the server is up, "
+                                  "then run migrate again: it resumes from the last committed batch.")
+            return
         super().__init__(f"The target server stopped the migration while {doing}: {first_line(exc)}.",
                          title="Target stopped",
                          hint="Fix the cause (is the server up? a statement_timeout or a lock held by another "

@@ -15,8 +15,9 @@ from typing import Any
 
 from wizard.data_copy.state import read_state
 from wizard.errors import InputError
-from wizard.plan_model import MigrationPlan
+from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.source.snapshot import file_sha256
+from wizard.target import watchdog
 from wizard.target.connection import ConnectionSpec
 from wizard.verify import canonical
 from wizard.verify.checks import existing_tables, post_load_checks
@@ -32,11 +33,12 @@ def _hex(n: int) -> str:
 
 
 def verify(plan: MigrationPlan, spec: ConnectionSpec, *, source_path: Path | str | None = None, schema: str = "public",
-           jobs: int = 2, examples: int = 10,
-           on_progress: Callable[[VerifyProgress], None] | None = None) -> VerifyReport:
+           jobs: int = 2, examples: int = 10, on_progress: Callable[[VerifyProgress], None] | None = None,
+           stall_timeout_s: float = watchdog.DEFAULT_STALL_S) -> VerifyReport:
     """Compare the SQLite data (by default the snapshot the copy read) with the target; never raises for a
     difference, only for a source or target that cannot be read at all."""
     started = time.monotonic()
+    watchdog.configure(stall_timeout_s)
     checks: list[Check] = []
     state = read_state(spec)
     source = _choose_source(plan, state, source_path, checks)
@@ -44,7 +46,11 @@ def verify(plan: MigrationPlan, spec: ConnectionSpec, *, source_path: Path | str
     present = existing_tables(spec, schema, tables)
     scanned = [t for t in tables if t.target in present]
     totals = {t.target: t.row_count for t in tables}
-    jobs_list = [Scan(t, side, source, spec, schema) for t in sorted(scanned, key=lambda t: -t.row_count)
+
+    def scan(t: TablePlan, side: str, **more: Any) -> Scan:
+        return Scan(t, side, source, spec, schema, stall_timeout_s=stall_timeout_s, **more)
+
+    jobs_list = [scan(t, side) for t in sorted(scanned, key=lambda t: -t.row_count)
                  for side in ("source", "target")]
     results = run_scans(jobs_list, jobs, on_progress, totals)
     by_table = {(j.table.target, j.side): r for j, r in zip(jobs_list, results, strict=True)}
@@ -56,7 +62,7 @@ def verify(plan: MigrationPlan, spec: ConnectionSpec, *, source_path: Path | str
         ok = s.rows == d.rows and s.checksum == d.checksum
         reports[t.target] = TableReport(t.target, s.rows, d.rows, _hex(s.checksum), _hex(d.checksum), ok)
         if not ok:
-            recheck += [Scan(t, side, source, spec, schema, buckets=True) for side in ("source", "target")]
+            recheck += [scan(t, side, buckets=True) for side in ("source", "target")]
     if recheck:  # the rare case: sum the differing tables' rows per key bucket to narrow the difference down
         sums = run_scans(recheck, jobs, None, totals)
         by_side = {(j.table.target, j.side): r for j, r in zip(recheck, sums, strict=True)}
@@ -68,7 +74,7 @@ def verify(plan: MigrationPlan, spec: ConnectionSpec, *, source_path: Path | str
             differing = sorted(i for i in range(canonical.BUCKETS) if s.buckets[i] != d.buckets[i])
             chosen = frozenset(differing[:_COLLECT_BUCKETS])
             reports[t.target].more_differences = len(differing) > _COLLECT_BUCKETS
-            recheck += [Scan(t, side, source, spec, schema, chosen) for side in ("source", "target")]
+            recheck += [scan(t, side, collect=chosen) for side in ("source", "target")]
     for t in tables:
         if t.target not in present:
             reports[t.target] = TableReport(t.target, t.row_count, 0, "", "", False,
