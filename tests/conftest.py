@@ -60,6 +60,15 @@ def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryKeyring]:
     credentials.forget_session()
 
 
+@pytest.fixture(autouse=True)
+def default_stall_time() -> Iterator[None]:
+    """A run configures this process's stall time (target.watchdog); the next test starts from the default."""
+    from wizard.target import watchdog
+
+    yield
+    watchdog.configure(watchdog.default_stall_seconds())
+
+
 @pytest.fixture
 def no_keyring() -> Iterator[None]:
     """Simulate headless Linux: no usable keyring backend."""

@@ -355,7 +355,7 @@ def test_a_snapshot_interrupted_halfway_leaves_no_partial_file(make_sqlite, tmp_
 
     def ctrl_c_after_first_pages(reader, dest) -> None:  # type: ignore[no-untyped-def]
         def progress(status: int, remaining: int, total: int) -> None:
-            started.extend(tmp_path.glob("*.pgmigrate-backup-*.sqlite"))
+            started.extend(tmp_path.glob("*.pgmigrate-backup-*"))
             raise KeyboardInterrupt
 
         reader.backup(dest, pages=4, progress=progress)  # the real backup API, stopped after its first step
@@ -462,25 +462,43 @@ def test_a_big_snapshot_is_hashed_beside_the_copy_and_then_recorded(make_sqlite,
     assert result.snapshot.sha256 == snapshot.file_sha256(snap)
 
 
-def test_a_run_stopped_before_its_snapshot_hash_was_recorded_starts_over(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
-    """kill -9 in the first moments of a big copy leaves a run state without the snapshot's SHA-256: nothing can
-    check that snapshot, so the rerun refuses to resume and says to start over."""
-    from wizard.errors import InputError
+def test_a_run_stopped_before_its_snapshot_hash_was_recorded_resumes_without_a_flag(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
+    """kill -9 in the first moments of a big copy leaves a run state without the snapshot's SHA-256: the rerun
+    checks the snapshot whole, records its hash and resumes, keeping the committed batches; with the snapshot gone
+    it starts over by itself (the next test). Either way it says so."""
+    plan, state = _stopped_after_first_batch(make_sqlite, pg_db)
+    done_before = state["tables"]["a"]["rows_done"]
 
-    plan, _state = _stopped_after_first_batch(make_sqlite, pg_db)
-    conn = psycopg2.connect(**pg_db.connect_kwargs())
-    with conn.cursor() as cur:  # what the state holds when the process died before recording the hash
-        cur.execute("UPDATE pgmigrate.run SET snapshot = jsonb_set(snapshot::jsonb, '{sha256}', '\"\"')::text")
-    conn.commit()
-    conn.close()
-    with pytest.raises(InputError, match="before the SHA-256 of its snapshot"):
-        run(plan, pg_db)
+    def forget_hash() -> None:  # what the state holds when the process died before recording the hash
+        conn = psycopg2.connect(**pg_db.connect_kwargs())
+        with conn.cursor() as cur:
+            cur.execute("UPDATE pgmigrate.run SET snapshot = jsonb_set(snapshot::jsonb, '{sha256}', '\"\"')::text")
+        conn.commit()
+        conn.close()
+
+    forget_hash()
     from wizard.verify.run import verify
 
     (check,) = [c for c in verify(plan, pg_db, jobs=1).checks if c.name == "snapshot"]
     assert not check.ok and "never recorded" in check.detail
-    reset_target(plan, pg_db)  # what --restart does
-    assert run(plan, pg_db).tables[0].rows == 50
+    result = run(plan, pg_db)
+    assert result.tables[0].rows == 50 and result.tables[0].resumed_from == done_before > 0
+    assert any("checked whole and recorded now" in n for n in result.notes), result.notes
+    assert read_state(pg_db)["snapshot"]["sha256"] == result.snapshot.sha256 != ""  # type: ignore[index]
+
+
+def test_a_run_stopped_before_its_hash_with_its_snapshot_gone_starts_over_by_itself(make_sqlite, pg_db) -> None:  # type: ignore[no-untyped-def]
+    plan, state = _stopped_after_first_batch(make_sqlite, pg_db)
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    with conn.cursor() as cur:
+        cur.execute("UPDATE pgmigrate.run SET snapshot = jsonb_set(snapshot::jsonb, '{sha256}', '\"\"')::text")
+    conn.commit()
+    conn.close()
+    Path(state["snapshot"]["path"]).unlink()
+    result = run(plan, pg_db)
+    assert result.tables[0].rows == 50 and result.tables[0].resumed_from == 0
+    assert any("started over from a new snapshot" in n for n in result.notes), result.notes
+    assert result.snapshot.path != state["snapshot"]["path"]
 
 
 def test_a_table_whose_columns_take_every_rowid_name_copies_in_scan_order(make_sqlite, pg_db, tmp_path) -> None:  # type: ignore[no-untyped-def]

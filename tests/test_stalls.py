@@ -248,3 +248,37 @@ def test_a_partial_snapshot_left_by_a_kill_is_removed_by_the_next_run(tmp_path: 
     assert again.returncode == 0, again.stderr
     assert not list(tmp_path.glob("*.partial*"))
     _assert_exactly_once(path, pg_db)
+
+
+async def test_the_wizard_shows_a_stall_on_the_copy_step_and_retry_completes(
+        tmp_path: Path, pg_db: ConnectionSpec, proxy: StallingProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    from screens.app import WizardApp
+    from screens.copy import CopyScreen
+    from screens.widgets import ChoiceModal
+    from tests.test_tui import SIZE, _to_copy, message, settle
+    from wizard.target import watchdog
+
+    monkeypatch.setenv(watchdog.STALL_ENV, str(STALL_S))  # the wizard has no options: its copy reads this
+    path = tmp_path / "w.db"
+    c = sqlite3.connect(path)
+    c.execute("CREATE TABLE w (id INTEGER PRIMARY KEY, v TEXT)")
+    c.executemany("INSERT INTO w VALUES (?, ?)", [(i, "x" * 100) for i in range(1, 5001)])
+    c.commit()
+    c.close()
+    app = WizardApp(sqlite_file=path)
+    through_proxy = ConnectionSpec("127.0.0.1", proxy.port, pg_db.user, pg_db.dbname, "disable", pg_db.password)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_copy(app, pilot, through_proxy)
+        proxy.stall_after = proxy.sent + 100_000  # inside the COPY of w's rows
+        started = time.monotonic()
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ChoiceModal), message(app)
+        assert time.monotonic() - started < 4 * STALL_S
+        assert app.screen.title_text == "Connection stalled" and "stalled while copying w" in app.screen.message
+        proxy.resume()
+        _wait(lambda: _sessions_gone(pg_db), "the stopped run's sessions to end")
+        await pilot.click("#choice-retry")
+        await settle(app, pilot)
+        assert isinstance(app.screen, CopyScreen)
+        assert app.state.copy_result is not None and "Copied 5,000 rows" in message(app), message(app)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from wizard import __version__
 from wizard.errors import EXIT_INTERRUPTED, EXIT_USAGE, WizardError
-from wizard.target.watchdog import DEFAULT_STALL_S
+from wizard.target.watchdog import DEFAULT_STALL_S, STALL_ENV, default_stall_seconds
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -150,9 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _stall_option(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("--stall-timeout", type=_positive_int, default=int(DEFAULT_STALL_S), metavar="SECONDS",
+    sp.add_argument("--stall-timeout", type=_positive_int, default=int(default_stall_seconds()), metavar="SECONDS",
                     help="give up on a connection that makes no progress and whose server does not answer for "
-                         f"this long (a stalled network); the run stops resumable (default: {DEFAULT_STALL_S:.0f})")
+                         "this long (a stalled network); the run stops resumable "
+                         f"(default: {DEFAULT_STALL_S:.0f}, or {STALL_ENV})")
 
 
 def _handlers() -> dict[str, Handler]:

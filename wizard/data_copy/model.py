@@ -14,7 +14,7 @@ from wizard.plan import ddl
 from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.source.snapshot import Snapshot
 from wizard.target.connection import ConnectionSpec
-from wizard.target.watchdog import DEFAULT_STALL_S
+from wizard.target.watchdog import default_stall_seconds
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class CopyOptions:
     rejects_dir: Path | None = None
     schema: str = "public"
     lock_timeout_s: float = 60.0  # a table locked by another session fails the batch (resumable) instead of hanging
-    stall_timeout_s: float = DEFAULT_STALL_S  # a connection making no progress, its server silent: see target.watchdog
+    stall_timeout_s: float = field(default_factory=default_stall_seconds)  # no progress, server silent: watchdog
 
 
 @dataclass(frozen=True)

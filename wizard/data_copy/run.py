@@ -75,8 +75,11 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
             cur.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,))
             locked = cur.fetchone()
             if not (locked and locked[0]):
-                raise InputError("Another migrate is already running against this database.",
-                                 title="Target busy", hint="Wait for it to finish (or stop it), then retry.")
+                raise InputError("Another migrate is already running against this database, or the session of "
+                                 "one that stopped has not ended on the server yet.", title="Target busy",
+                                 hint="Wait for it to finish (or stop it), then retry; the session of a run whose "
+                                      f"network stalled ends within about {options.stall_timeout_s:.0f} s.")
+        watchdog.server_keepalives(guard)  # the lock ends with this session: the server must notice a dead client
         if options.jobs > 1 and sum(t.row_count for t in plan.included_tables) >= PROCESS_MIN_ROWS:
             # the worker processes start (and import) while the snapshot is taken
             workers = start_processes(options.jobs, __name__)

@@ -14,6 +14,7 @@ by its backend, which the server reports active. Each process (the copy's worker
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -25,8 +26,19 @@ import psycopg2
 import psycopg2.extensions
 
 DEFAULT_STALL_S = 60.0
+STALL_ENV = "PGMIGRATE_STALL_TIMEOUT"  # seconds; how the wizard (which has no options) is told another stall time
 _IDLE_STATES = ("idle", "idle in transaction", "idle in transaction (aborted)")
-_settings = {"stall_s": DEFAULT_STALL_S}
+
+
+def default_stall_seconds() -> float:
+    """The stall time when none is given: PGMIGRATE_STALL_TIMEOUT, else 60 s."""
+    try:
+        return max(1.0, float(os.environ.get(STALL_ENV, "") or DEFAULT_STALL_S))
+    except ValueError:
+        return DEFAULT_STALL_S
+
+
+_settings = {"stall_s": default_stall_seconds()}
 
 
 def configure(stall_s: float) -> None:
@@ -44,6 +56,25 @@ def tcp_options() -> dict[str, int]:
     stall = stall_seconds()
     return {"keepalives": 1, "keepalives_idle": max(1, int(stall / 3)), "keepalives_interval": max(1, int(stall / 6)),
             "keepalives_count": 3, "tcp_user_timeout": int(stall * 1000)}
+
+
+def server_keepalives(conn: Any) -> None:
+    """Have the server probe this session's client the same way, so a session whose client vanished (and the
+    locks it holds) ends within about the stall time instead of the system's default of hours. Best effort: a
+    server or pooler that refuses the settings keeps its own."""
+    options = tcp_options()
+    settings = {"tcp_keepalives_idle": options["keepalives_idle"],
+                "tcp_keepalives_interval": options["keepalives_interval"],
+                "tcp_keepalives_count": options["keepalives_count"], "tcp_user_timeout": options["tcp_user_timeout"]}
+    for name, value in settings.items():
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT set_config(%s, %s, false)", (name, str(value)))
+        except psycopg2.Error:
+            with contextlib.suppress(psycopg2.Error):
+                conn.rollback()
+    if not conn.autocommit:
+        conn.commit()
 
 
 @dataclass

@@ -34,10 +34,11 @@ def _hex(n: int) -> str:
 
 def verify(plan: MigrationPlan, spec: ConnectionSpec, *, source_path: Path | str | None = None, schema: str = "public",
            jobs: int = 2, examples: int = 10, on_progress: Callable[[VerifyProgress], None] | None = None,
-           stall_timeout_s: float = watchdog.DEFAULT_STALL_S) -> VerifyReport:
+           stall_timeout_s: float | None = None) -> VerifyReport:
     """Compare the SQLite data (by default the snapshot the copy read) with the target; never raises for a
     difference, only for a source or target that cannot be read at all."""
     started = time.monotonic()
+    stall_timeout_s = stall_timeout_s or watchdog.default_stall_seconds()
     watchdog.configure(stall_timeout_s)
     checks: list[Check] = []
     state = read_state(spec)

@@ -46,7 +46,7 @@ class Scan:
     schema: str
     collect: frozenset[int] | None = None  # buckets whose rows to return
     buckets: bool = False  # also sum the rows per key bucket (only needed once a table's checksums differ)
-    stall_timeout_s: float = watchdog.DEFAULT_STALL_S  # see target.watchdog
+    stall_timeout_s: float = watchdog.DEFAULT_STALL_S  # see target.watchdog (verify passes its own)
 
 
 @dataclass
