@@ -8,6 +8,7 @@ through the same protocol, because starting a Python process costs a few tenths 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import multiprocessing
@@ -16,6 +17,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from multiprocessing.connection import wait as wait_for
@@ -131,6 +133,20 @@ def start_processes(workers: int, warm: str) -> Processes:
     return Processes(workers, warm)
 
 
+_FAILED_GRACE_S = 1.0  # how long the other jobs have to stop at their next check once one failed
+
+
+def _end_processes(executor: Executor) -> None:
+    """Terminate a process pool's workers. The pool then fails the jobs it still holds; those already cancelled are
+    dropped first, as the pool (CPython 3.11) would fail on them with InvalidStateError."""
+    items = getattr(executor, "_pending_work_items", {})
+    for key in [k for k, item in list(items.items()) if item.future.cancelled()]:
+        items.pop(key, None)
+    for process in list(getattr(executor, "_processes", {}).values()):
+        with contextlib.suppress(OSError, AttributeError):
+            process.terminate()
+
+
 def run_jobs(fn: Callable[[J, Link], R], jobs: Sequence[J], *, workers: int, processes: bool,
              on_message: Callable[[Any], None] | None = None, cancel: threading.Event | None = None,
              stop_on_error: bool = True, started: Processes | None = None) -> list[R]:
@@ -168,6 +184,7 @@ def run_jobs(fn: Callable[[J, Link], R], jobs: Sequence[J], *, workers: int, pro
 
     errors: list[BaseException] = []
     interrupted = False
+    failed_at = 0.0  # when the first failure stopped the other jobs
     with executor:
         futures: list[Future[R]] = [executor.submit(call, j) for j in jobs]
         pending = set(futures)
@@ -184,6 +201,11 @@ def run_jobs(fn: Callable[[J, Link], R], jobs: Sequence[J], *, workers: int, pro
                         errors.append(exc)
                         if stop_on_error:
                             stop.set()
+                            failed_at = failed_at or time.monotonic()
+                if processes and failed_at and pending and time.monotonic() - failed_at > _FAILED_GRACE_S:
+                    # a job stuck where it cannot see the stop (connecting to a server that stopped answering):
+                    # its work is uncommitted and safe to lose, and the failure is what the user must hear now
+                    _end_processes(executor)
                 if stop.is_set():
                     for f in pending:
                         f.cancel()  # jobs not started yet never start
