@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg2
 
 from wizard.errors import StepFailed
-from wizard.target.watchdog import recent_stall
+from wizard.target.watchdog import recent_stall, stall_seconds
 
 # SQLSTATE classes: 08 connection, 53 insufficient resources, 54 program limits hit by settings, 57 operator
 # intervention (statement_timeout, pg_terminate_backend, shutdown), 58 system errors; and single codes for
@@ -41,9 +41,11 @@ class TargetStopped(StepFailed):
 
     def __init__(self, doing: str, exc: BaseException) -> None:
         stalled = recent_stall()
+        if stalled is None and getattr(exc, "kind", None) == "timeout":  # a new connection got no answer either
+            stalled = stall_seconds()
         if stalled is not None:  # this process shut the connection down: the network stopped answering
-            super().__init__(f"The connection to the target server stalled while {doing}: nothing came back for "
-                             f"{stalled:.0f} s, and a second connection got no answer either.",
+            super().__init__(f"The connection to the target server stalled while {doing}: the server did not answer "
+                             f"for {stalled:.0f} s.",
                              title="Connection stalled",
                              hint="Check the network (Wi-Fi, VPN, a laptop that slept) and that the server is up, "
                                   "then run migrate again: it resumes from the last committed batch.")
