@@ -105,7 +105,7 @@ def test_a_stall_mid_copy_ends_with_a_message_and_the_rerun_resumes(tmp_path: Pa
     assert run.returncode == 1, run.stderr
     assert "stalled while copying" in run.stderr and "run migrate again" in run.stderr, run.stderr
     assert "Traceback" not in run.stderr and (pg_db.password or "@@") not in run.stderr
-    assert ended - stalled[0] < 2 * STALL_S, f"{ended - stalled[0]:.1f} s from the stall to the message"
+    assert ended - stalled[0] < 1.5 * STALL_S, f"{ended - stalled[0]:.1f} s from the stall to the message"
     state = read_state(pg_db)
     assert state is not None and 0 < state["tables"]["ev"]["rows_done"] < ROWS
     _resume_and_check(path, pg_db, proxy)
@@ -134,7 +134,7 @@ def test_a_stall_during_the_index_build_ends_with_a_message_and_a_long_wait_does
         blocker.close()
     assert proc.returncode == 1, err
     assert "stalled while building indexes and constraints" in err, err
-    assert ended - stalled < 2 * STALL_S, f"{ended - stalled:.1f} s from the stall to the message"
+    assert ended - stalled < 1.5 * STALL_S, f"{ended - stalled:.1f} s from the stall to the message"
     _resume_and_check(path, pg_db, proxy)
 
 

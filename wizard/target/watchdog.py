@@ -4,10 +4,11 @@ proxy that stops forwarding) must end the work with a message, not leave it wait
 Two layers. TCP keepalives and a TCP user timeout (libpq connection options) let the kernel give up on a peer that
 stopped answering. They cannot see a middlebox that still acknowledges packets but forwards nothing, so every
 blocking call on a connection (a statement, a COPY, a commit, a fetch) is also watched: once a call has shown no
-progress for half the stall time (a COPY progresses with every chunk PostgreSQL takes), a second, short-lived
-connection asks the server how that connection's backend is doing. A server that does not answer within the other
-half, or whose backend is gone or idle while the call still waits, means the call will never return: its socket is
-shut down, the call fails at once, and the error says the connection stalled. A long index build is told apart
+progress for a third of the stall time (a COPY progresses with every chunk PostgreSQL takes), a second,
+short-lived connection asks the server how that connection's backend is doing. A server that does not answer
+within another third, or whose backend is gone or idle while the call still waits, means the call will never
+return: its socket is shut down, the call fails at once, and the error says the connection stalled, all within
+the stall time. A long index build is told apart
 by its backend, which the server reports active. Each process (the copy's workers too) runs its own watchdog.
 """
 
@@ -121,12 +122,12 @@ class _Watchdog:
     def _loop(self) -> None:
         while True:
             time.sleep(min(1.0, stall_seconds() / 8))
-            half = stall_seconds() / 2
+            third = stall_seconds() / 3
             now = time.monotonic()
             with self.lock:
-                quiet = [c for c in self.calls.values() if now - c.last >= half]
+                quiet = [c for c in self.calls.values() if now - c.last >= third]
             for call in quiet:
-                verdict = _probe(call.conn, half)
+                verdict = _probe(call.conn, third)
                 if verdict == "active":
                     call.last, call.idle_probes = time.monotonic(), 0
                     continue
