@@ -62,11 +62,11 @@ def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryKeyring]:
 
 @pytest.fixture(autouse=True)
 def default_stall_time() -> Iterator[None]:
-    """A run configures this process's stall time (target.watchdog); the next test starts from the default."""
-    from wizard.target import watchdog
+    """A run configures this process's stall time (target.stall_time); the next test starts from the default."""
+    from wizard.target import stall_time
 
     yield
-    watchdog.configure(watchdog.default_stall_seconds())
+    stall_time.configure(stall_time.default_stall_seconds())
 
 
 @pytest.fixture

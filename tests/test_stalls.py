@@ -238,9 +238,9 @@ async def test_the_wizard_shows_a_stall_on_the_copy_step_and_retry_completes(
     from screens.copy import CopyScreen
     from screens.widgets import ChoiceModal
     from tests.test_tui import SIZE, _to_copy, message, settle
-    from wizard.target import watchdog
+    from wizard.target import stall_time
 
-    monkeypatch.setenv(watchdog.STALL_ENV, str(STALL_S))  # the wizard has no options: its copy reads this
+    monkeypatch.setenv(stall_time.STALL_ENV, str(STALL_S))  # the wizard has no options: its copy reads this
     path = tmp_path / "w.db"
     c = sqlite3.connect(path)
     c.execute("CREATE TABLE w (id INTEGER PRIMARY KEY, v TEXT)")

@@ -73,10 +73,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from wizard.data_copy.run import migrate
     from wizard.data_copy.state import read_state, reset_target
     from wizard.errors import EXIT_FAILED, InputError
-    from wizard.target import watchdog
+    from wizard.target import stall_time
     from wizard.target.resolve import database_name_for, resolve_target
 
-    watchdog.configure(args.stall_timeout)
+    stall_time.configure(args.stall_timeout)
     plan = _plan_for(args)
     spec = resolve_target(args.target, default_db=database_name_for(args.sqlite_file))
     if args.restart:
@@ -108,12 +108,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from wizard.errors import EXIT_FAILED
-    from wizard.target import watchdog
+    from wizard.target import stall_time
     from wizard.target.resolve import database_name_for, resolve_target
     from wizard.verify.report import render_text, write_report
     from wizard.verify.run import verify
 
-    watchdog.configure(args.stall_timeout)
+    stall_time.configure(args.stall_timeout)
     plan = _plan_for(args)
     spec = resolve_target(args.target, default_db=database_name_for(args.sqlite_file))
     report = verify(plan, spec, jobs=args.jobs, examples=args.examples, stall_timeout_s=args.stall_timeout)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from wizard import __version__
 from wizard.errors import EXIT_INTERRUPTED, EXIT_USAGE, WizardError
-from wizard.target.watchdog import DEFAULT_STALL_S, STALL_ENV, default_stall_seconds
+from wizard.target.stall_time import DEFAULT_STALL_S, STALL_ENV, default_stall_seconds
 
 Handler = Callable[[argparse.Namespace], int]
 

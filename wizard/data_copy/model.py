@@ -14,7 +14,7 @@ from wizard.plan import ddl
 from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.source.snapshot import Snapshot
 from wizard.target.connection import ConnectionSpec
-from wizard.target.watchdog import default_stall_seconds
+from wizard.target.stall_time import default_stall_seconds
 
 
 @dataclass(frozen=True)

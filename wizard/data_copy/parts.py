@@ -25,7 +25,7 @@ from wizard.data_copy.state import (
 from wizard.source.snapshot import Snapshot
 from wizard.source.sql_tokens import quote
 from wizard.source.sqlite_file import FIRST_CHUNK_ROWS
-from wizard.target import watchdog
+from wizard.target import stall_time
 from wizard.target.pg_errors import TargetStopped, is_transient
 from wizard.workers import Link, Processes, run_jobs
 
@@ -112,7 +112,7 @@ def _copy_bundle(bundle: tuple[Part, ...], link: Link) -> None:
     """Copy parts one after another on one connection (in a worker process or thread). Small tables come in
     bundles: a database of hundreds of small tables would otherwise spend its time opening connections."""
     first = bundle[0]
-    watchdog.configure(first.options.stall_timeout_s)  # a worker process starts with the default
+    stall_time.configure(first.options.stall_timeout_s)  # a worker process starts with the default
     if link.stopped():  # another job failed meanwhile: its cause (a stalled network?) would only delay this one
         raise cancelled()
     key = (first.spec, first.options)

@@ -27,6 +27,7 @@ from wizard.data_copy.state import (
     connect_mid_run,
     create_state,
     drop_migration,
+    record_snapshot,
     results_from_state,
     set_phase,
     state_exists,
@@ -44,7 +45,7 @@ from wizard.source.snapshot import (
     wait_flushed,
     whole,
 )
-from wizard.target import watchdog
+from wizard.target import stall_time, watchdog
 from wizard.target.connection import ConnectionSpec, connect
 from wizard.target.pg_errors import TargetStopped, is_transient
 from wizard.workers import Processes, start_processes
@@ -63,7 +64,7 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
                          hint="Pick the application's database file; 'pgmigrate-wizard inspect FILE' shows what is "
                               "in one.")
     cancel = cancel or threading.Event()
-    watchdog.configure(options.stall_timeout_s)
+    stall_time.configure(options.stall_timeout_s)
     run = Run(plan, spec, options, on_progress, cancel)
     guard = connect(spec)
     guard.autocommit = True
@@ -135,7 +136,7 @@ class _Digest:
             conn = connect_mid_run(spec, "recording the snapshot")
             try:
                 with conn.cursor() as cur:
-                    cur.execute("UPDATE pgmigrate.run SET snapshot = %s WHERE id = 1", (json.dumps(full.__dict__),))
+                    record_snapshot(cur, full)
                 conn.commit()
             finally:
                 conn.close()
@@ -223,5 +224,5 @@ def _record_unhashed(cur: Any, snap: Snapshot) -> Snapshot | None:
     if not path.is_file() or path.stat().st_size != snap.size_bytes or not whole(path):
         return None
     full = replace(snap, sha256=file_sha256(path))
-    cur.execute("UPDATE pgmigrate.run SET snapshot = %s WHERE id = 1", (json.dumps(full.__dict__),))
+    record_snapshot(cur, full)
     return full

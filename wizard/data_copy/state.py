@@ -67,6 +67,11 @@ def drop_migration(cur: Any, plan: MigrationPlan, schema: str) -> None:
     cur.execute("DROP SCHEMA IF EXISTS pgmigrate CASCADE")
 
 
+def record_snapshot(cur: Any, snap: Snapshot) -> None:
+    """Record the run's snapshot (now with its SHA-256), in the cursor's open transaction."""
+    cur.execute("UPDATE pgmigrate.run SET snapshot = %s WHERE id = 1", (json.dumps(snap.__dict__),))
+
+
 def create_state(conn: Any, run: Run, snap: Snapshot) -> None:
     """The target's tables and the run state, in the open transaction of `conn` (the caller commits)."""
     # parts small enough that every worker stays busy to the end, never smaller than a batch

@@ -137,13 +137,15 @@ def unchanged(snapshot: Snapshot) -> bool:
 def whole(path: Path) -> bool:
     """Whether SQLite finds the file a whole database (PRAGMA quick_check: every page readable and well formed)."""
     try:
-        conn = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True)
-        try:
-            return bool(conn.execute("PRAGMA quick_check").fetchone() == ("ok",))
-        finally:
-            conn.close()
+        conn = open_readonly(path)
+    except InputError:
+        return False
+    try:
+        return bool(conn.execute("PRAGMA quick_check").fetchone() == ("ok",))
     except sqlite3.Error:
         return False
+    finally:
+        conn.close()
 
 
 def _room_problem(src: Path, folder: Path) -> InputError | None:
@@ -211,9 +213,8 @@ def _writer_alive(pid: int) -> bool:
     return True
 
 
-def remove_partials(src: Path, folders: list[Path]) -> list[Path]:
+def remove_partials(src: Path, folders: list[Path]) -> None:
     """Remove the partial snapshots of `src` (and their journals) that killed runs left in `folders`."""
-    removed = []
     for folder in folders:
         for path in folder.glob(f"{glob.escape(src.name)}.pgmigrate-backup-*.partial*"):
             pid_text = path.name.split(".partial")[0].rsplit(".", 1)[-1]
@@ -221,8 +222,6 @@ def remove_partials(src: Path, folders: list[Path]) -> list[Path]:
                 continue
             with contextlib.suppress(OSError):
                 path.unlink()
-                removed.append(path)
-    return removed
 
 
 def take_snapshot(source: Path | str, backup_dir: Path | str | None = None) -> Snapshot:

@@ -15,6 +15,7 @@ import psycopg2.extensions
 
 from wizard.errors import InputError
 from wizard.target import watchdog
+from wizard.target.stall_time import stall_seconds
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _SCHEME = re.compile(r"^(postgres(?:ql)?)(\+[A-Za-z0-9_]+)?://", re.IGNORECASE)
@@ -155,7 +156,7 @@ def connect(spec: ConnectionSpec, **extra: Any) -> psycopg2.extensions.connectio
     classified by its cause."""
     kwargs = {**spec.connect_kwargs(), **watchdog.tcp_options(), **extra}
     # a server that does not answer within the stall time will not: the same limit as for a call in progress
-    kwargs["connect_timeout"] = max(2, int(min(kwargs["connect_timeout"], watchdog.stall_seconds())))
+    kwargs["connect_timeout"] = max(2, int(min(kwargs["connect_timeout"], stall_seconds())))
     try:
         conn: watchdog.WatchedConnection = psycopg2.connect(connection_factory=watchdog.WatchedConnection, **kwargs)
     except psycopg2.OperationalError as exc:

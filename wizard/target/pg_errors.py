@@ -5,7 +5,8 @@ from __future__ import annotations
 import psycopg2
 
 from wizard.errors import StepFailed
-from wizard.target.watchdog import recent_stall, stall_seconds
+from wizard.target.stall_time import stall_seconds
+from wizard.target.watchdog import recent_stall
 
 # SQLSTATE classes: 08 connection, 53 insufficient resources, 54 program limits hit by settings, 57 operator
 # intervention (statement_timeout, pg_terminate_backend, shutdown), 58 system errors; and single codes for

@@ -15,7 +15,6 @@ by its backend, which the server reports active. Each process (the copy's worker
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import threading
 import time
@@ -26,29 +25,9 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 
-DEFAULT_STALL_S = 60.0
-STALL_ENV = "PGMIGRATE_STALL_TIMEOUT"  # seconds; how the wizard (which has no options) is told another stall time
+from wizard.target.stall_time import stall_seconds
+
 _IDLE_STATES = ("idle", "idle in transaction", "idle in transaction (aborted)")
-
-
-def default_stall_seconds() -> float:
-    """The stall time when none is given: PGMIGRATE_STALL_TIMEOUT, else 60 s."""
-    try:
-        return max(1.0, float(os.environ.get(STALL_ENV, "") or DEFAULT_STALL_S))
-    except ValueError:
-        return DEFAULT_STALL_S
-
-
-_settings = {"stall_s": default_stall_seconds()}
-
-
-def configure(stall_s: float) -> None:
-    """How many seconds without progress (and without an answer from the server) make a connection stalled."""
-    _settings["stall_s"] = max(1.0, float(stall_s))
-
-
-def stall_seconds() -> float:
-    return _settings["stall_s"]
 
 
 def tcp_options() -> dict[str, int]:

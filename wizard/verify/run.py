@@ -17,7 +17,7 @@ from wizard.data_copy.state import read_state
 from wizard.errors import InputError
 from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.source.snapshot import file_sha256
-from wizard.target import watchdog
+from wizard.target import stall_time
 from wizard.target.connection import ConnectionSpec
 from wizard.verify import canonical
 from wizard.verify.checks import existing_tables, post_load_checks
@@ -38,8 +38,8 @@ def verify(plan: MigrationPlan, spec: ConnectionSpec, *, source_path: Path | str
     """Compare the SQLite data (by default the snapshot the copy read) with the target; never raises for a
     difference, only for a source or target that cannot be read at all."""
     started = time.monotonic()
-    stall_timeout_s = stall_timeout_s or watchdog.default_stall_seconds()
-    watchdog.configure(stall_timeout_s)
+    stall_timeout_s = stall_timeout_s or stall_time.default_stall_seconds()
+    stall_time.configure(stall_timeout_s)
     checks: list[Check] = []
     state = read_state(spec)
     source = _choose_source(plan, state, source_path, checks)

@@ -22,7 +22,7 @@ from wizard.plan import ddl
 from wizard.plan_model import TablePlan
 from wizard.source.sql_tokens import quote
 from wizard.source.sqlite_file import FIRST_CHUNK_ROWS, next_chunk_rows
-from wizard.target import watchdog
+from wizard.target import stall_time
 from wizard.target.connection import ConnectionSpec, connect
 from wizard.verify import canonical
 from wizard.verify.results import VerifyProgress
@@ -46,7 +46,7 @@ class Scan:
     schema: str
     collect: frozenset[int] | None = None  # buckets whose rows to return
     buckets: bool = False  # also sum the rows per key bucket (only needed once a table's checksums differ)
-    stall_timeout_s: float = watchdog.DEFAULT_STALL_S  # see target.watchdog (verify passes its own)
+    stall_timeout_s: float = stall_time.DEFAULT_STALL_S  # see target.watchdog (verify passes its own)
 
 
 @dataclass
@@ -172,7 +172,7 @@ def _scan_bundle(bundle: tuple[Scan, ...], link: Link) -> list[SideResult]:
     tables would otherwise spend its time connecting)."""
     conn = None
     results = []
-    watchdog.configure(bundle[0].stall_timeout_s)  # a worker process starts with the default
+    stall_time.configure(bundle[0].stall_timeout_s)  # a worker process starts with the default
     try:
         for job in bundle:
             name, side = job.table.target, job.side
