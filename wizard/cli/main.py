@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _stall_option(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--stall-timeout", type=_positive_int, default=int(default_stall_seconds()), metavar="SECONDS",
                     help="give up on a connection that makes no progress and whose server does not answer for "
-                         "this long (a stalled network); the run stops resumable "
+                         "this long (a stalled network): the run stops and the same command resumes it "
                          f"(default: {DEFAULT_STALL_S:.0f}, or {STALL_ENV})")
 
 
