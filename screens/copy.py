@@ -15,7 +15,7 @@ from textual.widgets import Button, Label, Log, ProgressBar, Select, Static
 
 from screens.base import StepScreen
 from screens.widgets import ChoiceModal
-from wizard.cli.progress_view import failed_statement_line
+from wizard.cli.progress_view import failed_statement_line, snapshot_lines
 from wizard.data_copy.model import CopyError, CopyOptions, MigrationResult, Progress
 from wizard.data_copy.run import migrate
 from wizard.data_copy.state import read_state
@@ -194,6 +194,8 @@ class CopyScreen(StepScreen):
         overall.update(total=max(total + result.rejected, 1), progress=total + result.rejected)
         self.state.copy_result = result
         self.state.written["snapshot"] = result.snapshot.path
+        for line in snapshot_lines(result):
+            self.log_line(line)
         for note in result.notes:
             self.log_line(note)
         for t in result.tables:

@@ -91,7 +91,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
                 return 2
         reset_target(plan, spec)
     options = CopyOptions(jobs=args.jobs, batch_size=args.batch_size, on_error=args.on_error,
-                          backup_dir=args.backup_dir, stall_timeout_s=args.stall_timeout)
+                          backup_dir=args.backup_dir, stall_timeout_s=args.stall_timeout,
+                          keep_snapshots=args.keep_snapshots)
     sys.stderr.write(f"migrating {args.sqlite_file} -> {spec}\n")
     with ProgressView(sys.stderr) as view:
         result = migrate(plan, spec, options, on_progress=view.update)

@@ -131,7 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--on-error", choices=["fail", "skip"], default="fail",
                     help="fail: stop at the first bad batch; skip: write bad rows to a rejects file")
     sp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    sp.add_argument("--backup-dir", type=Path, default=None, help="where the source snapshot goes")
+    sp.add_argument("--backup-dir", type=Path, default=None,
+                    help="where the source snapshot goes (default: beside the SQLite file)")
+    sp.add_argument("--keep-snapshots", action="store_true",
+                    help="keep the older snapshots of the source (by default a finished migration removes them, "
+                         "keeping its own for verify and any an unfinished migration still needs)")
     sp.add_argument("--owner", metavar="ROLE", default=None,
                     help="afterwards make this role (e.g. the app role) the owner of the migrated tables")
     _stall_option(sp)

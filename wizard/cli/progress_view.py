@@ -7,6 +7,7 @@ from typing import Any, TextIO
 
 from wizard.data_copy.model import MigrationResult, Progress
 from wizard.plan.ddl import StatementResult
+from wizard.plan.inspection import human_size
 
 
 class ProgressView:
@@ -50,8 +51,21 @@ class ProgressView:
             self.stream.flush()
 
 
+def snapshot_lines(r: MigrationResult) -> list[str]:
+    """Where the run's snapshot is and how big, and which older snapshots of the source were removed or kept."""
+    lines = [f"snapshot: {r.snapshot.path} ({human_size(r.snapshot.size_bytes)}, sha256 {r.snapshot.sha256[:16]}…); "
+             "verify reads it"]
+    if r.pruned is not None and r.pruned.removed:
+        lines.append(f"removed {len(r.pruned.removed)} older snapshot(s) of this source "
+                     f"({human_size(r.pruned.freed_bytes)}); --keep-snapshots keeps them")
+    if r.pruned is not None and r.pruned.in_use:
+        lines.append(f"kept {len(r.pruned.in_use)} older snapshot(s) that an unfinished migration into another "
+                     "target still needs to resume: " + ", ".join(r.pruned.in_use))
+    return lines
+
+
 def render_summary(r: MigrationResult) -> str:
-    lines = [f"snapshot: {r.snapshot.path} ({r.snapshot.size_bytes:,} bytes, sha256 {r.snapshot.sha256[:16]}…)"]
+    lines = snapshot_lines(r)
     if r.already_done:
         lines.append("this target already holds a finished migration of this plan; use --restart to redo it")
     lines += [f"note: {note}" for note in r.notes]

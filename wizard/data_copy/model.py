@@ -12,7 +12,7 @@ from typing import Any
 from wizard.errors import Cancelled, StepFailed
 from wizard.plan import ddl
 from wizard.plan_model import MigrationPlan, TablePlan
-from wizard.source.snapshot import Snapshot
+from wizard.source.snapshot import Pruned, Snapshot
 from wizard.target.connection import ConnectionSpec
 from wizard.target.stall_time import default_stall_seconds
 
@@ -27,6 +27,7 @@ class CopyOptions:
     schema: str = "public"
     lock_timeout_s: float = 60.0  # a table locked by another session fails the batch (resumable) instead of hanging
     stall_timeout_s: float = field(default_factory=default_stall_seconds)  # no progress, server silent: watchdog
+    keep_snapshots: bool = False  # else a finished migration removes the older snapshots of its source
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class MigrationResult:
     post: list[ddl.StatementResult] = field(default_factory=list)
     already_done: bool = False
     notes: list[str] = field(default_factory=list)  # what the run decided by itself (how it resumed), for the summary
+    pruned: Pruned | None = None  # the older snapshots removed after this run finished (None: none looked for)
 
     @property
     def rejected(self) -> int:

@@ -40,6 +40,8 @@ from wizard.source.snapshot import (
     completed,
     discard,
     file_sha256,
+    prune_snapshots,
+    release,
     take_snapshot,
     unchanged,
     wait_flushed,
@@ -103,7 +105,11 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
                 raise TargetStopped("building indexes and constraints", exc) from None
             raise
         set_phase(spec, "done")
-        return MigrationResult(snapshot, tables, post, notes=run.notes)
+        release(snapshot.path)  # a resume no longer needs it
+        result = MigrationResult(snapshot, tables, post, notes=run.notes)
+        if not options.keep_snapshots and not result.rejected:
+            result.pruned = prune_snapshots(plan.source_path, snapshot)
+        return result
     except psycopg2.Error as exc:
         if is_transient(exc):
             raise TargetStopped("recording progress", exc) from None

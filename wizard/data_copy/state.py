@@ -16,7 +16,7 @@ from wizard.data_copy.statements import apply
 from wizard.errors import StepFailed
 from wizard.plan import ddl
 from wizard.plan_model import MigrationPlan
-from wizard.source.snapshot import Snapshot
+from wizard.source.snapshot import Snapshot, release
 from wizard.target.connection import ConnectFailed, ConnectionSpec, connect
 from wizard.target.pg_errors import TargetStopped
 
@@ -47,14 +47,22 @@ def read_state(spec: ConnectionSpec) -> dict[str, Any] | None:
 
 
 def reset_target(plan: MigrationPlan, spec: ConnectionSpec, schema: str = "public") -> None:
-    """--restart: drop the plan's tables and views and the state, in one transaction."""
+    """--restart: drop the plan's tables and views and the state, in one transaction. The dropped run's snapshot
+    is no longer needed for a resume (it is pruned after the next finished migration)."""
     conn = connect(spec)
     try:
         with conn.cursor() as cur:
+            snapshot = None
+            if state_exists(cur):
+                cur.execute("SELECT snapshot FROM pgmigrate.run WHERE id = 1")
+                row = cur.fetchone()
+                snapshot = json.loads(row[0])["path"] if row else None
             drop_migration(cur, plan, schema)
         conn.commit()
     finally:
         conn.close()
+    if snapshot:
+        release(snapshot)
 
 
 def drop_migration(cur: Any, plan: MigrationPlan, schema: str) -> None:

@@ -126,6 +126,64 @@ def discard(snapshot: Snapshot) -> None:
     _hashed.pop(snapshot.path, None)
     _digests.pop(snapshot.path, None)
     Path(snapshot.path).unlink(missing_ok=True)
+    release(snapshot.path)
+
+
+_IN_USE = ".in-use"
+
+
+def _marker(path: Path | str) -> Path:
+    """The file beside a snapshot that says an unfinished migration still needs it (to resume exactly)."""
+    return Path(f"{path}{_IN_USE}")
+
+
+def release(path: Path | str) -> None:
+    """The migration that read this snapshot is finished (or dropped): it may be pruned once a newer one exists."""
+    with contextlib.suppress(OSError):
+        _marker(path).unlink()
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What prune_snapshots did: the snapshots it removed (path, bytes), and older ones kept because an unfinished
+    migration (into another target) still needs them."""
+
+    removed: list[tuple[str, int]]
+    in_use: list[str]
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(size for _path, size in self.removed)
+
+
+def snapshots_of(source: Path | str, folders: list[Path]) -> list[Path]:
+    """The complete snapshots of `source` in `folders`, oldest first (their names carry the time they were taken)."""
+    src = Path(source)
+    found = {p.absolute() for folder in folders
+             for p in folder.glob(f"{glob.escape(src.name)}.pgmigrate-backup-*.sqlite")}
+    return sorted(found, key=lambda p: p.name)
+
+
+def prune_snapshots(source: Path | str, keep: Snapshot) -> Pruned:
+    """After a finished migration: remove the snapshots of `source` older than `keep` (which verify reads), in its
+    folder, the source's and the fallback folder, except those an unfinished migration still needs."""
+    src = Path(source)
+    kept = Path(keep.path).absolute()
+    folders = list(dict.fromkeys([kept.parent, src.absolute().parent, fallback_folder()]))
+    removed, in_use = [], []
+    for path in snapshots_of(src, folders):
+        if path == kept or path.name > kept.name:
+            continue  # the one kept, or one taken after it (by a run into another target)
+        if _marker(path).exists():
+            in_use.append(str(path))
+            continue
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except OSError:
+            continue  # open elsewhere (Windows) or already gone: tried again after the next migration
+        removed.append((str(path), size))
+    return Pruned(removed, in_use)
 
 
 def unchanged(snapshot: Snapshot) -> bool:
@@ -233,6 +291,7 @@ def take_snapshot(source: Path | str, backup_dir: Path | str | None = None) -> S
     partial = _partial_name(target)
     reader = open_readonly(src)
     try:
+        _marker(target).touch()  # before the snapshot has its name: no other run's pruning may take it
         dest = sqlite3.connect(partial)
         # No fsync inside the backup: the file is flushed in the background once it is complete (wait_flushed),
         # and a resume compares its SHA-256, so a snapshot torn by a power cut is refused rather than read.
@@ -248,16 +307,19 @@ def take_snapshot(source: Path | str, backup_dir: Path | str | None = None) -> S
     except sqlite3.Error as exc:
         partial.unlink(missing_ok=True)
         target.unlink(missing_ok=True)
+        release(target)
         raise InputError(f"The snapshot of {src} failed: {exc}.", title="Snapshot failed",
                          hint="Check free disk space in the backup folder, then retry.") from None
     except OSError as exc:
         partial.unlink(missing_ok=True)
         target.unlink(missing_ok=True)
+        release(target)
         raise InputError(f"The snapshot of {src} could not be written: {exc.strerror}.", title="Snapshot failed",
                          hint="Check free disk space and permissions, or use --backup-dir.") from None
     except BaseException:
         partial.unlink(missing_ok=True)
         target.unlink(missing_ok=True)  # Ctrl-C halfway: no partial copy of a big file is left behind
+        release(target)
         raise
     finally:
         reader.close()
