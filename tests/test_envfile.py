@@ -72,7 +72,7 @@ def test_inline_password_round_trips_nasty_values_and_is_0600(tmp_path: Path) ->
     env = tmp_path / ".env"
     env.write_text("OTHER='x'\n")
     os.chmod(env, 0o644)
-    plan = plan_env(EnvRequest(env, _spec(), "both", inline_password=True))
+    plan = plan_env(EnvRequest(env, _spec(), "both", password_in="inline"))
     assert NASTY not in plan.diff  # the preview masks it
     write_env(plan)
     values = dotenv_values(env, interpolate=False)
@@ -84,7 +84,7 @@ def test_inline_password_round_trips_nasty_values_and_is_0600(tmp_path: Path) ->
     if os.name == "posix":
         assert stat.S_IMODE(env.stat().st_mode) == 0o600
     fresh = tmp_path / "new.env"
-    write_env(plan_env(EnvRequest(fresh, _spec(), "url", inline_password=True)))
+    write_env(plan_env(EnvRequest(fresh, _spec(), "url", password_in="inline")))
     if os.name == "posix":
         assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
 
@@ -94,7 +94,7 @@ def test_inline_password_round_trips_nasty_values_and_is_0600(tmp_path: Path) ->
 def test_nasty_values_round_trip_exactly(tmp_path: Path, value: str) -> None:
     env = tmp_path / ".env"
     write_env(plan_env(EnvRequest(env, ConnectionSpec("h", 5432, "u", "d", password=value or None), "pg-vars",
-                                  inline_password=bool(value))))
+                                  password_in="inline" if value else "keyring")))
     if value:
         assert dotenv_values(env, interpolate=False)["PG_PASSWORD"] == value
 
@@ -112,7 +112,7 @@ def test_env_path_errors_are_clear(tmp_path: Path) -> None:
         with pytest.raises(InputError, match="read-only"):
             plan_env(EnvRequest(ro, _spec(), "url"))
     with pytest.raises(InputError, match="no password is known"):
-        plan_env(EnvRequest(tmp_path / ".env", _spec(None), "url", inline_password=True))
+        plan_env(EnvRequest(tmp_path / ".env", _spec(None), "url", password_in="inline"))
 
 
 def test_gitignore_warning_and_fix(tmp_path: Path) -> None:

@@ -114,6 +114,18 @@ async def test_happy_path_on_a_corpus_database(chinook: Path, pg_server, base_na
         assert f"PG_DATABASE_DEV='{base_name}_dev'" in env_text and "Wrote" in message(app)
         assert f"PG_USER='{base_name}_app'" in env_text and "Wiz-App-Pass-1" not in env_text
         assert (pg_server.admin.password or "@@") not in env_text
+        # the keyring placement says an unchanged app cannot find the password; the password file one can
+        assert "does not find it" in str(app.screen.query_one("#password-note").content)
+        pgpass = tmp_path / "pgpass.conf"
+        monkeypatch.setenv("PGPASSFILE", str(pgpass))
+        app.screen.query_one("#password-in", Select).value = "file"
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert "password file" in message(app) and "Wiz-App-Pass-1" in pgpass.read_text()
+        assert "finds it there by itself" in str(app.screen.query_one("#password-note").content)
+        app.screen.query_one("#check", Button).press()
+        await settle(app, pilot)
+        assert "The app can connect" in message(app) and f"{base_name}_app on database {base_name}_dev" in message(app)
 
         await pilot.press("ctrl+n")
         assert isinstance(app.screen, CopyScreen)

@@ -165,12 +165,20 @@ def cmd_create_databases(args: argparse.Namespace) -> int:
 
 
 def cmd_env_file(args: argparse.Namespace) -> int:
+    from wizard.errors import InputError
     from wizard.target.envfile import EnvRequest, plan_env, write_env
     from wizard.target.resolve import resolve_target
 
+    if args.target is None:
+        if not args.check:
+            raise InputError("env-file needs --target DSN (the app's account and database) to write the file.",
+                             title="No target", hint="Or pass --check alone to test the .env file that is there.")
+        return _check_env(args)
     target = resolve_target(args.target)
-    plan = plan_env(EnvRequest(args.path, target, args.style, args.inline_password, args.envs))
+    place = "file" if args.password_file else "inline" if args.inline_password else "keyring"
+    plan = plan_env(EnvRequest(args.path, target, args.style, place, args.envs))
     sys.stdout.write(plan.diff or f"{args.path} already holds these settings.\n")
+    sys.stderr.write(f"note: {plan.app_note}\n")
     if not plan.gitignored:
         sys.stderr.write(f"warning: {args.path} is not ignored by {plan.gitignore}; it could be committed. "
                          f"Add it with --gitignore.\n")
@@ -183,7 +191,20 @@ def cmd_env_file(args: argparse.Namespace) -> int:
         sys.stderr.write(f"added {args.path} to {add_to_gitignore(args.path)}\n")
     sys.stderr.write(f"wrote {result.path}" + (f" (previous file kept as {result.backup})" if result.backup else "")
                      + "\n")
+    if result.password_file is not None:
+        sys.stderr.write(f"password file {result.password_file.path}: entry {result.password_file.action}\n")
+    if args.check:
+        return _check_env(args)
     return EXIT_OK
+
+
+def _check_env(args: argparse.Namespace) -> int:
+    from wizard.errors import EXIT_FAILED
+    from wizard.target.env_check import check_env
+
+    check = check_env(args.path, args.env)
+    sys.stdout.write(check.render())
+    return EXIT_OK if check.ok else EXIT_FAILED
 
 
 def cmd_compose_file(args: argparse.Namespace) -> int:

@@ -101,12 +101,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--drop-existing", action="store_true",
                     help="drop non-empty existing databases (asks you to type the name)")
 
-    sp = add("env-file", "Write the app's connection settings into a .env file (merging with what is there).")
-    sp.add_argument("--target", required=True, metavar="DSN")
+    sp = add("env-file", "Write the app's connection settings into a .env file (merging with what is there), "
+                         "and check that an unchanged app connects with them.")
+    sp.add_argument("--target", metavar="DSN", help="the app's account and database (needed unless only --check)")
     sp.add_argument("--style", choices=["url", "pg-vars", "both"], default="url")
     sp.add_argument("--path", type=Path, default=Path(".env"), help="the .env file (default: ./.env)")
-    sp.add_argument("--inline-password", action="store_true",
-                    help="write the password into the file (default: it stays in the OS keyring)")
+    where = sp.add_mutually_exclusive_group()
+    where.add_argument("--password-file", action="store_true",
+                       help="put the password into the standard libpq password file (~/.pgpass; "
+                            "%%APPDATA%%\\postgresql\\pgpass.conf on Windows; PGPASSFILE when set), where an "
+                            "unchanged app's psycopg2/psycopg/psql finds it (default: the OS keyring, which an "
+                            "unchanged app does not read)")
+    where.add_argument("--inline-password", action="store_true",
+                       help="write the password into the .env file itself (made readable by you only)")
+    sp.add_argument("--check", action="store_true",
+                    help="connect with exactly what the app will read from the file (python-dotenv + psycopg2; "
+                         "no keyring, no PGPASSWORD) and say whether it works; exit 1 if not")
+    sp.add_argument("--env", default=None, metavar="NAME",
+                    help="with --check and pg-vars: the PG_DATABASE_<NAME> to connect to (default: ENVIRONMENT)")
     sp.add_argument("--envs", type=_envs, default=None, metavar="dev,test,prod",
                     help="environments for pg-vars (default: from the database name)")
     sp.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")

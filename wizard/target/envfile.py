@@ -1,7 +1,8 @@
 """The app's `.env`: connection settings merged into the existing file with python-dotenv's `set_key`.
 
 Unrelated keys, comments and order stay; the previous file is backed up; a diff can be previewed first. The
-password stays in the OS keyring unless the caller asks for it inline, and then the file is made 0600.
+password goes where the caller says (PASSWORD_PLACES): the OS keyring (default), the standard libpq password file,
+which an unchanged app's driver reads by itself, or the `.env` file itself, which is then made 0600.
 """
 
 from __future__ import annotations
@@ -21,17 +22,33 @@ from dotenv import dotenv_values, set_key
 from wizard.errors import InputError
 from wizard.target.connection import ConnectionSpec
 from wizard.target.credentials import SERVICE, keyring_status
+from wizard.target.pgpass import PasswordFileResult, password_file, write_password
 
 STYLES = ("url", "pg-vars", "both")
+
+# Where the password goes, and whether an unchanged app finds it there.
+PASSWORD_PLACES: dict[str, str] = {
+    "keyring": "the OS keyring: an unchanged app does not find it there; it must read it from the keyring itself "
+               "(one line of code) or be given PGPASSWORD",
+    "file": "the libpq password file: an unchanged app whose driver is built on libpq (psycopg2, psycopg 3, psql; "
+            "Django and SQLAlchemy with them) finds it there by itself",
+    "inline": "the .env file itself (readable by you only): an unchanged app that reads DATABASE_URL or PG_PASSWORD "
+              "finds it",
+}
 
 
 @dataclass
 class EnvRequest:
     path: Path
-    target: ConnectionSpec  # the app's account and database; its password is written only if inline_password
+    target: ConnectionSpec  # the app's account and database, with the password written where password_in says
     style: str = "url"
-    inline_password: bool = False
+    password_in: str = "keyring"  # one of PASSWORD_PLACES
     envs: list[str] | None = None  # environments for PG_DATABASE_*; default: from the database name
+    password_file: Path | None = None  # the libpq password file to write (default: where libpq looks for it)
+
+    @property
+    def inline_password(self) -> bool:
+        return self.password_in == "inline"
 
     def environments(self) -> tuple[str, dict[str, str]]:
         """(ENVIRONMENT, {env: database}) from a name like app_dev; a name without an env suffix is dev's."""
@@ -52,6 +69,15 @@ class EnvPlan:
     diff: str  # unified diff, the password masked
     gitignored: bool
     gitignore: Path  # the .gitignore that should cover the file
+    password_file: Path | None  # the libpq password file the entry goes to (password_in "file")
+
+    @property
+    def app_note(self) -> str:
+        """Where the password goes and whether the unchanged app will find it."""
+        where = PASSWORD_PLACES[self.request.password_in]
+        if self.password_file is not None:
+            where = where.replace("the libpq password file", f"the libpq password file {self.password_file}")
+        return f"The password goes into {where}."
 
 
 @dataclass
@@ -59,6 +85,7 @@ class EnvResult:
     path: Path
     backup: Path | None
     changed: list[str] = field(default_factory=list)
+    password_file: PasswordFileResult | None = None  # the entry written for password_in "file"
 
 
 def keyring_comment(spec: ConnectionSpec) -> str:
@@ -69,15 +96,25 @@ def keyring_comment(spec: ConnectionSpec) -> str:
             f"print(keyring.get_password('{SERVICE}', '{spec.account}'))\"")
 
 
+def password_file_comment(spec: ConnectionSpec, path: Path) -> str:
+    return (f"# The PostgreSQL password of {spec.user} is in the libpq password file {path}; psycopg2, psycopg 3 "
+            "and psql read it when DATABASE_URL has none.")
+
+
 def env_values(req: EnvRequest) -> dict[str, str]:
     if req.style not in STYLES:
         raise InputError(f"Unknown .env style '{req.style}'.", title="Bad style",
                          hint=f"Use one of {', '.join(STYLES)}.")
+    if req.password_in not in PASSWORD_PLACES:
+        raise InputError(f"Unknown password place '{req.password_in}'.", title="Bad option",
+                         hint=f"Use one of {', '.join(PASSWORD_PLACES)}.")
     spec = req.target
     password = spec.password if req.inline_password else None
-    if req.inline_password and not password:
-        raise InputError("--inline-password was asked for, but no password is known for "
-                         f"{spec.account}.", title="No password", hint="Set PGPASSWORD or store it in the keyring.")
+    if req.password_in != "keyring" and not spec.password:
+        where = "the .env file" if req.inline_password else "the password file"
+        raise InputError(f"The password should go into {where}, but no password is known for {spec.account}.",
+                         title="No password", hint="Give the connection its password (PGPASSWORD, the keyring, or "
+                                                   "the wizard's Connection step), then write again.")
     if password and "\r" in password:
         raise InputError("The password holds a carriage return, which a .env file cannot keep exactly.",
                          title="Password not writable", hint="Keep it in the OS keyring instead.")
@@ -137,7 +174,9 @@ def plan_env(req: EnvRequest) -> EnvPlan:
     path = req.path
     _check_path(path)
     values = env_values(req)
-    comment = None if req.inline_password else keyring_comment(req.target)
+    pgpass = (req.password_file or password_file()) if req.password_in == "file" else None
+    comment = None if req.inline_password else password_file_comment(req.target, pgpass) if pgpass \
+        else keyring_comment(req.target)
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     with tempfile.TemporaryDirectory() as tmp:
         trial = Path(tmp) / ".env"
@@ -148,7 +187,7 @@ def plan_env(req: EnvRequest) -> EnvPlan:
     diff = "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
                                         fromfile=f"{path} (now)", tofile=f"{path} (after)"))
     covered, gitignore = gitignore_status(path)
-    return EnvPlan(req, values, comment, _mask(diff, req.target.password), covered, gitignore)
+    return EnvPlan(req, values, comment, _mask(diff, req.target.password), covered, gitignore, pgpass)
 
 
 def write_env(plan: EnvPlan) -> EnvResult:
@@ -169,7 +208,8 @@ def write_env(plan: EnvPlan) -> EnvResult:
     except OSError as exc:
         raise InputError(f"{path} could not be written: {exc.strerror}.", title="File not written",
                          hint=f"The previous file is kept{' in ' + str(backup) if backup else ''}.") from None
-    return EnvResult(path, backup, changed)
+    entry = write_password(req.target, plan.password_file) if plan.password_file is not None else None
+    return EnvResult(path, backup, changed, entry)
 
 
 # -- .gitignore --------------------------------------------------------------------------------------------------

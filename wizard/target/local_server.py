@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import secrets
+import shlex
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 import platformdirs
 
 from wizard.errors import InputError
+from wizard.platforms import executable_suffix, unix_sockets
 from wizard.target.connection import ConnectionSpec
 
 SUPERUSER = "postgres"
@@ -89,7 +91,7 @@ def _backend() -> tuple[object, Path]:
 
 
 def _pg(bin_path: Path, command: str, args: list[str], user: str | None, timeout: float = 60) -> str:
-    exe = bin_path / (command + (".exe" if platform.system() == "Windows" else ""))
+    exe = bin_path / (command + executable_suffix())
     kwargs: dict[str, object] = {}
     if user is not None:
         kwargs["user"] = user
@@ -114,13 +116,17 @@ def start_local_server(pgdata: Path | None = None, *, port: int | None = None) -
     system_user = helper.system_user
     state_path = pgdata / _STATE_FILE
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
-    socket_dir = None if platform.system() == "Windows" else pgdata
+    socket_dir = pgdata if unix_sockets() else None
     running = (pgdata / "postmaster.pid").exists() and _is_running(bin_path, pgdata, system_user)
     if not running:
         chosen = port or state.get("port")
         if not chosen or not _port_is_free(int(chosen)):
             chosen = _free_port()
-        opts = f"-h 127.0.0.1 -p {chosen}" + (f" -k {socket_dir}" if socket_dir else "")
+        opts = f"-h 127.0.0.1 -p {chosen}"
+        if socket_dir:  # pg_ctl hands the options to a shell: a folder with spaces (macOS's) must be quoted
+            opts += f" -k {shlex.quote(str(socket_dir))}"
+        elif sys.platform != "win32":  # Windows' behaviour simulated here: no socket at all, TCP only
+            opts += " -k ''"
         _pg(bin_path, "pg_ctl", ["-w", "-t", "60", "-D", str(pgdata), "-l", str(pgdata / "log"), "-o", opts,
                                  "start"], system_user, timeout=90)
         state["port"] = int(chosen)
@@ -164,7 +170,7 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _is_running(bin_path: Path, pgdata: Path, user: str | None) -> bool:
-    exe = bin_path / ("pg_ctl" + (".exe" if platform.system() == "Windows" else ""))
+    exe = bin_path / ("pg_ctl" + executable_suffix())
     kwargs: dict[str, object] = {"user": user} if user else {}
     done = subprocess.run([str(exe), "-D", str(pgdata), "status"], capture_output=True, check=False,
                           **kwargs)  # type: ignore[call-overload]
