@@ -77,10 +77,12 @@ def check_env(path: Path, env: str | None = None) -> EnvCheck:
         return EnvCheck(False, setting, "?", "none", f"DATABASE_URL in {path} is not a valid URL: {exc}".strip())
     shown = f"{parsed.get('user', '')}@{parsed.get('host', 'localhost')}:{parsed.get('port', '5432')}/" \
             f"{parsed.get('dbname', '')}"
+    # libpq's own default, named explicitly so that a simulated platform's location is the one read as well
+    pgpass = Path(parsed["passfile"]) if parsed.get("passfile") else password_file()
+    params.setdefault("passfile", str(pgpass))
     if parsed.get("password"):
         source = "DATABASE_URL" if dsn else "PG_PASSWORD"
     else:
-        pgpass = password_file()
         source = f"the password file {pgpass}" if pgpass.is_file() else "none"
     try:
         with _without_pgpassword():
