@@ -24,7 +24,7 @@ BENEATH: dict[str, set[str]] = {
     "verify": {"base", "convert", "source", "plan", "target", "data_copy"},
     "cli": {"base", "convert", "source", "plan", "target", "data_copy", "verify"},
 }
-BASE = {"wizard", "wizard.errors", "wizard.workers", "wizard.plan_model", "wizard.platforms"}
+BASE = {"wizard", "wizard.errors", "wizard.workers", "wizard.plan_model", "wizard.platforms", "wizard.demo"}
 
 
 def module_name(path: Path) -> str:

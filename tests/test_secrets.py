@@ -65,7 +65,7 @@ def test_passwords_never_leak(tmp_path: Path, pg_server, tracer_role) -> None:  
     target = ConnectionSpec(host, port, role, f"sec_{tag}_dev", "disable").url()
     env = {"PATH": os.environ.get("PATH", ""), "PGPASSWORD": ADMIN_PW, "PGMIGRATE_APP_PASSWORD": APP_PW,
            "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring", "HOME": str(tmp_path)}
-    subprocess.run([sys.executable, str(REPO / "examples" / "make_demo_db.py"), "demo.db"], cwd=tmp_path, check=True,
+    subprocess.run([sys.executable, "-m", "wizard", "make-demo", "demo.db"], cwd=tmp_path, check=True,
                    capture_output=True)
     outputs: list[str] = []
     cmdlines: list[str] = []

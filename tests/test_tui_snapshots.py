@@ -3,7 +3,6 @@ fixed folder so paths in the screens are the same on every machine; no server is
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from textual.widgets import Input
 
 from screens.app import WizardApp
+from wizard.demo import make
 from wizard.target.connection import ConnectionSpec
 
 FOLDER = Path("/tmp/pgmw-snapshots")
@@ -23,11 +23,7 @@ SIZE = (100, 30)
 def demo(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     shutil.rmtree(FOLDER, ignore_errors=True)
     FOLDER.mkdir(parents=True)
-    spec = importlib.util.spec_from_file_location("make_demo_db", REPO / "examples" / "make_demo_db.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.make(FOLDER / "demo.db")
+    make(FOLDER / "demo.db")
     monkeypatch.chdir(FOLDER)
     yield Path("demo.db")
     shutil.rmtree(FOLDER, ignore_errors=True)

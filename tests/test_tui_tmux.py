@@ -88,7 +88,7 @@ def test_wizard_in_a_real_terminal(tmp_path: Path, pg_db: ConnectionSpec) -> Non
     assert shutil.which("tmux"), "tmux is needed for this test (.ci/run installs it)"
     program = Path(sys.executable).parent / "pgmigrate-wizard"
     assert program.exists(), f"the console script is not installed: {program}"
-    subprocess.run([sys.executable, str(REPO / "examples" / "make_demo_db.py"), "demo.db"], cwd=tmp_path,
+    subprocess.run([sys.executable, "-m", "wizard", "make-demo", "demo.db"], cwd=tmp_path,
                    check=True, capture_output=True)
     env = {"TERM": "xterm-256color", "PGPASSWORD": pg_db.password or "", "PATH": os.environ.get("PATH", ""),
            "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring", "HOME": str(tmp_path)}

@@ -207,6 +207,21 @@ def _check_env(args: argparse.Namespace) -> int:
     return EXIT_OK if check.ok else EXIT_FAILED
 
 
+def cmd_make_demo(args: argparse.Namespace) -> int:
+    from wizard.demo import make
+    from wizard.errors import InputError
+
+    if args.path.exists() and not args.force:
+        raise InputError(f"{args.path} already exists.", title="File exists",
+                         hint="Pick another path, or add --force to replace it.")
+    if not args.path.absolute().parent.is_dir():
+        raise InputError(f"The folder {args.path.absolute().parent} does not exist.", title="No such folder",
+                         hint="Create it or pick another path.")
+    make(args.path)
+    sys.stdout.write(f"wrote {args.path}; next: pgmigrate-wizard migrate {args.path} --target local\n")
+    return EXIT_OK
+
+
 def cmd_compose_file(args: argparse.Namespace) -> int:
     from wizard.target.compose import compose_text, write_compose
 

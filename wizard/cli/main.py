@@ -131,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--port", type=_positive_int, default=5432, help="port on 127.0.0.1 (default: 5432)")
     sp.add_argument("--force", action="store_true", help="replace an existing file")
 
+    sp = add("make-demo", "Write a small demo SQLite database (users, posts, a BLOB, a view, a trigger) to try "
+                          "the tool on.")
+    sp.add_argument("path", type=Path, nargs="?", default=Path("demo.db"), metavar="PATH",
+                    help="the file to write (default: ./demo.db)")
+    sp.add_argument("--force", action="store_true", help="replace an existing file")
+
     sp = add("migrate", "Copy the data: create tables, batched COPY, indexes, foreign keys, sequences.")
     sp.add_argument("sqlite_file", type=Path, metavar="SQLITE_FILE")
     sp.add_argument("--target", required=True, metavar="DSN")
@@ -181,13 +187,15 @@ def _handlers() -> dict[str, Handler]:
         "plan": commands.cmd_plan,
         "create-databases": commands.cmd_create_databases,
         "env-file": commands.cmd_env_file,
+        "make-demo": commands.cmd_make_demo,
         "compose-file": commands.cmd_compose_file,
         "migrate": commands.cmd_migrate,
         "verify": commands.cmd_verify,
     }
 
 
-COMMANDS = ("wizard", "inspect", "plan", "create-databases", "env-file", "compose-file", "migrate", "verify")
+COMMANDS = ("wizard", "inspect", "plan", "create-databases", "env-file", "compose-file", "make-demo", "migrate",
+            "verify")
 
 
 def _route(argv: list[str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Make a small demo SQLite database with the patterns real apps have (run: python examples/make_demo_db.py demo.db).
+"""A small demo SQLite database with the patterns real apps have (`pgmigrate-wizard make-demo demo.db`).
 
 AUTOINCREMENT ids, foreign keys, booleans stored as 0/1, timestamps as text, JSON as text, a BLOB, a NOCASE unique
 e-mail, a partial index, a view and a trigger.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -84,9 +83,3 @@ def make(path: Path, users: int = 50, seed: int = 7) -> Path:
     conn.commit()
     conn.close()
     return path
-
-
-if __name__ == "__main__":
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "demo.db")
-    make(target)
-    print(f"wrote {target}")
