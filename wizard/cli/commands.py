@@ -46,7 +46,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _plan_for(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _plan_for(args: argparse.Namespace, target=None):  # type: ignore[no-untyped-def]
+    """The saved plan; else the plan recorded in `target` by a migration of this file (a resume and verify use
+    the very plan the copy used, without profiling again); else a new profile of the data."""
     from wizard.plan.planner import build_plan
     from wizard.plan_model import default_plan_path, load_plan
 
@@ -61,6 +63,14 @@ def _plan_for(args: argparse.Namespace):  # type: ignore[no-untyped-def]
             raise InputError(f"The plan file {path} belongs to {plan.source_path}, not {args.sqlite_file}.",
                              title="Plan mismatch", hint="Pass --plan-file for this database, or delete that file.")
         return plan
+    if target is not None and not getattr(args, "restart", False):
+        from wizard.data_copy.state import recorded_plan
+
+        recorded = recorded_plan(target, args.sqlite_file)
+        if recorded is not None:
+            sys.stderr.write(f"using the plan recorded in {target.dbname} by the migration of {args.sqlite_file} "
+                             "(no new profile of the data)\n")
+            return recorded
     # profiling reads every value: say so, or a big file would sit silent for a while
     sys.stderr.write(f"no saved plan: profiling the data of {args.sqlite_file} first "
                      "('pgmigrate-wizard plan FILE --save' keeps one)\n")
@@ -77,8 +87,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from wizard.target.resolve import database_name_for, resolve_target
 
     stall_time.configure(args.stall_timeout)
-    plan = _plan_for(args)
     spec = resolve_target(args.target, default_db=database_name_for(args.sqlite_file))
+    plan = _plan_for(args, spec)
     if args.restart:
         if not args.yes:
             if not sys.stdin.isatty():
@@ -115,8 +125,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from wizard.verify.run import verify
 
     stall_time.configure(args.stall_timeout)
-    plan = _plan_for(args)
     spec = resolve_target(args.target, default_db=database_name_for(args.sqlite_file))
+    plan = _plan_for(args, spec)
     report = verify(plan, spec, jobs=args.jobs, examples=args.examples, stall_timeout_s=args.stall_timeout)
     if args.report:
         write_report(report, args.report)

@@ -6,8 +6,11 @@ batch of each part: no row lost or duplicated.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+import psycopg2
 from psycopg2 import sql
 
 from wizard.data_copy.batches import part_ranges
@@ -44,6 +47,35 @@ def read_state(spec: ConnectionSpec) -> dict[str, Any] | None:
             return {"snapshot": json.loads(row[0]), "phase": row[1], "tables": tables}
     finally:
         conn.close()
+
+
+def recorded_plan(spec: ConnectionSpec, source: str | Path) -> MigrationPlan | None:
+    """The plan a migration of `source` into this target was made with (its copy and its verify use exactly it),
+    or None: no migration there, one of another file, or one recorded before plans were kept."""
+    try:
+        conn = connect(spec)
+    except ConnectFailed:
+        return None  # the command itself says what is wrong with the target
+    try:
+        with conn.cursor() as cur:
+            if not state_exists(cur):
+                return None
+            cur.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = 'pgmigrate' "
+                        "AND table_name = 'run' AND column_name = 'plan'")
+            if cur.fetchone() is None:
+                return None
+            cur.execute("SELECT source, plan FROM pgmigrate.run WHERE id = 1")
+            row = cur.fetchone()
+    except psycopg2.Error:
+        return None  # not readable by this account: the command profiles the data instead
+    finally:
+        conn.close()
+    if row is None or row[1] is None or Path(row[0]).absolute() != Path(source).absolute():
+        return None
+    try:
+        return MigrationPlan.from_json(row[1])
+    except (ValueError, TypeError, KeyError):
+        return None  # recorded by another version of the plan format: profile again
 
 
 def reset_target(plan: MigrationPlan, spec: ConnectionSpec, schema: str = "public") -> None:
@@ -87,9 +119,10 @@ def create_state(conn: Any, run: Run, snap: Snapshot) -> None:
                     // (8 * max(1, run.options.jobs)))
     with conn.cursor() as cur:
         cur.execute("CREATE SCHEMA pgmigrate")
+        # `plan` is the whole plan the run copies with: a resume and verify reuse it instead of profiling again
         cur.execute("CREATE TABLE pgmigrate.run (id int PRIMARY KEY CHECK (id = 1), source text NOT NULL, "
                     "snapshot text NOT NULL, plan_tables text NOT NULL, phase text NOT NULL, "
-                    "started timestamptz DEFAULT now())")
+                    "started timestamptz DEFAULT now(), plan text)")
         # one row per part of a table: the rowid range (lo, hi] it covers and how far it got
         cur.execute("CREATE TABLE pgmigrate.progress (table_name text NOT NULL, part int NOT NULL, lo bigint, "
                     "hi bigint, last_key text, rows_done bigint NOT NULL DEFAULT 0, "
@@ -104,9 +137,11 @@ def create_state(conn: Any, run: Run, snap: Snapshot) -> None:
         for t in run.plan.included_tables:
             cur.execute(sql.SQL("ALTER TABLE {} SET (autovacuum_enabled = false)").format(
                 ddl.table_ident(t, run.options.schema)))
-        cur.execute("INSERT INTO pgmigrate.run (id, source, snapshot, plan_tables, phase) "
-                    "VALUES (1, %s, %s, %s, 'copy')", (run.plan.source_path, json.dumps(snap.__dict__),
-                                                       json.dumps([t.target for t in run.plan.included_tables])))
+        recorded = replace(run.plan, wizard_state={})  # the wizard's choices are the wizard's, not the run's
+        cur.execute("INSERT INTO pgmigrate.run (id, source, snapshot, plan_tables, phase, plan) "
+                    "VALUES (1, %s, %s, %s, 'copy', %s)", (run.plan.source_path, json.dumps(snap.__dict__),
+                                                           json.dumps([t.target for t in run.plan.included_tables]),
+                                                           recorded.to_json()))
         for t in run.plan.included_tables:
             for part, (lo, hi) in enumerate(part_ranges(snap.path, t, part_rows)):
                 cur.execute("INSERT INTO pgmigrate.progress (table_name, part, lo, hi) VALUES (%s, %s, %s, %s)",
