@@ -1,5 +1,6 @@
-"""Side-by-side benchmark: `migrate` vs the ingest limit (server-side COPY FROM files of the same data, plus the
-same indexes and foreign keys) vs pgloader when installed. Prints rows/s, MB/s, peak RSS and the ratios.
+"""Side-by-side benchmark: `migrate` as a user runs it (no saved plan: it profiles the data first), `migrate` with a
+plan saved beforehand, the ingest limit (server-side COPY FROM files of the same data, plus the same indexes and
+foreign keys) and pgloader when installed. Prints rows/s, MB/s, peak RSS and the ratios.
 
 python bench/run_bench.py --rows 1000000 [--workdir DIR] [--repeat N]
 The built-in local server is used (it reads the exported files server-side, so it must be on this machine).
@@ -68,13 +69,15 @@ def _tree_rss(root: int) -> int:
     return total
 
 
-def run_migrate(db: Path, spec: ConnectionSpec, jobs: int) -> tuple[float, int]:
-    """Seconds, and the peak of the summed RSS of migrate and its worker processes (sampled every 100 ms)."""
+def run_migrate(db: Path, spec: ConnectionSpec, jobs: int, plan_file: Path | None = None) -> tuple[float, int]:
+    """Seconds, and the peak of the summed RSS of migrate and its worker processes (sampled every 100 ms). Without
+    `plan_file` migrate finds no saved plan and profiles the data first, as a user's first run does."""
     env = {**os.environ, "PGPASSWORD": spec.password or "", "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
     url = ConnectionSpec(spec.host, spec.port, spec.user, spec.dbname, spec.sslmode).url(mask=False)
+    saved = ["--plan-file", str(plan_file)] if plan_file else []
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "wizard", "migrate", str(db), "--target", url, "--jobs", str(jobs)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "wizard", *saved, "migrate", str(db), "--target", url,
+                             "--jobs", str(jobs)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
     while proc.poll() is None:
         peak = max(peak, _tree_rss(proc.pid))
@@ -167,12 +170,13 @@ def main() -> None:
     db = work / f"bench-{args.rows}.db"
     if not db.exists():
         generate(db, args.rows)
-    plan_file = default_plan_path(db)
+    default_plan_path(db).unlink(missing_ok=True)  # the headline run finds no saved plan, as a user's first run
+    plan_file = work / f"bench-{args.rows}.plan.json"  # what the saved-plan run is given with --plan-file
     if plan_file.exists() and plan_file.stat().st_mtime > db.stat().st_mtime:
         plan = load_plan(plan_file)
     else:
         plan = build_plan(db)
-        save_plan(plan, plan_file)  # the plan is a step of its own, before migrate
+        save_plan(plan, plan_file)
     from wizard.target.local_server import start_local_server
 
     server = start_local_server(work / "pg")
@@ -186,7 +190,7 @@ def main() -> None:
     def line(name: str, seconds: float, ref: float, extra: str = "") -> None:
         print(f"{name:<28}{seconds:>9.2f}{args.rows / seconds:>12,.0f}{mb / seconds:>8.1f}{seconds / ref:>9.2f}{extra}")
 
-    ratios, vs_pgl, peaks = [], [], []
+    ratios, saved_ratios, vs_pgl, peaks = [], [], [], []
     for round_no in range(1, args.repeat + 1):
         if args.repeat > 1:
             print(f"-- round {round_no} of {args.repeat}")
@@ -194,12 +198,17 @@ def main() -> None:
             backup.unlink()  # the snapshots of earlier rounds
         ref = run_reference(plan, fresh_db(admin, "bench_ref"), files)
         drop_db(admin, "bench_ref")  # or its autovacuum would run during the next timed run
+        saved, saved_rss = run_migrate(db, fresh_db(admin, "bench_mig"), args.jobs, plan_file)
+        drop_db(admin, "bench_mig")
         mig, rss = run_migrate(db, fresh_db(admin, "bench_mig"), args.jobs)
         ratios.append(mig / ref)
-        peaks.append(rss)
+        saved_ratios.append(saved / ref)
+        peaks += [rss, saved_rss]
         line("COPY-from-file reference", ref, ref)
-        line("pgmigrate-wizard migrate", mig, ref)
-        print(f"peak RSS of migrate (all its processes together): {rss / 1e6:.0f} MB")
+        line("migrate (no saved plan)", mig, ref)
+        line("migrate (plan saved before)", saved, ref)
+        print(f"peak RSS, all processes together: {rss / 1e6:.0f} MB (no saved plan), {saved_rss / 1e6:.0f} MB "
+              "(plan saved before)")
         if round_no == args.repeat:
             ver, code = run_verify(db, admin.with_dbname("bench_mig"), args.jobs)
             line("pgmigrate-wizard verify", ver, ref,
@@ -213,13 +222,14 @@ def main() -> None:
                 continue
             vs_pgl.append(pgl / mig)
             line("pgloader", pgl, ref)
-            print(f"throughput vs pgloader: {pgl / mig:.2f}x")
+            print(f"pgloader took {pgl / mig:.2f}x the time of migrate (no saved plan)")
     if not has_pgloader:
         print("pgloader: not installed (apt-get install pgloader to compare)")
     if args.repeat > 1:
-        print(f"-- {args.repeat} rounds: migrate / reference median {statistics.median(ratios):.2f} "
-              f"({', '.join(f'{r:.2f}' for r in ratios)})"
-              + (f"; vs pgloader median {statistics.median(vs_pgl):.2f}x faster "
+        print(f"-- {args.repeat} rounds: migrate (no saved plan) / reference median {statistics.median(ratios):.2f} "
+              f"({', '.join(f'{r:.2f}' for r in ratios)}); with a saved plan "
+              f"{statistics.median(saved_ratios):.2f} ({', '.join(f'{r:.2f}' for r in saved_ratios)})"
+              + (f"; pgloader took {statistics.median(vs_pgl):.2f}x its time (median) "
                  f"({', '.join(f'{r:.2f}' for r in vs_pgl)})" if vs_pgl else "")
               + f"; peak RSS {min(peaks) / 1e6:.0f}-{max(peaks) / 1e6:.0f} MB")
 

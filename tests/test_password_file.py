@@ -71,15 +71,10 @@ with conn.cursor() as cur:
 """
 
 
-def test_unchanged_app_connects_through_the_password_file(tmp_path: Path, pg_db: ConnectionSpec) -> None:
-    import sqlite3
-
-    db = tmp_path / "app.db"
-    conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
-    conn.executemany("INSERT INTO items VALUES (?, ?)", [(i, f"n{i:03d}") for i in range(1, 121)])
-    conn.commit()
-    conn.close()
+def test_unchanged_app_connects_through_the_password_file(tmp_path: Path, pg_db: ConnectionSpec,
+                                                          make_sqlite) -> None:  # type: ignore[no-untyped-def]
+    db = make_sqlite("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)",
+                     {"items": [(i, f"n{i:03d}") for i in range(1, 121)]})
     home = tmp_path / "home"
     home.mkdir()
     url = pg_db.with_password(None).url(mask=False)

@@ -4,7 +4,6 @@ verify) and any that an unfinished migration into another target still needs; --
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -26,14 +25,9 @@ from wizard.plan_model import MigrationPlan
 from wizard.target.connection import ConnectionSpec
 
 
-def _source(tmp_path: Path) -> Path:
-    path = tmp_path / "app.db"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
-    conn.executemany("INSERT INTO items VALUES (?, ?)", [(i, f"item {i}") for i in range(1, 501)])
-    conn.commit()
-    conn.close()
-    return path
+def _source(make_sqlite) -> Path:  # type: ignore[no-untyped-def]
+    return make_sqlite("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+                       {"items": [(i, f"item {i}") for i in range(1, 501)]})
 
 
 def _snapshots(folder: Path) -> list[Path]:
@@ -46,8 +40,9 @@ def _cli(*args: str, spec: ConnectionSpec) -> subprocess.CompletedProcess[str]:
                           timeout=180, check=False)
 
 
-def test_three_migrates_leave_one_snapshot(tmp_path: Path, pg_db: ConnectionSpec) -> None:
-    db = _source(tmp_path)
+def test_three_migrates_leave_one_snapshot(tmp_path: Path, pg_db: ConnectionSpec,
+                                          make_sqlite) -> None:  # type: ignore[no-untyped-def]
+    db = _source(make_sqlite)
     url = pg_db.with_password(None).url(mask=False)
     outputs = []
     for restart in ([], ["--restart", "--yes"], ["--restart", "--yes"]):
@@ -64,8 +59,9 @@ def test_three_migrates_leave_one_snapshot(tmp_path: Path, pg_db: ConnectionSpec
     assert verify.returncode == 0 and str(left[0]) in verify.stdout
 
 
-def test_keep_snapshots_keeps_them_all(tmp_path: Path, pg_db: ConnectionSpec) -> None:
-    db = _source(tmp_path)
+def test_keep_snapshots_keeps_them_all(tmp_path: Path, pg_db: ConnectionSpec,
+                                       make_sqlite) -> None:  # type: ignore[no-untyped-def]
+    db = _source(make_sqlite)
     url = pg_db.with_password(None).url(mask=False)
     for restart in ([], ["--restart", "--yes"]):
         done = _cli("migrate", str(db), "--target", url, "--jobs", "1", "--keep-snapshots", *restart, spec=pg_db)
@@ -91,11 +87,11 @@ def _stopped(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions) ->
         migrate(plan, spec, options, cancel=cancel)
 
 
-def test_unfinished_migration_keeps_its_snapshot(tmp_path: Path, pg_server: PgServer,
-                                                 pg_db: ConnectionSpec) -> None:
+def test_unfinished_migration_keeps_its_snapshot(tmp_path: Path, pg_server: PgServer, pg_db: ConnectionSpec,
+                                                 make_sqlite) -> None:  # type: ignore[no-untyped-def]
     """A migration into one target that stopped (and will resume) keeps its snapshot when another target's
     migration of the same source finishes; once it resumes and finishes, the older one goes."""
-    db = _source(tmp_path)
+    db = _source(make_sqlite)
     plan = build_plan(db)
     other = pg_db.with_dbname(pg_db.dbname + "_b")
     admin = psycopg2.connect(**pg_server.admin.connect_kwargs())
