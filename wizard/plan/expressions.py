@@ -6,9 +6,10 @@ function PostgreSQL lacks is refused with a reason, so the caller reports it ins
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from wizard.plan_model import ColumnPlan
 from wizard.source.sql_tokens import Token, is_word, tokenize
 
 # Functions with the same name and meaning in PostgreSQL.
@@ -25,6 +26,27 @@ _KEYWORDS = {
     "numeric", "varchar", "date", "time", "timestamp", "bigint", "boolean", "glob", "current_timestamp",
     "current_date", "current_time",
 }
+
+
+_NUMBER_KINDS = ("int", "float", "numeric")  # their text in PostgreSQL is the text SQLite gives them
+
+
+@dataclass(frozen=True)
+class Affinity:
+    """The columns planned as text, and as numbers (lower-case source names), for SQLite's affinity rules."""
+
+    text_columns: frozenset[str] = frozenset()
+    non_text_columns: frozenset[str] = frozenset()
+
+
+def affinity(columns: Iterable[ColumnPlan]) -> Affinity:
+    """The Affinity of these columns (a name given two kinds by different tables counts as neither)."""
+    kinds: dict[str, set[str]] = {}
+    for c in columns:
+        kind = "text" if c.conversion == "text" else "number" if c.conversion in _NUMBER_KINDS else "other"
+        kinds.setdefault(c.source.lower(), set()).add(kind)
+    return Affinity(frozenset(n for n, k in kinds.items() if k == {"text"}),
+                    frozenset(n for n, k in kinds.items() if k == {"number"}))
 
 
 @dataclass(frozen=True)
@@ -65,11 +87,53 @@ def _sqlite_time_call(tokens: list[Token], i: int) -> tuple[str, int] | None:
     return result, k + 1
 
 
+# PostgreSQL reserves these words, SQLite does not: used as a table alias they must be quoted (`user."name"`).
+_PG_RESERVED = {"user", "current_user", "session_user", "current_role", "current_catalog", "current_schema",
+                "analyse", "analyze", "array", "asymmetric", "both", "do", "fetch", "grant", "lateral", "leading",
+                "localtime", "localtimestamp", "only", "placing", "returning", "symmetric", "trailing", "variadic",
+                "window", "authorization", "binary", "freeze", "verbose", "concurrently", "similar", "tablesample"}
+# Functions of text: SQLite applies them to a number's text, PostgreSQL needs the argument cast.
+_TEXT_FUNCS = {"length", "lower", "upper", "trim", "ltrim", "rtrim", "substr", "substring", "replace", "instr"}
+_COMPARE = ("=", "==", "!=", "<>", "<", ">", "<=", ">=")
+# Clause words that a parenthesis may follow without making them a function call.
+_CLAUSES = {"where", "on", "from", "select", "having", "as", "by", "join", "union", "all", "values", "then", "else",
+            "when", "and", "or", "not", "using", "with", "set", "except", "intersect"}
+_CASTS = {"datetime": "timestamp", "date": "date"}
+
+
+def _single_argument(tokens: list[Token], i: int) -> int | None:
+    """The index of the ")" closing the call at i, when the call has exactly one argument (no top-level comma)."""
+    j = i + 1
+    while j < len(tokens) and tokens[j].kind == "ws":
+        j += 1
+    if j >= len(tokens) or tokens[j].text != "(":
+        return None
+    depth = 0
+    for k in range(j, len(tokens)):
+        text = tokens[k].text
+        if text == "(":
+            depth += 1
+        elif text == ")":
+            depth -= 1
+            if depth == 0:
+                return k if any(t.kind != "ws" for t in tokens[j + 1:k]) else None
+        elif text == "," and depth == 1:
+            return None
+    return None
+
+
 def translate(sql: str, resolve: Callable[[str], str | None], *, bool_columns: frozenset[str] = frozenset(),
-              allow_unknown_functions: bool = False) -> Translated:
-    """Translate an SQLite expression; `resolve` maps an identifier to its quoted PostgreSQL name (or None)."""
+              kinds: Affinity = Affinity(), allow_unknown_functions: bool = False) -> Translated:
+    """Translate an SQLite expression; `resolve` maps an identifier to its quoted PostgreSQL name (or None).
+
+    SQLite's affinity rules, for the columns' planned types (lower-case source names): a number compared with a
+    column planned as text is compared as text (`status = 1` -> `status = '1'`); a column planned as a number
+    (or date, boolean...) given to a text function or LIKE is given as its text (`length(code)` ->
+    `length((code)::text)`)."""
     tokens = tokenize(sql)
     as_bool, as_int = _boolean_literals(tokens, resolve, bool_columns)
+    quoted, as_text = _affinity(tokens, resolve, kinds.text_columns, kinds.non_text_columns)
+    closers: dict[int, str] = {}  # the closing parenthesis of a call rewritten as a CAST -> what ends it
     out: list[str] = []
     i = 0
     while i < len(tokens):
@@ -80,6 +144,20 @@ def translate(sql: str, resolve: Callable[[str], str | None], *, bool_columns: f
             out.append(call[0])
             i = call[1]
             continue
+        if t.kind == "ident" and nxt is not None and nxt.text == "(" and low in _CLAUSES:
+            out.append(t.text)  # WHERE (((a))) is a clause, not a call
+            i += 1
+            continue
+        if t.kind == "ident" and low in _CASTS and (close := _single_argument(tokens, i)) is not None:
+            # datetime(x) / date(x) of a value: SQLite's text of that moment; compared, the moment itself
+            out.append("CAST")
+            closers[close] = f" AS {_CASTS[low]})"
+            i += 1
+            continue
+        if i in closers:
+            out.append(closers[i])
+            i += 1
+            continue
         if t.kind == "ident" and nxt is not None and nxt.text == "(":
             if low in _RENAME:
                 out.append(_RENAME[low])
@@ -89,14 +167,24 @@ def translate(sql: str, resolve: Callable[[str], str | None], *, bool_columns: f
                 return Translated(None, f"uses the SQLite function {t.text}(), which PostgreSQL does not have")
             i += 1
             continue
+        if is_word(t, "NOT") and nxt is not None and is_word(nxt, "NULL") and _after_operand(out):
+            out.append("IS NOT")  # SQLite's postfix `x NOT NULL`
+            i += 1
+            continue
+        if is_word(t, "NOTNULL", "ISNULL"):
+            out.append("IS NOT NULL" if low == "notnull" else "IS NULL")
+            i += 1
+            continue
         if t.kind in ("ident", "qident"):
             if low in ("glob", "regexp", "match") and t.kind == "ident":
                 return Translated(None, f"uses SQLite's {t.text.upper()} operator")
             target = resolve(t.value)
             if target is not None and not (t.kind == "ident" and low in _KEYWORDS and resolve(t.value) is None):
-                out.append(f"({target})::int" if i in as_int else target)
+                out.append(f"({target})::int" if i in as_int else f"({target})::text" if i in as_text else target)
             elif t.kind == "ident" and low in _NOW:
                 out.append(_NOW[low])
+            elif t.kind == "ident" and low in _PG_RESERVED and _used_as_name(tokens, i):
+                out.append(f'"{low}"')  # SQLite folds an unquoted alias's case, so the quoted one is lower case
             elif t.kind == "ident":
                 out.append(t.text)
             elif t.text.startswith('"'):
@@ -108,6 +196,8 @@ def translate(sql: str, resolve: Callable[[str], str | None], *, bool_columns: f
             continue
         if i in as_bool:
             out.append(as_bool[i])
+        elif i in quoted:
+            out.append(quoted[i])
         elif t.kind == "op" and t.text == "==":
             out.append("=")
         elif t.kind == "blob":
@@ -116,6 +206,7 @@ def translate(sql: str, resolve: Callable[[str], str | None], *, bool_columns: f
             out.append("IS NOT DISTINCT FROM")
         elif is_word(t, "NOT") and out and out[-1] == "IS NOT DISTINCT FROM":
             out[-1] = "IS DISTINCT FROM"
+
         else:
             out.append(t.text)
         i += 1
@@ -125,6 +216,105 @@ def translate(sql: str, resolve: Callable[[str], str | None], *, bool_columns: f
 
 
 _EQ = ("=", "==", "!=", "<>")
+
+
+def _after_operand(out: list[str]) -> bool:
+    """Whether the last thing written is an operand (a name, literal or closing parenthesis), so that a NOT NULL
+    that follows is SQLite's postfix test, not a prefix NOT."""
+    words = [w.strip() for w in out if w.strip()]
+    if not words or words[-1].upper() in _KEYWORD_UPPER:
+        return False
+    return words[-1][-1] in "\"')]" or words[-1][-1].isalnum() or words[-1][-1] == "_"
+
+
+_KEYWORD_UPPER = {w.upper() for w in _KEYWORDS} | {"IS", "NOT", "AND", "OR"}
+
+
+def _used_as_name(tokens: list[Token], i: int) -> bool:
+    """Whether the word at i names a table or alias: `w.col`, `AS w`, or `FROM t w` / `JOIN t w`."""
+    nxt = _next_sig(tokens, i)
+    if nxt is not None and nxt.text == ".":
+        return True
+    prev = [t for t in tokens[:i] if t.kind != "ws"]
+    return bool(prev) and (is_word(prev[-1], "AS") or (len(prev) >= 2 and prev[-1].kind in ("ident", "qident")
+                                                       and is_word(prev[-2], "FROM", "JOIN")))
+
+
+def _closing(tokens: list[Token], sig: list[int], k: int) -> int:
+    """How many ")" follow the column at sig[k] that close "(" opened right before it (or its `table.`)."""
+    start = k - 2 if k >= 2 and tokens[sig[k - 1]].text == "." else k
+    opened = 0
+    while start - 1 - opened >= 0 and tokens[sig[start - 1 - opened]].text == "(":
+        opened += 1
+    closed = 0
+    while closed < opened and k + 1 + closed < len(sig) and tokens[sig[k + 1 + closed]].text == ")":
+        closed += 1
+    return closed
+
+
+def _affinity(tokens: list[Token], resolve: Callable[[str], str | None], text_columns: frozenset[str],
+              non_text_columns: frozenset[str]) -> tuple[dict[int, str], set[int]]:
+    """Number literals to compare as text (token index -> string literal), and the column references to give a
+    text function or LIKE as their text. A qualified column (`t.col`) counts by its column name."""
+    if not text_columns and not non_text_columns:
+        return {}, set()
+    sig = [i for i, t in enumerate(tokens) if t.kind != "ws"]
+    quoted: dict[int, str] = {}
+    as_text: set[int] = set()
+
+    def column(k: int) -> str | None:
+        t = tokens[sig[k]]
+        if t.kind not in ("ident", "qident") or resolve(t.value) is None:
+            return None
+        if k + 1 < len(sig) and tokens[sig[k + 1]].text == ".":
+            return None  # a table's name, not the column
+        return t.value.lower()
+
+    def number(k: int) -> tuple[int, str] | None:
+        """The number literal starting at sig[k] (a sign may come first): (its last sig position, its text)."""
+        if not 0 <= k < len(sig):
+            return None
+        t = tokens[sig[k]]
+        if t.kind == "number":
+            return k, t.text
+        if t.text in ("-", "+") and k + 1 < len(sig) and tokens[sig[k + 1]].kind == "number":
+            return k + 1, t.text + tokens[sig[k + 1]].text
+        return None
+
+    def to_text(start: int, end: int, text: str) -> None:
+        quoted[sig[start]] = "'" + text.lstrip("+") + "'"
+        for k in range(start + 1, end + 1):
+            quoted[sig[k]] = ""
+
+    for k in range(len(sig)):
+        name = column(k)
+        if name is None:
+            continue
+        nxt = tokens[sig[k + 1]] if k + 1 < len(sig) else None
+        if name in text_columns:
+            after = k + 1 + _closing(tokens, sig, k)  # `((t.col))=0`: the parentheses hold only the column
+            op = tokens[sig[after]] if after < len(sig) else None
+            if op is not None and op.text in _COMPARE and (num := number(after + 1)) is not None:
+                to_text(after + 1, num[0], num[1])
+            prev = tokens[sig[k - 1]] if k > 0 else None
+            if prev is not None and prev.text in _COMPARE and k >= 2 and tokens[sig[k - 2]].kind == "number" and \
+                    not (k >= 3 and tokens[sig[k - 3]].text in ("-", "+")):
+                to_text(k - 2, k - 2, tokens[sig[k - 2]].text)
+            if nxt is not None and is_word(nxt, "IN") and k + 2 < len(sig) and tokens[sig[k + 2]].text == "(":
+                j = k + 3
+                while j < len(sig) and tokens[sig[j]].text != ")":
+                    if (num := number(j)) is not None:
+                        to_text(j, num[0], num[1])
+                        j = num[0]
+                    elif tokens[sig[j]].text != ",":
+                        break  # a subquery or an expression: left as it is
+                    j += 1
+        elif name in non_text_columns:
+            func = tokens[sig[k - 2]] if k >= 2 and tokens[sig[k - 1]].text == "(" else None
+            if (func is not None and func.kind == "ident" and func.text.lower() in _TEXT_FUNCS) or \
+                    (nxt is not None and is_word(nxt, "LIKE")):
+                as_text.add(sig[k])
+    return quoted, as_text
 
 
 def _boolean_literals(tokens: list[Token], resolve: Callable[[str], str | None],

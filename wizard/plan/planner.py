@@ -10,10 +10,12 @@ from pathlib import Path
 from wizard.errors import InputError
 from wizard.plan.columns import mappings
 from wizard.plan.context import PlanContext
+from wizard.plan.expressions import affinity
 from wizard.plan.foreign_keys import plan_foreign_keys
-from wizard.plan.tables import plan_table
+from wizard.plan.relations import unify_key_types
+from wizard.plan.tables import complete_table, plan_columns
 from wizard.plan.type_mapping import parse_target_type
-from wizard.plan.views import plan_view, view_names
+from wizard.plan.views import dependency_order, plan_view, view_names
 from wizard.plan_model import ManualItem, MigrationPlan
 from wizard.source.profile_jobs import profile_tables
 from wizard.source.schema import SqliteSchema, read_schema
@@ -78,12 +80,16 @@ def _plan(ctx: PlanContext, excluded: list[str], jobs: int) -> MigrationPlan:
         if note:
             ctx.find("identifier", "warning", t.name, None, note, "The table gets the new name in PostgreSQL.")
     profiles, ctx.fk_counts = profile_tables(ctx.conn, schema, jobs, lambda t, p: mappings(ctx, t, p)[1])
-    tables = [plan_table(ctx, t, p) for t, p in zip(schema.tables, profiles, strict=True)]
+    tables = [plan_columns(ctx, t, p) for t, p in zip(schema.tables, profiles, strict=True)]
+    unify_key_types(ctx, tables)
+    for t, tp in zip(schema.tables, tables, strict=True):
+        complete_table(ctx, t, tp)
     by_source = {t.source: t for t in tables}
     for st, tp in zip(schema.tables, tables, strict=True):
         tp.foreign_keys = plan_foreign_keys(ctx, st, tp, by_source)
-    names = view_names(by_source) if schema.views else ({}, frozenset())
-    views = [plan_view(ctx, v.name, v.sql, *names) for v in schema.views]
+    lookup, bools = view_names(by_source) if schema.views else ({}, frozenset())
+    kinds = affinity(c for tp in tables for c in tp.columns)
+    views = [plan_view(ctx, v.name, v.sql, lookup, bools, kinds) for v in dependency_order(schema.views)]
     manual = [ManualItem("trigger", o.name, o.table, o.sql,
                          "SQLite triggers are not translated; rewrite it as a PL/pgSQL trigger function.")
               for o in schema.triggers]

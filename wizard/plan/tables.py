@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from wizard.plan.columns import decide_column, mappings
 from wizard.plan.context import PlanContext
-from wizard.plan.expressions import translate
+from wizard.plan.expressions import affinity, translate
 from wizard.plan.identifiers import NameSpace, derived_name
 from wizard.plan.indexes import plan_indexes
 from wizard.plan.keys import plan_primary_key
@@ -23,8 +23,9 @@ _FIXED_WIDTH = {"bigint": 8, "integer": 4, "smallint": 2, "double precision": 8,
 _MAX_ROW_BYTES = 8160  # a heap tuple must fit one 8 kB page
 
 
-def plan_table(ctx: PlanContext, t: SqliteTable, profiles: dict[str, ColumnProfile]) -> TablePlan:
-    """The plan of table `t` from its columns' profiles (its foreign keys come once every table is planned)."""
+def plan_columns(ctx: PlanContext, t: SqliteTable, profiles: dict[str, ColumnProfile]) -> TablePlan:
+    """Table `t` with its columns typed from their profiles; `complete_table` adds the rest once the types of the
+    columns that foreign keys join are settled (plan/relations)."""
     colspace = NameSpace(ctx.keep_case)
     base, _ = mappings(ctx, t, profiles)
     columns = []
@@ -40,6 +41,13 @@ def plan_table(ctx: PlanContext, t: SqliteTable, profiles: dict[str, ColumnProfi
                    row_count=t.row_count, without_rowid=t.without_rowid,
                    key_columns=list(t.primary_key) if t.without_rowid else ["rowid"],
                    autoincrement=t.autoincrement, sequence_floor=ctx.schema.sequences.get(t.name, 0))
+    return tp
+
+
+def complete_table(ctx: PlanContext, t: SqliteTable, tp: TablePlan) -> None:
+    """The rest of the table's plan, against its columns' final types: row width, primary key, indexes, CHECKs
+    and generated columns (its foreign keys come once every table is planned)."""
+    columns = tp.columns
     width = sum(_FIXED_WIDTH.get(c.pg_type, 0) for c in columns) + 24  # + the tuple header
     if width > _MAX_ROW_BYTES or len(columns) > 1600:
         ctx.find("row_too_wide", "error", t.name, None,
@@ -61,7 +69,6 @@ def plan_table(ctx: PlanContext, t: SqliteTable, profiles: dict[str, ColumnProfi
                      "PostgreSQL as GENERATED ALWAYS AS (...) STORED if the application needs it.")
     if t.strict:
         ctx.find("strict", "info", t.name, None, "The table is STRICT.", "Types map as declared.")
-    return tp
 
 
 def column_resolver(tp: TablePlan) -> Callable[[str], str | None]:
@@ -72,7 +79,7 @@ def column_resolver(tp: TablePlan) -> Callable[[str], str | None]:
 def plan_check(ctx: PlanContext, t: SqliteTable, tp: TablePlan, src: str, n: int, resolve: Callable[[str], str | None],
                bools: frozenset[str]) -> CheckPlan:
     name, _ = ctx.relations.assign(derived_name(tp.target, f"check{n}", suffix="ck"))
-    tr = translate(src, resolve, bool_columns=bools)
+    tr = translate(src, resolve, bool_columns=bools, kinds=affinity(tp.columns))
     if tr.sql is None:
         ctx.find("check_skipped", "warning", t.name, None, f"CHECK ({src}) cannot be translated: {tr.reason}.",
                  "It is not created; add an equivalent constraint by hand.")

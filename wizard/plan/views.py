@@ -1,11 +1,13 @@
-"""Views: the SELECT of each view translated with every table's and column's PostgreSQL name."""
+"""Views: the SELECT of each view translated with every table's and column's PostgreSQL name and planned type,
+created after the views it uses."""
 
 from __future__ import annotations
 
 from wizard.plan.context import PlanContext
-from wizard.plan.expressions import translate
+from wizard.plan.expressions import Affinity, translate
 from wizard.plan_model import TablePlan, ViewPlan
-from wizard.source.sql_tokens import quote
+from wizard.source.schema import SqliteObject
+from wizard.source.sql_tokens import quote, tokenize
 
 
 def view_names(tables: dict[str, TablePlan]) -> tuple[dict[str, str], frozenset[str]]:
@@ -22,10 +24,34 @@ def view_names(tables: dict[str, TablePlan]) -> tuple[dict[str, str], frozenset[
     return lookup, frozenset(col for col, k in kinds.items() if k == {True})
 
 
-def plan_view(ctx: PlanContext, name: str, sql: str, lookup: dict[str, str], bools: frozenset[str]) -> ViewPlan:
+def dependency_order(views: list[SqliteObject]) -> list[SqliteObject]:
+    """The views, each after those it names (SQLite resolves a view's views when it is used, PostgreSQL when it is
+    created); otherwise in the file's order. Views that name each other in a circle keep that order."""
+    names = {v.name.lower(): v for v in views}
+    uses = {v.name.lower(): {t.value.lower() for t in tokenize(v.sql) if t.kind in ("ident", "qident")
+                             and t.value.lower() in names and t.value.lower() != v.name.lower()} for v in views}
+    out: list[SqliteObject] = []
+    placed: set[str] = set()
+
+    def place(name: str, path: frozenset[str]) -> None:
+        if name in placed or name in path:
+            return
+        for dep in sorted(uses[name], key=lambda n: views.index(names[n])):
+            place(dep, path | {name})
+        placed.add(name)
+        out.append(names[name])
+
+    for v in views:
+        place(v.name.lower(), frozenset())
+    return out
+
+
+def plan_view(ctx: PlanContext, name: str, sql: str, lookup: dict[str, str], bools: frozenset[str],
+              kinds: Affinity) -> ViewPlan:
     target, _ = ctx.relations.assign(name)
+    lookup.setdefault(name.lower(), quote(target))  # the views after it may use it
     body = _view_body(sql)
-    tr = translate(body, lambda n: lookup.get(n.lower()), bool_columns=bools) if body else None
+    tr = translate(body, lambda n: lookup.get(n.lower()), bool_columns=bools, kinds=kinds) if body else None
     if tr is None or tr.sql is None:
         reason = tr.reason if tr else "its SELECT could not be found"
         ctx.find("view_skipped", "warning", None, None, f"View {name} cannot be translated: {reason}.",
@@ -35,7 +61,7 @@ def plan_view(ctx: PlanContext, name: str, sql: str, lookup: dict[str, str], boo
 
 
 def _view_body(sql: str) -> str | None:
-    from wizard.source.sql_tokens import is_word, join, tokenize
+    from wizard.source.sql_tokens import is_word, join
 
     toks = tokenize(sql)
     for i, t in enumerate(toks):
