@@ -46,7 +46,7 @@ def build_plan(sqlite_path: Path | str, *, overrides: dict[str, str] | None = No
     excluded = list(excluded or [])
     schema = read_schema(sqlite_path)
     _check_override_targets(schema, overrides)
-    conn = open_readonly(sqlite_path)
+    conn = open_readonly(sqlite_path, leave_no_files=True)
     try:
         return _plan(PlanContext(schema, conn, overrides, keep_case), excluded, jobs or os.cpu_count() or 1)
     except sqlite3.DatabaseError as exc:

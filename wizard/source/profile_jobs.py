@@ -44,7 +44,7 @@ def run_profile_job(job: ProfileJob, link: Any) -> Any:
     """A worker's part: the range's tallies (None when its text is not all UTF-8: the caller then counts the
     table in SQL), or {column: (its checks, invalid UTF-8 count)} for the range, or the table's foreign key
     violations."""
-    conn = open_readonly(job.path)
+    conn = open_readonly(job.path, leave_no_files=True)
     try:
         if job.foreign_keys:
             return fk_violation_counts(conn, job.table, job.foreign_keys)

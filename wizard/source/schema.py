@@ -103,7 +103,7 @@ class SqliteSchema:
 
 
 def read_schema(path: Path | str, *, count_rows: bool = True) -> SqliteSchema:
-    conn = open_readonly(path)
+    conn = open_readonly(path, leave_no_files=True)
     try:
         return _read_schema(conn, Path(path), count_rows)
     except sqlite3.DatabaseError as exc:

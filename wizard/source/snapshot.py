@@ -298,6 +298,9 @@ def take_snapshot(source: Path | str, backup_dir: Path | str | None = None) -> S
         dest.execute("PRAGMA synchronous = OFF")
         try:
             _backup(reader, dest)
+            # the copy of a WAL-mode file is one too: readers of it (the copy, verify) would leave -wal and -shm
+            # files beside it
+            dest.execute("PRAGMA journal_mode = DELETE")
         finally:
             dest.close()
         os.replace(partial, target)  # complete: only now does it get the name a run records

@@ -80,8 +80,12 @@ def next_chunk_rows(rows: int, nbytes: int, *, most: int, budget: int) -> int:
     return max(1, min(most, 4 * rows, int(budget * rows / (nbytes + rows))))
 
 
-def open_readonly(path: Path | str) -> sqlite3.Connection:
-    """Open an SQLite file without any chance of writing to it; bad input becomes an InputError."""
+def open_readonly(path: Path | str, *, leave_no_files: bool = False) -> sqlite3.Connection:
+    """Open an SQLite file without any chance of writing to it; bad input becomes an InputError.
+
+    leave_no_files: a WAL-mode file that no program has open (no -wal beside it) is read as immutable, since even
+    a read-only connection would create -wal and -shm files beside it and, unable to checkpoint, leave them there.
+    Not for the snapshot's read, which must stay consistent if the application starts writing meanwhile."""
     p = Path(path)
     hint = "Pick the application's database file (often *.db, *.sqlite or *.sqlite3)."
     if not p.exists():
@@ -100,6 +104,8 @@ def open_readonly(path: Path | str) -> sqlite3.Connection:
         raise InputError(f"{p} is not an SQLite database (its header is not 'SQLite format 3').",
                          title="Not an SQLite file", hint=hint)
     uri = p.absolute().as_uri() + "?mode=ro"
+    if leave_no_files and head[18:20] == b"\x02\x02" and not Path(f"{p}-wal").exists():
+        uri += "&immutable=1"
     try:
         conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
         conn.execute("PRAGMA query_only = 1")
