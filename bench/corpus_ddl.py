@@ -13,11 +13,13 @@ Without --dsn a throwaway built-in server is started.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sqlite3
 import sys
 import tempfile
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg2
@@ -33,17 +35,27 @@ from wizard.plan import ddl  # noqa: E402
 from wizard.plan.planner import build_plan  # noqa: E402
 from wizard.target.connection import ConnectionSpec, parse_dsn  # noqa: E402
 
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}:\d{2})?$")
+
 
 def _canon(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (bytes, memoryview)):
-        return bytes(value).hex()
-    return str(value)
+    if isinstance(value, (float, Decimal)):
+        # sums of doubles: SQLite adds binary floats, PostgreSQL numeric exactly; the same to 10 digits
+        return f"{float(value):.10g}"
+    if isinstance(value, (bytes, memoryview)):  # a BLOB loaded into a text column compares as its text
+        raw = bytes(value)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw.hex()
+    text = str(value)
+    if _DATE.match(text):  # '2016-07-04' in SQLite is the same moment as timestamp '2016-07-04 00:00:00'
+        text = text.replace("T", " ").removesuffix(" 00:00:00")
+    return text
 
 
 def _rows(rows: list[tuple[object, ...]]) -> list[tuple[str, ...]]:

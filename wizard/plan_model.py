@@ -118,6 +118,17 @@ class ViewPlan:
     source_sql: str
     sql: str | None
     skipped: str | None = None
+    columns: list[str] = field(default_factory=list)  # the view's column names, as SQLite names them
+
+
+@dataclass
+class TriggerPlan:
+    source: str
+    table: str  # the source table
+    target: str
+    source_sql: str
+    statements: list[str]  # the trigger function, then the trigger (PostgreSQL SQL)
+    skipped: str | None = None
 
 
 @dataclass
@@ -136,6 +147,7 @@ class MigrationPlan:
     keep_case: bool
     tables: list[TablePlan]
     views: list[ViewPlan] = field(default_factory=list)
+    triggers: list[TriggerPlan] = field(default_factory=list)
     manual: list[ManualItem] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     overrides: dict[str, str] = field(default_factory=dict)

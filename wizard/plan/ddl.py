@@ -96,8 +96,16 @@ def phase2(plan: MigrationPlan, schema: str = "public") -> list[Statement]:
     for v in plan.views:
         if v.sql is None:
             continue
-        out.append(Statement(2, "view", None, v.target, sql.SQL("CREATE VIEW {} AS {}").format(
-            sql.SQL(".").join([sql.Identifier(schema), sql.Identifier(v.target)]), sql.SQL(v.sql)), True))
+        names = sql.SQL(" ({})").format(sql.SQL(", ").join(map(sql.Identifier, v.columns))) if v.columns \
+            else sql.SQL("")
+        out.append(Statement(2, "view", None, v.target, sql.SQL("CREATE VIEW {}{} AS {}").format(
+            sql.SQL(".").join([sql.Identifier(schema), sql.Identifier(v.target)]), names, sql.SQL(v.sql)), True))
+    included = {t.source for t in tables}
+    for tg in plan.triggers:
+        if tg.statements and tg.table in included:
+            for n, text in enumerate(tg.statements):
+                out.append(Statement(2, "trigger", None, tg.target + ("" if n else ":function"), sql.SQL(text),
+                                     True))
     for t in tables:
         ident = t.identity_column
         if ident is None:
@@ -198,6 +206,7 @@ def render_script(plan: MigrationPlan, schema: str = "public") -> str:
     skipped += [(t.source, f"FOREIGN KEY ({', '.join(f.columns)}) -> {f.ref_table}", f.skipped)
                 for t in plan.included_tables for f in t.foreign_keys if f.skipped]
     skipped += [(v.source, v.source_sql, v.skipped) for v in plan.views if v.skipped]
+    skipped += [(tg.table, tg.source_sql, f"trigger {tg.source}: {tg.skipped}") for tg in plan.triggers if tg.skipped]
     if skipped or plan.manual:
         lines += ["", "-- Manual work (not created automatically):"]
         for table, src, why in skipped:

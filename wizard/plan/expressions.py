@@ -6,16 +6,16 @@ function PostgreSQL lacks is refused with a reason, so the caller reports it ins
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from wizard.plan_model import ColumnPlan
+from wizard.plan.affinity import Affinity, affinity_rewrites, table_aliases
 from wizard.source.sql_tokens import Token, is_word, tokenize
 
 # Functions with the same name and meaning in PostgreSQL.
 _SAME = {"lower", "upper", "length", "abs", "coalesce", "nullif", "trim", "ltrim", "rtrim", "replace", "substr",
          "round", "max", "min", "sum", "count", "avg", "cast", "exists", "in", "like", "between", "case", "when",
-         "then", "else", "end", "and", "or", "not", "is", "null", "distinct", "group_concat"}
+         "then", "else", "end", "and", "or", "not", "is", "null", "distinct", "array_agg"}
 _RENAME = {"ifnull": "coalesce", "substring": "substr"}
 _NOW = {"current_timestamp": "CURRENT_TIMESTAMP", "current_date": "CURRENT_DATE", "current_time": "CURRENT_TIME"}
 _KEYWORDS = {
@@ -26,27 +26,6 @@ _KEYWORDS = {
     "numeric", "varchar", "date", "time", "timestamp", "bigint", "boolean", "glob", "current_timestamp",
     "current_date", "current_time",
 }
-
-
-_NUMBER_KINDS = ("int", "float", "numeric")  # their text in PostgreSQL is the text SQLite gives them
-
-
-@dataclass(frozen=True)
-class Affinity:
-    """The columns planned as text, and as numbers (lower-case source names), for SQLite's affinity rules."""
-
-    text_columns: frozenset[str] = frozenset()
-    non_text_columns: frozenset[str] = frozenset()
-
-
-def affinity(columns: Iterable[ColumnPlan]) -> Affinity:
-    """The Affinity of these columns (a name given two kinds by different tables counts as neither)."""
-    kinds: dict[str, set[str]] = {}
-    for c in columns:
-        kind = "text" if c.conversion == "text" else "number" if c.conversion in _NUMBER_KINDS else "other"
-        kinds.setdefault(c.source.lower(), set()).add(kind)
-    return Affinity(frozenset(n for n, k in kinds.items() if k == {"text"}),
-                    frozenset(n for n, k in kinds.items() if k == {"number"}))
 
 
 @dataclass(frozen=True)
@@ -81,7 +60,8 @@ def _sqlite_time_call(tokens: list[Token], i: int) -> tuple[str, int] | None:
     if "now" not in strings or any(s not in ("now", "localtime", "utc") and not s.startswith("%") for s in strings):
         return None
     result = {"datetime": "CURRENT_TIMESTAMP", "date": "CURRENT_DATE", "time": "CURRENT_TIME",
-              "strftime": "CURRENT_TIMESTAMP"}.get(name)
+              "strftime": "CURRENT_TIMESTAMP",
+              "julianday": "(EXTRACT(EPOCH FROM CURRENT_TIMESTAMP) / 86400.0 + 2440587.5)"}.get(name)
     if result is None:
         return None
     return result, k + 1
@@ -92,23 +72,21 @@ _PG_RESERVED = {"user", "current_user", "session_user", "current_role", "current
                 "analyse", "analyze", "array", "asymmetric", "both", "do", "fetch", "grant", "lateral", "leading",
                 "localtime", "localtimestamp", "only", "placing", "returning", "symmetric", "trailing", "variadic",
                 "window", "authorization", "binary", "freeze", "verbose", "concurrently", "similar", "tablesample"}
-# Functions of text: SQLite applies them to a number's text, PostgreSQL needs the argument cast.
-_TEXT_FUNCS = {"length", "lower", "upper", "trim", "ltrim", "rtrim", "substr", "substring", "replace", "instr"}
-_COMPARE = ("=", "==", "!=", "<>", "<", ">", "<=", ">=")
 # Clause words that a parenthesis may follow without making them a function call.
 _CLAUSES = {"where", "on", "from", "select", "having", "as", "by", "join", "union", "all", "values", "then", "else",
             "when", "and", "or", "not", "using", "with", "set", "except", "intersect"}
 _CASTS = {"datetime": "timestamp", "date": "date"}
 
 
-def _single_argument(tokens: list[Token], i: int) -> int | None:
-    """The index of the ")" closing the call at i, when the call has exactly one argument (no top-level comma)."""
+def _call_parts(tokens: list[Token], i: int) -> tuple[int, list[int], int] | None:
+    """The call at i: the index of its "(", of its top-level commas, and of its ")" (None when unclosed)."""
     j = i + 1
     while j < len(tokens) and tokens[j].kind == "ws":
         j += 1
     if j >= len(tokens) or tokens[j].text != "(":
         return None
     depth = 0
+    commas: list[int] = []
     for k in range(j, len(tokens)):
         text = tokens[k].text
         if text == "(":
@@ -116,28 +94,71 @@ def _single_argument(tokens: list[Token], i: int) -> int | None:
         elif text == ")":
             depth -= 1
             if depth == 0:
-                return k if any(t.kind != "ws" for t in tokens[j + 1:k]) else None
+                return j, commas, k
         elif text == "," and depth == 1:
-            return None
+            commas.append(k)
     return None
 
 
+def _single_argument(tokens: list[Token], i: int) -> int | None:
+    """The index of the ")" closing the call at i, when the call has exactly one argument (no top-level comma)."""
+    parts = _call_parts(tokens, i)
+    if parts is None or parts[1] or not any(t.kind != "ws" for t in tokens[parts[0] + 1:parts[2]]):
+        return None
+    return parts[2]
+
+
+def _group_concat(tokens: list[Token], i: int, out: list[str], closers: dict[int, str]) -> int | None:
+    """group_concat(x [, sep]) -> string_agg(CAST(x AS text), sep or ','): where to go on (None: not such a call)."""
+    parts = _call_parts(tokens, i)
+    if parts is None or len(parts[1]) > 1:
+        return None
+    opening, commas, closing = parts
+    out.append("string_agg(")
+    j = opening + 1
+    while j < closing and tokens[j].kind == "ws":
+        j += 1
+    if is_word(tokens[j], "DISTINCT"):
+        out.append("DISTINCT ")
+        opening = j
+    out.append("CAST(")
+    if commas:
+        closers[commas[0]] = " AS text),"
+    else:
+        closers[closing] = " AS text), ',')"
+    return opening + 1
+
+
+def _defined_names(tokens: list[Token], kinds: Affinity) -> set[str]:
+    """Names the statement itself defines (lower case): column aliases after AS, and its tables' aliases."""
+    sig = [t for t in tokens if t.kind != "ws"]
+    names = {b.value.lower() for a, b in zip(sig, sig[1:], strict=False) if is_word(a, "AS")
+             and b.kind in ("ident", "qident")}
+    return names | set(table_aliases(tokens, kinds))
+
+
 def translate(sql: str, resolve: Callable[[str], str | None], *, bool_columns: frozenset[str] = frozenset(),
-              kinds: Affinity = Affinity(), allow_unknown_functions: bool = False) -> Translated:
+              kinds: Affinity | None = None, allow_unknown_functions: bool = False) -> Translated:
     """Translate an SQLite expression; `resolve` maps an identifier to its quoted PostgreSQL name (or None).
 
     SQLite's affinity rules, for the columns' planned types (lower-case source names): a number compared with a
     column planned as text is compared as text (`status = 1` -> `status = '1'`); a column planned as a number
     (or date, boolean...) given to a text function or LIKE is given as its text (`length(code)` ->
     `length((code)::text)`)."""
+    kinds = kinds or Affinity()
     tokens = tokenize(sql)
     as_bool, as_int = _boolean_literals(tokens, resolve, bool_columns)
-    quoted, as_text = _affinity(tokens, resolve, kinds.text_columns, kinds.non_text_columns)
-    closers: dict[int, str] = {}  # the closing parenthesis of a call rewritten as a CAST -> what ends it
+    rewrites = affinity_rewrites(tokens, resolve, kinds)
+    quoted = rewrites.literals
+    cast_ends = {end: start for start, end in rewrites.text_casts.items()}
+    names = _defined_names(tokens, kinds)
+    closers: dict[int, str] = {}  # the closing parenthesis or comma of a rewritten call -> what ends it
     out: list[str] = []
     i = 0
     while i < len(tokens):
         t = tokens[i]
+        if i in rewrites.text_casts:
+            out.append("(")  # closed by ")::text" after the reference's last token
         nxt = _next_sig(tokens, i)
         low = t.text.lower()
         if t.kind == "ident" and (call := _sqlite_time_call(tokens, i)):
@@ -157,6 +178,9 @@ def translate(sql: str, resolve: Callable[[str], str | None], *, bool_columns: f
         if i in closers:
             out.append(closers[i])
             i += 1
+            continue
+        if t.kind == "ident" and low == "group_concat" and (go_on := _group_concat(tokens, i, out, closers)):
+            i = go_on
             continue
         if t.kind == "ident" and nxt is not None and nxt.text == "(":
             if low in _RENAME:
@@ -180,13 +204,17 @@ def translate(sql: str, resolve: Callable[[str], str | None], *, bool_columns: f
                 return Translated(None, f"uses SQLite's {t.text.upper()} operator")
             target = resolve(t.value)
             if target is not None and not (t.kind == "ident" and low in _KEYWORDS and resolve(t.value) is None):
-                out.append(f"({target})::int" if i in as_int else f"({target})::text" if i in as_text else target)
+                out.append(f"({target})::int" if i in as_int else target)
+                if i in cast_ends:
+                    out.append(")::text")
             elif t.kind == "ident" and low in _NOW:
                 out.append(_NOW[low])
             elif t.kind == "ident" and low in _PG_RESERVED and _used_as_name(tokens, i):
                 out.append(f'"{low}"')  # SQLite folds an unquoted alias's case, so the quoted one is lower case
             elif t.kind == "ident":
                 out.append(t.text)
+            elif t.value.lower() in names:  # an alias the statement defines: SQLite ignores its case
+                out.append('"' + t.value.lower().replace('"', '""') + '"')
             elif t.text.startswith('"'):
                 # SQLite treats an unknown double-quoted word as a string literal
                 out.append("'" + t.value.replace("'", "''") + "'")
@@ -238,83 +266,6 @@ def _used_as_name(tokens: list[Token], i: int) -> bool:
     prev = [t for t in tokens[:i] if t.kind != "ws"]
     return bool(prev) and (is_word(prev[-1], "AS") or (len(prev) >= 2 and prev[-1].kind in ("ident", "qident")
                                                        and is_word(prev[-2], "FROM", "JOIN")))
-
-
-def _closing(tokens: list[Token], sig: list[int], k: int) -> int:
-    """How many ")" follow the column at sig[k] that close "(" opened right before it (or its `table.`)."""
-    start = k - 2 if k >= 2 and tokens[sig[k - 1]].text == "." else k
-    opened = 0
-    while start - 1 - opened >= 0 and tokens[sig[start - 1 - opened]].text == "(":
-        opened += 1
-    closed = 0
-    while closed < opened and k + 1 + closed < len(sig) and tokens[sig[k + 1 + closed]].text == ")":
-        closed += 1
-    return closed
-
-
-def _affinity(tokens: list[Token], resolve: Callable[[str], str | None], text_columns: frozenset[str],
-              non_text_columns: frozenset[str]) -> tuple[dict[int, str], set[int]]:
-    """Number literals to compare as text (token index -> string literal), and the column references to give a
-    text function or LIKE as their text. A qualified column (`t.col`) counts by its column name."""
-    if not text_columns and not non_text_columns:
-        return {}, set()
-    sig = [i for i, t in enumerate(tokens) if t.kind != "ws"]
-    quoted: dict[int, str] = {}
-    as_text: set[int] = set()
-
-    def column(k: int) -> str | None:
-        t = tokens[sig[k]]
-        if t.kind not in ("ident", "qident") or resolve(t.value) is None:
-            return None
-        if k + 1 < len(sig) and tokens[sig[k + 1]].text == ".":
-            return None  # a table's name, not the column
-        return t.value.lower()
-
-    def number(k: int) -> tuple[int, str] | None:
-        """The number literal starting at sig[k] (a sign may come first): (its last sig position, its text)."""
-        if not 0 <= k < len(sig):
-            return None
-        t = tokens[sig[k]]
-        if t.kind == "number":
-            return k, t.text
-        if t.text in ("-", "+") and k + 1 < len(sig) and tokens[sig[k + 1]].kind == "number":
-            return k + 1, t.text + tokens[sig[k + 1]].text
-        return None
-
-    def to_text(start: int, end: int, text: str) -> None:
-        quoted[sig[start]] = "'" + text.lstrip("+") + "'"
-        for k in range(start + 1, end + 1):
-            quoted[sig[k]] = ""
-
-    for k in range(len(sig)):
-        name = column(k)
-        if name is None:
-            continue
-        nxt = tokens[sig[k + 1]] if k + 1 < len(sig) else None
-        if name in text_columns:
-            after = k + 1 + _closing(tokens, sig, k)  # `((t.col))=0`: the parentheses hold only the column
-            op = tokens[sig[after]] if after < len(sig) else None
-            if op is not None and op.text in _COMPARE and (num := number(after + 1)) is not None:
-                to_text(after + 1, num[0], num[1])
-            prev = tokens[sig[k - 1]] if k > 0 else None
-            if prev is not None and prev.text in _COMPARE and k >= 2 and tokens[sig[k - 2]].kind == "number" and \
-                    not (k >= 3 and tokens[sig[k - 3]].text in ("-", "+")):
-                to_text(k - 2, k - 2, tokens[sig[k - 2]].text)
-            if nxt is not None and is_word(nxt, "IN") and k + 2 < len(sig) and tokens[sig[k + 2]].text == "(":
-                j = k + 3
-                while j < len(sig) and tokens[sig[j]].text != ")":
-                    if (num := number(j)) is not None:
-                        to_text(j, num[0], num[1])
-                        j = num[0]
-                    elif tokens[sig[j]].text != ",":
-                        break  # a subquery or an expression: left as it is
-                    j += 1
-        elif name in non_text_columns:
-            func = tokens[sig[k - 2]] if k >= 2 and tokens[sig[k - 1]].text == "(" else None
-            if (func is not None and func.kind == "ident" and func.text.lower() in _TEXT_FUNCS) or \
-                    (nxt is not None and is_word(nxt, "LIKE")):
-                as_text.add(sig[k])
-    return quoted, as_text
 
 
 def _boolean_literals(tokens: list[Token], resolve: Callable[[str], str | None],

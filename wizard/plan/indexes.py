@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from wizard.plan.affinity import affinity
 from wizard.plan.context import PlanContext
-from wizard.plan.expressions import affinity, translate
+from wizard.plan.expressions import translate
 from wizard.plan.keys import find_key_collisions
 from wizard.plan_model import IndexPlan, TablePlan
 from wizard.source.schema import SqliteTable
@@ -37,7 +38,7 @@ def plan_indexes(ctx: PlanContext, t: SqliteTable, tp: TablePlan, resolve: Calla
                     ref = f"rtrim({ref})"
                 parts.append(ref + (" DESC" if part.descending else ""))
             elif part.expression:
-                tr = translate(part.expression, resolve, bool_columns=bools, kinds=affinity(tp.columns))
+                tr = translate(part.expression, resolve, bool_columns=bools, kinds=affinity([tp]))
                 if tr.sql is None:
                     reason = f"its expression {part.expression} {tr.reason}"
                     break
@@ -47,7 +48,7 @@ def plan_indexes(ctx: PlanContext, t: SqliteTable, tp: TablePlan, resolve: Calla
                 break
         where = None
         if reason is None and idx.where:
-            tr = translate(idx.where, resolve, bool_columns=bools, kinds=affinity(tp.columns))
+            tr = translate(idx.where, resolve, bool_columns=bools, kinds=affinity([tp]))
             if tr.sql is None:
                 reason = f"its WHERE clause {tr.reason}"
             else:

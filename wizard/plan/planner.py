@@ -8,12 +8,13 @@ import sqlite3
 from pathlib import Path
 
 from wizard.errors import InputError
+from wizard.plan.affinity import affinity
 from wizard.plan.columns import mappings
 from wizard.plan.context import PlanContext
-from wizard.plan.expressions import affinity
 from wizard.plan.foreign_keys import plan_foreign_keys
 from wizard.plan.relations import unify_key_types
 from wizard.plan.tables import complete_table, plan_columns
+from wizard.plan.triggers import plan_trigger
 from wizard.plan.type_mapping import parse_target_type
 from wizard.plan.views import dependency_order, plan_view, view_names
 from wizard.plan_model import ManualItem, MigrationPlan
@@ -87,12 +88,14 @@ def _plan(ctx: PlanContext, excluded: list[str], jobs: int) -> MigrationPlan:
     by_source = {t.source: t for t in tables}
     for st, tp in zip(schema.tables, tables, strict=True):
         tp.foreign_keys = plan_foreign_keys(ctx, st, tp, by_source)
-    lookup, bools = view_names(by_source) if schema.views else ({}, frozenset())
-    kinds = affinity(c for tp in tables for c in tp.columns)
+    lookup, bools = view_names(by_source) if schema.views or schema.triggers else ({}, frozenset())
+    kinds = affinity(tables)
     views = [plan_view(ctx, v.name, v.sql, lookup, bools, kinds) for v in dependency_order(schema.views)]
-    manual = [ManualItem("trigger", o.name, o.table, o.sql,
-                         "SQLite triggers are not translated; rewrite it as a PL/pgSQL trigger function.")
-              for o in schema.triggers]
+    triggers = [plan_trigger(o.name, o.sql, {t.source.lower(): t for t in tables},
+                             lambda n: lookup.get(n.lower())) for o in schema.triggers]
+    manual = [ManualItem("trigger", tg.source, tg.table, tg.source_sql,
+                         f"Not translated ({tg.skipped}); rewrite it as a PL/pgSQL trigger function.")
+              for tg in triggers if tg.skipped]
     manual += [ManualItem("virtual table", o.name, o.table, o.sql,
                           "Virtual tables (FTS, R-tree...) have no PostgreSQL equivalent here; use a tsvector "
                           "column with a GIN index for full text, or PostGIS for R-trees.")
@@ -103,5 +106,5 @@ def _plan(ctx: PlanContext, excluded: list[str], jobs: int) -> MigrationPlan:
         if tp.source in excluded:
             tp.include = False
     return MigrationPlan(source_path=str(Path(schema.path).absolute()), source_size=schema.size_bytes,
-                         keep_case=ctx.keep_case, tables=tables, views=views, manual=manual,
+                         keep_case=ctx.keep_case, tables=tables, views=views, triggers=triggers, manual=manual,
                          findings=ctx.findings, overrides=dict(ctx.overrides), excluded=list(excluded))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from wizard.plan.affinity import affinity
 from wizard.plan.columns import decide_column, mappings
 from wizard.plan.context import PlanContext
-from wizard.plan.expressions import affinity, translate
+from wizard.plan.expressions import translate
 from wizard.plan.identifiers import NameSpace, derived_name
 from wizard.plan.indexes import plan_indexes
 from wizard.plan.keys import plan_primary_key
@@ -79,7 +80,7 @@ def column_resolver(tp: TablePlan) -> Callable[[str], str | None]:
 def plan_check(ctx: PlanContext, t: SqliteTable, tp: TablePlan, src: str, n: int, resolve: Callable[[str], str | None],
                bools: frozenset[str]) -> CheckPlan:
     name, _ = ctx.relations.assign(derived_name(tp.target, f"check{n}", suffix="ck"))
-    tr = translate(src, resolve, bool_columns=bools, kinds=affinity(tp.columns))
+    tr = translate(src, resolve, bool_columns=bools, kinds=affinity([tp]))
     if tr.sql is None:
         ctx.find("check_skipped", "warning", t.name, None, f"CHECK ({src}) cannot be translated: {tr.reason}.",
                  "It is not created; add an equivalent constraint by hand.")

@@ -3,8 +3,13 @@ created after the views it uses."""
 
 from __future__ import annotations
 
+import sqlite3
+
+from wizard.plan.affinity import Affinity
 from wizard.plan.context import PlanContext
-from wizard.plan.expressions import Affinity, translate
+from wizard.plan.expressions import translate
+from wizard.plan.grouping import aggregate_bare_columns
+from wizard.plan.identifiers import NameSpace
 from wizard.plan_model import TablePlan, ViewPlan
 from wizard.source.schema import SqliteObject
 from wizard.source.sql_tokens import quote, tokenize
@@ -57,7 +62,24 @@ def plan_view(ctx: PlanContext, name: str, sql: str, lookup: dict[str, str], boo
         ctx.find("view_skipped", "warning", None, None, f"View {name} cannot be translated: {reason}.",
                  "It is not created; its SQL is listed for manual translation.")
         return ViewPlan(source=name, target=target, source_sql=sql, sql=None, skipped=reason)
-    return ViewPlan(source=name, target=target, source_sql=sql, sql=tr.sql)
+    body_sql, bare = aggregate_bare_columns(tr.sql)
+    if bare:
+        ctx.find("view_bare_columns", "info", None, None,
+                 f"View {name} takes {', '.join(bare)} from one row of each group, which SQLite allows and "
+                 "PostgreSQL refuses.", "Each is written as (array_agg(column))[1]: one row's value, as in SQLite.")
+    return ViewPlan(source=name, target=target, source_sql=sql, sql=body_sql, columns=_column_names(ctx, name))
+
+
+def _column_names(ctx: PlanContext, name: str) -> list[str]:
+    """The view's columns as SQLite names them (a second `_id` is `_id:1`), by the tables' naming rules: the
+    view's columns keep SQLite's names (and PostgreSQL, which refuses two columns of one name, gets distinct
+    ones). Empty when SQLite itself cannot read the view."""
+    try:
+        rows = ctx.conn.execute(f"PRAGMA table_info({quote(name)})").fetchall()
+    except sqlite3.Error:
+        return []
+    space = NameSpace(ctx.keep_case)
+    return [space.assign(r[1])[0] for r in rows]
 
 
 def _view_body(sql: str) -> str | None:

@@ -1,0 +1,72 @@
+"""Common SQLite triggers become PostgreSQL triggers (the updated_at family, audit inserts); the rest stay
+manual work with their SQLite text. On a real PostgreSQL, the translated triggers fire."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import psycopg2
+
+from wizard.data_copy.model import CopyOptions
+from wizard.data_copy.run import migrate
+from wizard.plan import ddl
+from wizard.plan.planner import build_plan
+from wizard.target.connection import ConnectionSpec
+
+SCHEMA = """
+CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, updated_at TEXT);
+CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL NOT NULL, modified TIMESTAMP);
+CREATE TABLE audit (id INTEGER PRIMARY KEY, item_id INTEGER, old_name TEXT, new_name TEXT);
+CREATE TRIGGER items_touch AFTER UPDATE ON items
+BEGIN
+    UPDATE items SET updated_at = CURRENT_TIMESTAMP WHERE rowid = NEW.rowid;
+END;
+CREATE TRIGGER [orders touch] AFTER UPDATE OF total ON orders FOR EACH ROW WHEN NEW.total <> OLD.total
+BEGIN UPDATE orders SET modified = datetime('now') WHERE id = NEW.id; END;
+CREATE TRIGGER items_audit AFTER UPDATE OF name ON items
+BEGIN INSERT INTO audit(item_id, old_name, new_name) VALUES (OLD.id, OLD.name, NEW.name); END;
+CREATE TRIGGER items_guard BEFORE DELETE ON items BEGIN SELECT RAISE(ABORT, 'items are never deleted'); END;
+"""
+ROWS = {"items": [(1, "tea", "2020-01-01 00:00:00"), (2, "coffee", "2020-01-01 00:00:00")],
+        "orders": [(1, 9.5, "2020-01-01 00:00:00")]}
+
+
+def test_touch_and_audit_triggers_fire_in_postgresql(make_sqlite, pg_db: ConnectionSpec) -> None:  # type: ignore[no-untyped-def]
+    db = make_sqlite(SCHEMA, ROWS)
+    plan = build_plan(db)
+    translated = {t.source: t for t in plan.triggers}
+    assert {n for n, t in translated.items() if t.statements} == {"items_touch", "orders touch", "items_audit"}
+    assert translated["items_guard"].skipped
+    assert [m.name for m in plan.manual if m.kind == "trigger"] == ["items_guard"]
+    assert "RAISE(ABORT" in ddl.render_script(plan)  # the manual one is listed with its SQLite text
+    with tempfile.TemporaryDirectory() as snaps:
+        result = migrate(plan, pg_db, CopyOptions(jobs=1, backup_dir=Path(snaps)))
+    assert not result.failed_statements, [f"{r.statement.name}: {r.error}" for r in result.failed_statements]
+    assert result  # the copy itself did not fire them: the rows are as in SQLite
+    pg = psycopg2.connect(**pg_db.connect_kwargs())
+    try:
+        with pg.cursor() as cur:
+            cur.execute("SELECT count(*) FROM audit")
+            assert cur.fetchone() == (0,)
+            cur.execute("UPDATE items SET name = 'green tea' WHERE id = 1")
+            cur.execute("SELECT updated_at FROM items ORDER BY id")
+            stamps = [r[0] for r in cur.fetchall()]
+            assert stamps[0] > "2020-01-01 00:00:00" and len(stamps[0]) == 19  # SQLite's text format
+            assert stamps[1] == "2020-01-01 00:00:00"
+            cur.execute("SELECT item_id, old_name, new_name FROM audit")
+            assert cur.fetchall() == [(1, "tea", "green tea")]
+            cur.execute("UPDATE orders SET total = 9.5")  # WHEN NEW.total <> OLD.total: not fired
+            cur.execute("SELECT modified::text FROM orders")
+            assert cur.fetchone() == ("2020-01-01 00:00:00",)
+            cur.execute("UPDATE orders SET total = 12")
+            cur.execute("SELECT modified > '2021-01-01' FROM orders")
+            assert cur.fetchone() == (True,)
+        pg.commit()
+    finally:
+        pg.close()
+    lite = sqlite3.connect(db)  # SQLite does the same
+    lite.execute("UPDATE items SET name = 'green tea' WHERE id = 1")
+    assert lite.execute("SELECT item_id, old_name, new_name FROM audit").fetchall() == [(1, "tea", "green tea")]
+    lite.close()

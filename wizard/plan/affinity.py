@@ -1,0 +1,185 @@
+"""SQLite's affinity rules applied to an expression, against the columns' planned PostgreSQL types.
+
+SQLite converts one side of a comparison to the other's kind (a number compared with a TEXT column is compared as
+text; a text compared with a numeric column as a number when it reads as one), and its text functions and LIKE
+take a number's text. PostgreSQL refuses `varchar = integer`, `bigint = text` and `length(bigint)`; these rules
+say which literal to write as text and which column reference to give as its text instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from wizard.plan_model import TablePlan
+from wizard.source.sql_tokens import Token, is_word
+
+_NUMBER_KINDS = ("int", "float", "numeric")  # their text in PostgreSQL is the text SQLite gives them
+# Functions of text: SQLite applies them to a number's text, PostgreSQL needs the argument cast.
+_TEXT_FUNCS = {"length", "lower", "upper", "trim", "ltrim", "rtrim", "substr", "substring", "replace", "instr"}
+COMPARE = ("=", "==", "!=", "<>", "<", ">", "<=", ">=")
+_NUMERIC_TEXT = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
+# Words after a table's name that are not its alias.
+_NOT_ALIAS = {"on", "where", "join", "left", "right", "inner", "outer", "cross", "natural", "group", "order",
+              "limit", "union", "except", "intersect", "using", "having", "window", "as"}
+
+
+@dataclass(frozen=True)
+class Affinity:
+    """The planned kind of each column ("text", "number" or "other"), by lower-case source name: bare (a name
+    that two tables plan differently has none) and per table."""
+
+    columns: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def affinity(tables: Iterable[TablePlan]) -> Affinity:
+    """The Affinity of these tables' columns."""
+    per_table: dict[str, dict[str, str]] = {}
+    kinds: dict[str, set[str]] = {}
+    for t in tables:
+        cols = per_table.setdefault(t.source.lower(), {})
+        for c in t.columns:
+            kind = "text" if c.conversion == "text" else "number" if c.conversion in _NUMBER_KINDS else "other"
+            cols[c.source.lower()] = kind
+            kinds.setdefault(c.source.lower(), set()).add(kind)
+    return Affinity({n: next(iter(k)) for n, k in kinds.items() if len(k) == 1}, per_table)
+
+
+@dataclass
+class Rewrites:
+    literals: dict[int, str] = field(default_factory=dict)
+    """Token index -> what to write instead ("" drops the token): numbers compared with text become strings."""
+    text_casts: dict[int, int] = field(default_factory=dict)
+    """A column reference to give as its text: the index of its first token (its table's name, if qualified) ->
+    the index of its last."""
+
+
+def table_aliases(tokens: list[Token], kinds: Affinity) -> dict[str, str]:
+    """Alias (lower case) -> the table it names: `FROM customer AS cu`, `JOIN address a`, `FROM a x, b y`."""
+    sig = [t for t in tokens if t.kind != "ws"]
+    out: dict[str, str] = {}
+    for k in range(len(sig) - 1):
+        if not (is_word(sig[k], "FROM", "JOIN") or sig[k].text == ","):
+            continue
+        table = sig[k + 1]
+        if table.kind not in ("ident", "qident") or table.value.lower() not in kinds.tables:
+            continue
+        j = k + 2
+        if j < len(sig) and is_word(sig[j], "AS"):
+            j += 1
+        if j < len(sig) and sig[j].kind in ("ident", "qident") and sig[j].value.lower() not in _NOT_ALIAS:
+            out[sig[j].value.lower()] = table.value.lower()
+    return out
+
+
+def affinity_rewrites(tokens: list[Token], resolve: Callable[[str], str | None], kinds: Affinity) -> Rewrites:
+    """What SQLite's affinity rules change in this expression, for the planned kinds of its columns."""
+    rw = Rewrites()
+    if not kinds.columns and not kinds.tables:
+        return rw
+    sig = [i for i, t in enumerate(tokens) if t.kind != "ws"]
+    aliases = table_aliases(tokens, kinds)
+
+    def ref(k: int) -> tuple[int, str] | None:
+        """The column reference whose column name is at sig[k]: (its first sig position, its planned kind)."""
+        t = tokens[sig[k]]
+        if t.kind not in ("ident", "qident") or resolve(t.value) is None:
+            return None
+        if k + 1 < len(sig) and tokens[sig[k + 1]].text == ".":
+            return None  # a table's name, not the column
+        if k >= 2 and tokens[sig[k - 1]].text == ".":
+            qualifier = tokens[sig[k - 2]].value.lower()
+            table = kinds.tables.get(aliases.get(qualifier, qualifier))
+            kind = table.get(t.value.lower()) if table is not None else kinds.columns.get(t.value.lower())
+            return (k - 2, kind) if kind else None
+        kind = kinds.columns.get(t.value.lower())
+        return (k, kind) if kind else None
+
+    def number(k: int) -> tuple[int, str] | None:
+        """The number literal starting at sig[k] (a sign may come first): (its last sig position, its text)."""
+        if not 0 <= k < len(sig):
+            return None
+        t = tokens[sig[k]]
+        if t.kind == "number":
+            return k, t.text
+        if t.text in ("-", "+") and k + 1 < len(sig) and tokens[sig[k + 1]].kind == "number":
+            return k + 1, t.text + tokens[sig[k + 1]].text
+        return None
+
+    def to_text(start: int, end: int, text: str) -> None:
+        rw.literals[sig[start]] = "'" + text.lstrip("+") + "'"
+        for k in range(start + 1, end + 1):
+            rw.literals[sig[k]] = ""
+
+    def cast(start: int, end: int) -> None:
+        rw.text_casts[sig[start]] = sig[end]
+
+    for k in range(len(sig)):
+        found = ref(k)
+        if found is None:
+            continue
+        start, kind = found
+        after = k + 1 + _closing(tokens, sig, start, k)  # `((t.col))=0`: the parentheses hold only the column
+        op = tokens[sig[after]] if after < len(sig) else None
+        compared = op is not None and op.text in COMPARE
+        other = _ref_at(after + 1, sig, tokens, ref) if compared else None
+        nxt = tokens[sig[k + 1]] if k + 1 < len(sig) else None
+        if kind == "text":
+            if compared and (num := number(after + 1)) is not None:
+                to_text(after + 1, num[0], num[1])
+            prev = tokens[sig[start - 1]] if start > 0 else None
+            if prev is not None and prev.text in COMPARE and start >= 2 and tokens[sig[start - 2]].kind == "number" \
+                    and not (start >= 3 and tokens[sig[start - 3]].text in ("-", "+")):
+                to_text(start - 2, start - 2, tokens[sig[start - 2]].text)
+            if nxt is not None and is_word(nxt, "IN") and k + 2 < len(sig) and tokens[sig[k + 2]].text == "(":
+                j = k + 3
+                while j < len(sig) and tokens[sig[j]].text != ")":
+                    if (num := number(j)) is not None:
+                        to_text(j, num[0], num[1])
+                        j = num[0]
+                    elif tokens[sig[j]].text != ",":
+                        break  # a subquery or an expression: left as it is
+                    j += 1
+            if other is not None and other[2] == "number":
+                cast(other[0], other[1])  # `text_col = number_col`: compared as text
+        elif kind == "number":
+            func = tokens[sig[start - 2]] if start >= 2 and tokens[sig[start - 1]].text == "(" else None
+            fname = func.text.lower() if func is not None and func.kind == "ident" else ""
+            if fname in _TEXT_FUNCS or (nxt is not None and is_word(nxt, "LIKE")):
+                cast(start, k)
+            elif fname in ("ifnull", "coalesce") and nxt is not None and nxt.text == "," and k + 2 < len(sig) and \
+                    tokens[sig[k + 2]].kind == "string" and not _NUMERIC_TEXT.match(tokens[sig[k + 2]].value[1:-1]):
+                cast(start, k)  # ifnull(number, ''): the column's text, as SQLite returns either kind
+            elif compared and after + 1 < len(sig) and tokens[sig[after + 1]].kind == "string" and \
+                    not _NUMERIC_TEXT.match(tokens[sig[after + 1]].value[1:-1]):
+                cast(start, k)  # a number never equals a text that does not read as one: compared as text
+            elif other is not None and other[2] == "text":
+                cast(start, k)
+        elif kind == "other" and nxt is not None and is_word(nxt, "LIKE"):
+            cast(start, k)
+    return rw
+
+
+def _ref_at(k: int, sig: list[int], tokens: list[Token],
+            ref: Callable[[int], tuple[int, str] | None]) -> tuple[int, int, str] | None:
+    """The column reference starting at sig[k] (maybe `table.col`): (first, last sig position, kind)."""
+    if k >= len(sig):
+        return None
+    last = k + 2 if k + 2 < len(sig) and tokens[sig[k + 1]].text == "." else k
+    found = ref(last)
+    if found is None or found[0] != k:
+        return None
+    return k, last, found[1]
+
+
+def _closing(tokens: list[Token], sig: list[int], start: int, k: int) -> int:
+    """How many ")" follow the column at sig[k] that close "(" opened right before it (or its `table.`)."""
+    opened = 0
+    while start - 1 - opened >= 0 and tokens[sig[start - 1 - opened]].text == "(":
+        opened += 1
+    closed = 0
+    while closed < opened and k + 1 + closed < len(sig) and tokens[sig[k + 1 + closed]].text == ")":
+        closed += 1
+    return closed
