@@ -566,11 +566,12 @@ def test_constraints_that_cannot_be_validated_name_every_offending_key(make_sqli
         "CREATE TABLE p (id INTEGER PRIMARY KEY);"
         "CREATE TABLE ch (id INTEGER PRIMARY KEY, pid INTEGER REFERENCES p(id));"
         "CREATE TABLE q (id INTEGER PRIMARY KEY, n INTEGER CHECK (n >= 0));"
-        "CREATE TABLE m (k PRIMARY KEY, v TEXT) WITHOUT ROWID;",
+        "CREATE TABLE m (k PRIMARY KEY, v TEXT) WITHOUT ROWID;"
+        "CREATE TABLE r (id INTEGER PRIMARY KEY, mk REFERENCES m(k));",
         {"p": [(1,), (2,)], "ch": children, "q": [(1, 5), (2, -1), (3, None), (4, -3)],
-         "m": [(1, "int"), ("1", "text"), (2, "two")]})
+         "m": [(1, "int"), ("1", "text"), (2, "two")], "r": [(1, 2)]})
     result = run(build_plan(path), pg_db)
-    assert sum(t.rows for t in result.tables) == 2 + 9 + 4 + 3  # every row is copied all the same
+    assert sum(t.rows for t in result.tables) == 2 + 9 + 4 + 3 + 1  # every row is copied all the same
     errors = {r.statement.name: r.error for r in result.failed_statements}
     assert errors["ch_pid_fkey"].startswith("6 row(s) of ch refer to no row of p: (pid) = 998 (3 rows), 996, 997 "
                                             "and 1 more.")
@@ -581,6 +582,10 @@ def test_constraints_that_cannot_be_validated_name_every_offending_key(make_sqli
     summary = render_summary(result)
     assert "\nnot validated: constraint ch_pid_fkey: 6 row(s) of ch" in summary  # it exists, NOT VALID
     assert '\nnot created: pk m_pkey: could not create unique index "m_pkey"' in summary
+    # the key on m's missing primary key is reported once: not created (and not again as "not validated")
+    assert [(r.statement.kind, r.statement.name) for r in result.failed_statements if r.statement.table == "r"] \
+        == [("fk", "r_mk_fkey")]
+    assert summary.count("r_mk_fkey") == 1
 
 
 def test_rows_of_big_blobs_come_a_few_at_a_time(make_sqlite, pg_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]

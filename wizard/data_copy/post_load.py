@@ -22,6 +22,15 @@ from wizard.target.server_cores import build_workers
 from wizard.workers import Link, run_jobs
 
 
+def once(results: list[ddl.StatementResult]) -> list[ddl.StatementResult]:
+    """The results without the validation of a constraint that could not be added: its failure ("constraint ...
+    does not exist") would report the same missing constraint a second time."""
+    not_added = {(r.statement.table, r.statement.name) for r in results
+                 if not r.ok and r.statement.kind in ("fk", "check")}
+    return [r for r in results if r.ok or r.statement.kind != "validate"
+            or (r.statement.table, r.statement.name) not in not_added]
+
+
 def post_load(run: Run, tables: list[TableResult]) -> list[ddl.StatementResult]:
     """Phase 2, stage by stage, the steps of a stage side by side on `jobs` connections (index builds, foreign key
     validations and ANALYZE are server work: threads are enough). Each step commits with its row in
@@ -99,7 +108,7 @@ def post_load(run: Run, tables: list[TableResult]) -> list[ddl.StatementResult]:
         conn.commit()
         for t in run.plan.included_tables:
             run.emit(t, "ready", rows.get(t.source, 0), 0, started, 0)
-        return [r for stage in stages for step in stage for r in by_step[step.key]]
+        return once([r for stage in stages for step in stage for r in by_step[step.key]])
     finally:
         for conn in opened:
             with contextlib.suppress(psycopg2.Error):

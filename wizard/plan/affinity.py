@@ -18,6 +18,7 @@ from wizard.source.sql_tokens import Token, is_word
 _NUMBER_KINDS = ("int", "float", "numeric")  # their text in PostgreSQL is the text SQLite gives them
 # Functions of text: SQLite applies them to a number's text, PostgreSQL needs the argument cast.
 _TEXT_FUNCS = {"length", "lower", "upper", "trim", "ltrim", "rtrim", "substr", "substring", "replace", "instr"}
+_ARITHMETIC = ("+", "-", "*", "/", "%")
 COMPARE = ("=", "==", "!=", "<>", "<", ">", "<=", ">=")
 _NUMERIC_TEXT = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
 # Words after a table's name that are not its alias.
@@ -54,6 +55,8 @@ class Rewrites:
     text_casts: dict[int, int] = field(default_factory=dict)
     """A column reference to give as its text: the index of its first token (its table's name, if qualified) ->
     the index of its last."""
+    refusal: str | None = None
+    """Why PostgreSQL cannot have the expression at all (arithmetic on text columns)."""
 
 
 def table_aliases(tokens: list[Token], kinds: Affinity) -> dict[str, str]:
@@ -126,6 +129,12 @@ def affinity_rewrites(tokens: list[Token], resolve: Callable[[str], str | None],
         compared = op is not None and op.text in COMPARE
         other = _ref_at(after + 1, sig, tokens, ref) if compared else None
         nxt = tokens[sig[k + 1]] if k + 1 < len(sig) else None
+        before = tokens[sig[start - 1]].text if start > 0 else ""
+        arithmetic = op.text if op is not None and op.text in _ARITHMETIC else before if before in _ARITHMETIC else ""
+        if kind == "text" and arithmetic and rw.refusal is None:
+            name = "".join(tokens[sig[j]].text for j in range(start, k + 1))
+            rw.refusal = (f"computes with the text column {name} ({arithmetic}), which SQLite reads as a number "
+                          "(0 for a word) and PostgreSQL refuses; to join text, || was probably meant")
         if kind == "text":
             if compared and (num := number(after + 1)) is not None:
                 to_text(after + 1, num[0], num[1])

@@ -149,6 +149,8 @@ def translate(sql: str, resolve: Callable[[str], str | None], *, bool_columns: f
     tokens = tokenize(sql)
     as_bool, as_int = _boolean_literals(tokens, resolve, bool_columns)
     rewrites = affinity_rewrites(tokens, resolve, kinds)
+    if rewrites.refusal is not None:
+        return Translated(None, rewrites.refusal)
     quoted = rewrites.literals
     cast_ends = {end: start for start, end in rewrites.text_casts.items()}
     names = _defined_names(tokens, kinds)
