@@ -206,3 +206,14 @@ def require_corpus() -> Path:
     if not CORPUS.exists():
         pytest.skip("../shared/corpus is not beside this checkout (CI always has it)")
     return CORPUS
+
+
+def migrate_whole(plan, spec: ConnectionSpec):  # type: ignore[no-untyped-def]
+    """Migrate on one worker and require every statement of the post-load to be created (naming any that was
+    not): for tests of what the translation makes of a schema."""
+    from wizard.data_copy.model import CopyOptions
+    from wizard.data_copy.run import migrate
+
+    result = migrate(plan, spec, CopyOptions(jobs=1))
+    assert not result.failed_statements, [f"{r.statement.name}: {r.error}" for r in result.failed_statements]
+    return result

@@ -3,13 +3,9 @@ and each key is created and validated."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import psycopg2
 
-from wizard.data_copy.model import CopyOptions
-from wizard.data_copy.run import migrate
+from tests.conftest import migrate_whole
 from wizard.plan.planner import build_plan
 from wizard.plan.relations import key_groups
 from wizard.source.schema import read_schema
@@ -57,10 +53,8 @@ def test_joined_columns_get_one_type_and_every_key_validates(make_sqlite, pg_db:
                 and f.column in ("id", "item_uom")]
     assert all(fk.skipped is None for t in plan.tables for fk in t.foreign_keys)
     assert all(ch.sql for ch in plan.table("unit_of_measure").checks)
-    with tempfile.TemporaryDirectory() as snaps:
-        result = migrate(plan, pg_db, CopyOptions(jobs=1, backup_dir=Path(snaps)))
-        assert not result.failed_statements, [f"{r.statement.name}: {r.error}" for r in result.failed_statements]
-        assert verify(plan, pg_db).ok
+    migrate_whole(plan, pg_db)
+    assert verify(plan, pg_db).ok
     pg = psycopg2.connect(**pg_db.connect_kwargs())
     try:
         with pg.cursor() as cur:

@@ -4,13 +4,10 @@ manual work with their SQLite text. On a real PostgreSQL, the translated trigger
 from __future__ import annotations
 
 import sqlite3
-import tempfile
-from pathlib import Path
 
 import psycopg2
 
-from wizard.data_copy.model import CopyOptions
-from wizard.data_copy.run import migrate
+from tests.conftest import migrate_whole
 from wizard.plan import ddl
 from wizard.plan.planner import build_plan
 from wizard.target.connection import ConnectionSpec
@@ -41,10 +38,7 @@ def test_touch_and_audit_triggers_fire_in_postgresql(make_sqlite, pg_db: Connect
     assert translated["items_guard"].skipped
     assert [m.name for m in plan.manual if m.kind == "trigger"] == ["items_guard"]
     assert "RAISE(ABORT" in ddl.render_script(plan)  # the manual one is listed with its SQLite text
-    with tempfile.TemporaryDirectory() as snaps:
-        result = migrate(plan, pg_db, CopyOptions(jobs=1, backup_dir=Path(snaps)))
-    assert not result.failed_statements, [f"{r.statement.name}: {r.error}" for r in result.failed_statements]
-    assert result  # the copy itself did not fire them: the rows are as in SQLite
+    migrate_whole(plan, pg_db)
     pg = psycopg2.connect(**pg_db.connect_kwargs())
     try:
         with pg.cursor() as cur:

@@ -4,13 +4,11 @@ the same rows as in SQLite, and CHECKs on re-typed columns are created and enfor
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 import psycopg2
 import pytest
 
-from wizard.data_copy.model import CopyOptions
-from wizard.data_copy.run import migrate
+from tests.conftest import migrate_whole
 from wizard.plan.planner import build_plan
 from wizard.target.connection import ConnectionSpec
 
@@ -43,8 +41,7 @@ def test_views_give_the_rows_sqlite_gives(make_sqlite, pg_db: ConnectionSpec) ->
     plan = build_plan(db)
     assert [v.source for v in plan.views][:2] == ["live products", "live_names"]  # the used one first
     assert all(v.sql for v in plan.views), [v.skipped for v in plan.views]
-    result = migrate(plan, pg_db, CopyOptions(jobs=1))
-    assert not result.failed_statements, [f"{r.statement.name}: {r.error}" for r in result.failed_statements]
+    migrate_whole(plan, pg_db)
     lite = sqlite3.connect(db)
     pg = psycopg2.connect(**pg_db.connect_kwargs())
     try:
@@ -69,8 +66,7 @@ def test_check_with_a_text_function_on_a_numeric_column(make_sqlite, pg_db: Conn
     uom = plan.table("uom")
     assert uom.column("code").pg_type == "bigint"
     assert all(ch.sql for ch in uom.checks), [ch.skipped for ch in uom.checks]
-    result = migrate(plan, pg_db, CopyOptions(jobs=1))
-    assert not result.failed_statements, [f"{r.statement.name}: {r.error}" for r in result.failed_statements]
+    migrate_whole(plan, pg_db)
     pg = psycopg2.connect(**pg_db.connect_kwargs())
     try:
         with pg.cursor() as cur:
@@ -85,7 +81,3 @@ def test_check_with_a_text_function_on_a_numeric_column(make_sqlite, pg_db: Conn
     with pytest.raises(sqlite3.IntegrityError):
         lite.execute("INSERT INTO uom VALUES (1728, 'too long a code')")
     lite.close()
-
-
-def _unused(path: Path) -> None:  # keeps Path imported for the type of make_sqlite's result
-    del path

@@ -26,26 +26,43 @@ _NOT_ALIAS = {"on", "where", "join", "left", "right", "inner", "outer", "cross",
               "limit", "union", "except", "intersect", "using", "having", "window", "as"}
 
 
+def _kind(conversion: str) -> str:
+    return "text" if conversion == "text" else "number" if conversion in _NUMBER_KINDS else "other"
+
+
 @dataclass(frozen=True)
 class Affinity:
-    """The planned kind of each column ("text", "number" or "other"), by lower-case source name: bare (a name
-    that two tables plan differently has none) and per table."""
+    """The planned conversions of the columns, by lower-case source name: bare (each conversion some table plans
+    for that name) and per table. One place for what an expression needs to know of the planned types."""
 
-    columns: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, frozenset[str]] = field(default_factory=dict)
     tables: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def kind(self, column: str, table: str | None = None) -> str | None:
+        """The planned kind of a column ("text", "number" or "other"); a bare name that tables plan as different
+        kinds has none."""
+        if table is not None and (cols := self.tables.get(table)) is not None:
+            conversion = cols.get(column)
+            return None if conversion is None else _kind(conversion)
+        kinds = {_kind(c) for c in self.columns.get(column, ())}
+        return next(iter(kinds)) if len(kinds) == 1 else None
+
+    @property
+    def bool_columns(self) -> frozenset[str]:
+        """The names that became boolean in every table that has them."""
+        return frozenset(n for n, conversions in self.columns.items() if conversions == {"bool"})
 
 
 def affinity(tables: Iterable[TablePlan]) -> Affinity:
     """The Affinity of these tables' columns."""
     per_table: dict[str, dict[str, str]] = {}
-    kinds: dict[str, set[str]] = {}
+    conversions: dict[str, set[str]] = {}
     for t in tables:
         cols = per_table.setdefault(t.source.lower(), {})
         for c in t.columns:
-            kind = "text" if c.conversion == "text" else "number" if c.conversion in _NUMBER_KINDS else "other"
-            cols[c.source.lower()] = kind
-            kinds.setdefault(c.source.lower(), set()).add(kind)
-    return Affinity({n: next(iter(k)) for n, k in kinds.items() if len(k) == 1}, per_table)
+            cols[c.source.lower()] = c.conversion
+            conversions.setdefault(c.source.lower(), set()).add(c.conversion)
+    return Affinity({n: frozenset(k) for n, k in conversions.items()}, per_table)
 
 
 @dataclass
@@ -77,13 +94,14 @@ def table_aliases(tokens: list[Token], kinds: Affinity) -> dict[str, str]:
     return out
 
 
-def affinity_rewrites(tokens: list[Token], resolve: Callable[[str], str | None], kinds: Affinity) -> Rewrites:
-    """What SQLite's affinity rules change in this expression, for the planned kinds of its columns."""
+def affinity_rewrites(tokens: list[Token], resolve: Callable[[str], str | None], kinds: Affinity,
+                      aliases: dict[str, str]) -> Rewrites:
+    """What SQLite's affinity rules change in this expression, for the planned kinds of its columns (`aliases`:
+    the expression's table_aliases)."""
     rw = Rewrites()
     if not kinds.columns and not kinds.tables:
         return rw
     sig = [i for i, t in enumerate(tokens) if t.kind != "ws"]
-    aliases = table_aliases(tokens, kinds)
 
     def ref(k: int) -> tuple[int, str] | None:
         """The column reference whose column name is at sig[k]: (its first sig position, its planned kind)."""
@@ -94,10 +112,9 @@ def affinity_rewrites(tokens: list[Token], resolve: Callable[[str], str | None],
             return None  # a table's name, not the column
         if k >= 2 and tokens[sig[k - 1]].text == ".":
             qualifier = tokens[sig[k - 2]].value.lower()
-            table = kinds.tables.get(aliases.get(qualifier, qualifier))
-            kind = table.get(t.value.lower()) if table is not None else kinds.columns.get(t.value.lower())
+            kind = kinds.kind(t.value.lower(), aliases.get(qualifier, qualifier))
             return (k - 2, kind) if kind else None
-        kind = kinds.columns.get(t.value.lower())
+        kind = kinds.kind(t.value.lower())
         return (k, kind) if kind else None
 
     def number(k: int) -> tuple[int, str] | None:

@@ -129,31 +129,32 @@ def _group_concat(tokens: list[Token], i: int, out: list[str], closers: dict[int
     return opening + 1
 
 
-def _defined_names(tokens: list[Token], kinds: Affinity) -> set[str]:
+def _defined_names(tokens: list[Token], aliases: dict[str, str]) -> set[str]:
     """Names the statement itself defines (lower case): column aliases after AS, and its tables' aliases."""
     sig = [t for t in tokens if t.kind != "ws"]
     names = {b.value.lower() for a, b in zip(sig, sig[1:], strict=False) if is_word(a, "AS")
              and b.kind in ("ident", "qident")}
-    return names | set(table_aliases(tokens, kinds))
+    return names | set(aliases)
 
 
-def translate(sql: str, resolve: Callable[[str], str | None], *, bool_columns: frozenset[str] = frozenset(),
-              kinds: Affinity | None = None, allow_unknown_functions: bool = False) -> Translated:
+def translate(sql: str, resolve: Callable[[str], str | None], *, kinds: Affinity | None = None,
+              allow_unknown_functions: bool = False) -> Translated:
     """Translate an SQLite expression; `resolve` maps an identifier to its quoted PostgreSQL name (or None).
 
-    SQLite's affinity rules, for the columns' planned types (lower-case source names): a number compared with a
-    column planned as text is compared as text (`status = 1` -> `status = '1'`); a column planned as a number
-    (or date, boolean...) given to a text function or LIKE is given as its text (`length(code)` ->
-    `length((code)::text)`)."""
+    SQLite's affinity rules, for the columns' planned types (`kinds`): a number compared with a column planned
+    as text is compared as text (`status = 1` -> `status = '1'`); a column planned as a number (or date,
+    boolean...) given to a text function or LIKE is given as its text (`length(code)` -> `length((code)::text)`);
+    0 and 1 compared with a column planned as boolean become false and true."""
     kinds = kinds or Affinity()
     tokens = tokenize(sql)
-    as_bool, as_int = _boolean_literals(tokens, resolve, bool_columns)
-    rewrites = affinity_rewrites(tokens, resolve, kinds)
+    as_bool, as_int = _boolean_literals(tokens, resolve, kinds.bool_columns)
+    aliases = table_aliases(tokens, kinds)
+    rewrites = affinity_rewrites(tokens, resolve, kinds, aliases)
     if rewrites.refusal is not None:
         return Translated(None, rewrites.refusal)
     quoted = rewrites.literals
     cast_ends = {end: start for start, end in rewrites.text_casts.items()}
-    names = _defined_names(tokens, kinds)
+    names = _defined_names(tokens, aliases)
     closers: dict[int, str] = {}  # the closing parenthesis or comma of a rewritten call -> what ends it
     out: list[str] = []
     i = 0

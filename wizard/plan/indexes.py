@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from wizard.plan.affinity import affinity
+from wizard.plan.affinity import Affinity
 from wizard.plan.context import PlanContext
 from wizard.plan.expressions import translate
 from wizard.plan.keys import find_key_collisions
@@ -15,7 +15,7 @@ from wizard.source.sql_tokens import quote
 
 
 def plan_indexes(ctx: PlanContext, t: SqliteTable, tp: TablePlan, resolve: Callable[[str], str | None],
-                 bools: frozenset[str]) -> list[IndexPlan]:
+                 kinds: Affinity) -> list[IndexPlan]:
     out = []
     nocase_cols = {c.name for c in t.columns if (c.collation or "").upper() == "NOCASE"}
     for idx in t.indexes:
@@ -38,7 +38,7 @@ def plan_indexes(ctx: PlanContext, t: SqliteTable, tp: TablePlan, resolve: Calla
                     ref = f"rtrim({ref})"
                 parts.append(ref + (" DESC" if part.descending else ""))
             elif part.expression:
-                tr = translate(part.expression, resolve, bool_columns=bools, kinds=affinity([tp]))
+                tr = translate(part.expression, resolve, kinds=kinds)
                 if tr.sql is None:
                     reason = f"its expression {part.expression} {tr.reason}"
                     break
@@ -48,7 +48,7 @@ def plan_indexes(ctx: PlanContext, t: SqliteTable, tp: TablePlan, resolve: Calla
                 break
         where = None
         if reason is None and idx.where:
-            tr = translate(idx.where, resolve, bool_columns=bools, kinds=affinity([tp]))
+            tr = translate(idx.where, resolve, kinds=kinds)
             if tr.sql is None:
                 reason = f"its WHERE clause {tr.reason}"
             else:

@@ -88,11 +88,11 @@ def _plan(ctx: PlanContext, excluded: list[str], jobs: int) -> MigrationPlan:
     by_source = {t.source: t for t in tables}
     for st, tp in zip(schema.tables, tables, strict=True):
         tp.foreign_keys = plan_foreign_keys(ctx, st, tp, by_source)
-    lookup, bools = view_names(by_source) if schema.views or schema.triggers else ({}, frozenset())
+    lookup = view_names(by_source) if schema.views or schema.triggers else {}
     kinds = affinity(tables)
-    views = [plan_view(ctx, v.name, v.sql, lookup, bools, kinds) for v in dependency_order(schema.views)]
-    triggers = [plan_trigger(o.name, o.sql, {t.source.lower(): t for t in tables},
-                             lambda n: lookup.get(n.lower())) for o in schema.triggers]
+    views = [plan_view(ctx, v.name, v.sql, lookup, kinds) for v in dependency_order(schema.views)]
+    by_name = {t.source.lower(): t for t in tables}
+    triggers = [plan_trigger(o.name, o.sql, by_name, lambda n: lookup.get(n.lower())) for o in schema.triggers]
     manual = [ManualItem("trigger", tg.source, tg.table, tg.source_sql,
                          f"Not translated ({tg.skipped}); rewrite it as a PL/pgSQL trigger function.")
               for tg in triggers if tg.skipped]

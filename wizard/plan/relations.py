@@ -50,7 +50,7 @@ def unify_key_types(ctx: PlanContext, tables: list[TablePlan]) -> None:
     each column that changes. A column the user typed with --type keeps it (and so sets the group's type)."""
     by_source = {t.source: t for t in tables}
     for group in key_groups(ctx.schema):
-        cols = [(t, c) for t, c in ((by_source[tn], by_source[tn].column(cn)) for tn, cn in group)]
+        cols = [(by_source[tn], by_source[tn].column(cn)) for tn, cn in group]
         if len({_family(c) for _, c in cols}) <= 1:
             continue
         overridden = [c for _, c in cols if c.override]

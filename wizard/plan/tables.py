@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from wizard.plan.affinity import affinity
+from wizard.plan.affinity import Affinity, affinity
 from wizard.plan.columns import decide_column, mappings
 from wizard.plan.context import PlanContext
 from wizard.plan.expressions import translate
@@ -58,10 +58,10 @@ def complete_table(ctx: PlanContext, t: SqliteTable, tp: TablePlan) -> None:
                  "as planned, its copy will fail.")
     plan_primary_key(ctx, t, tp)
     resolve = column_resolver(tp)
-    bools = frozenset(c.source.lower() for c in tp.columns if c.conversion == "bool")
-    tp.indexes += plan_indexes(ctx, t, tp, resolve, bools)
+    kinds = affinity([tp])
+    tp.indexes += plan_indexes(ctx, t, tp, resolve, kinds)
     for n, src in enumerate(t.checks + [ch for c in t.columns for ch in c.checks], start=1):
-        tp.checks.append(plan_check(ctx, t, tp, src, n, resolve, bools))
+        tp.checks.append(plan_check(ctx, t, tp, src, n, resolve, kinds))
     for col in t.columns:
         if col.generated:
             ctx.find("generated", "warning", t.name, col.name,
@@ -78,9 +78,9 @@ def column_resolver(tp: TablePlan) -> Callable[[str], str | None]:
 
 
 def plan_check(ctx: PlanContext, t: SqliteTable, tp: TablePlan, src: str, n: int, resolve: Callable[[str], str | None],
-               bools: frozenset[str]) -> CheckPlan:
+               kinds: Affinity) -> CheckPlan:
     name, _ = ctx.relations.assign(derived_name(tp.target, f"check{n}", suffix="ck"))
-    tr = translate(src, resolve, bool_columns=bools, kinds=affinity([tp]))
+    tr = translate(src, resolve, kinds=kinds)
     if tr.sql is None:
         ctx.find("check_skipped", "warning", t.name, None, f"CHECK ({src}) cannot be translated: {tr.reason}.",
                  "It is not created; add an equivalent constraint by hand.")

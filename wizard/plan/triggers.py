@@ -32,14 +32,18 @@ def plan_trigger(name: str, sql: str, tables: dict[str, TablePlan],
                  resolve: Callable[[str], str | None]) -> TriggerPlan:
     """The trigger as PostgreSQL statements, or skipped with the reason it stays manual work."""
     m = _HEADER.match(sql)
+    table = tables.get(_unquote(m["table"]).lower()) if m is not None else None
+
+    def manual(reason: str) -> TriggerPlan:
+        return TriggerPlan(name, table.source if table else m["table"] if m else "", name, sql, [], reason)
+
     if m is None:
-        return TriggerPlan(name, "", name, sql, [], "its form is not one of the patterns translated")
-    table = tables.get(_unquote(m["table"]).lower())
+        return manual("its form is not one of the patterns translated")
     if table is None:
-        return TriggerPlan(name, m["table"], name, sql, [], "its table is not migrated")
+        return manual("its table is not migrated")
     time = (m["time"] or "BEFORE").split()[0].upper()
     if time == "INSTEAD":
-        return TriggerPlan(name, table.source, name, sql, [], "INSTEAD OF triggers (on views) are not translated")
+        return manual("INSTEAD OF triggers (on views) are not translated")
     event = m["event"].split()[0].upper()
     body = [part for part in split_top_level(tokenize(m["body"]), ";") if any(t.kind != "ws" for t in part)]
     touched = [_touch(join(part), table, resolve) for part in body]
@@ -51,24 +55,23 @@ def plan_trigger(name: str, sql: str, tables: dict[str, TablePlan],
         for part in body:
             sig = [i for i, t in enumerate(part) if t.kind != "ws"]
             if len(sig) < 3 or not is_word(part[sig[0]], "INSERT") or not is_word(part[sig[1]], "INTO"):
-                return TriggerPlan(name, table.source, name, sql, [], "its body does more than insert rows")
+                return manual("its body does more than insert rows")
             into = part[sig[2]]  # quoted, so that `log(a, b)` is not read as a call of log()
             if into.value.lower() not in tables:
-                return TriggerPlan(name, table.source, name, sql, [],
-                                   f"it writes to {into.value}, which is not a migrated table")
+                return manual(f"it writes to {into.value}, which is not a migrated table")
             part = [*part[:sig[2]], Token("qident", quote(into.value), into.value), *part[sig[2] + 1:]]
             tr = translate(join(part), resolve)
             if tr.sql is None:
-                return TriggerPlan(name, table.source, name, sql, [], f"its body {tr.reason}")
+                return manual(f"its body {tr.reason}")
             lines.append(tr.sql + ";")
         result = "NULL" if time == "AFTER" else ("OLD" if event == "DELETE" else "NEW")
     else:
-        return TriggerPlan(name, table.source, name, sql, [], "its body mixes updates of the row and other work")
+        return manual("its body mixes updates of the row and other work")
     when = ""
     if m["when"]:
         tr = translate(m["when"], resolve)
         if tr.sql is None:
-            return TriggerPlan(name, table.source, name, sql, [], f"its WHEN clause {tr.reason}")
+            return manual(f"its WHEN clause {tr.reason}")
         when = f" WHEN ({tr.sql})"
     target = _unquote(name)
     function = derived_name(target, suffix="fn")
@@ -76,7 +79,7 @@ def plan_trigger(name: str, sql: str, tables: dict[str, TablePlan],
     if m["cols"]:
         cols = [resolve(_unquote(c.strip())) for c in m["cols"].split(",")]
         if any(c is None for c in cols):
-            return TriggerPlan(name, table.source, name, sql, [], "it names a column the table does not have")
+            return manual("it names a column the table does not have")
         of = " OF " + ", ".join(c for c in cols if c)
     statements = [
         f"CREATE FUNCTION {quote(function)}() RETURNS trigger LANGUAGE plpgsql AS $pgmw$\nBEGIN\n"

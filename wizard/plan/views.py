@@ -15,24 +15,22 @@ from wizard.source.schema import SqliteObject
 from wizard.source.sql_tokens import quote, tokenize
 
 
-def view_names(tables: dict[str, TablePlan]) -> tuple[dict[str, str], frozenset[str]]:
-    """For view SQL, which may name any table or column: source name (lower case) -> quoted target name, and the
-    column names that became boolean in every table that has them."""
+def view_names(tables: dict[str, TablePlan]) -> dict[str, str]:
+    """For view SQL, which may name any table or column: source name (lower case) -> quoted target name."""
     lookup: dict[str, str] = {}
-    kinds: dict[str, set[bool]] = {}
     for tp in tables.values():
         for c in tp.columns:
             lookup.setdefault(c.source.lower(), quote(c.target))
-            kinds.setdefault(c.source.lower(), set()).add(c.conversion == "bool")
     for tp in tables.values():
         lookup[tp.source.lower()] = quote(tp.target)
-    return lookup, frozenset(col for col, k in kinds.items() if k == {True})
+    return lookup
 
 
 def dependency_order(views: list[SqliteObject]) -> list[SqliteObject]:
     """The views, each after those it names (SQLite resolves a view's views when it is used, PostgreSQL when it is
     created); otherwise in the file's order. Views that name each other in a circle keep that order."""
     names = {v.name.lower(): v for v in views}
+    position = {v.name.lower(): n for n, v in enumerate(views)}
     uses = {v.name.lower(): {t.value.lower() for t in tokenize(v.sql) if t.kind in ("ident", "qident")
                              and t.value.lower() in names and t.value.lower() != v.name.lower()} for v in views}
     out: list[SqliteObject] = []
@@ -41,7 +39,7 @@ def dependency_order(views: list[SqliteObject]) -> list[SqliteObject]:
     def place(name: str, path: frozenset[str]) -> None:
         if name in placed or name in path:
             return
-        for dep in sorted(uses[name], key=lambda n: views.index(names[n])):
+        for dep in sorted(uses[name], key=position.__getitem__):
             place(dep, path | {name})
         placed.add(name)
         out.append(names[name])
@@ -51,12 +49,11 @@ def dependency_order(views: list[SqliteObject]) -> list[SqliteObject]:
     return out
 
 
-def plan_view(ctx: PlanContext, name: str, sql: str, lookup: dict[str, str], bools: frozenset[str],
-              kinds: Affinity) -> ViewPlan:
+def plan_view(ctx: PlanContext, name: str, sql: str, lookup: dict[str, str], kinds: Affinity) -> ViewPlan:
     target, _ = ctx.relations.assign(name)
     lookup.setdefault(name.lower(), quote(target))  # the views after it may use it
     body = _view_body(sql)
-    tr = translate(body, lambda n: lookup.get(n.lower()), bool_columns=bools, kinds=kinds) if body else None
+    tr = translate(body, lambda n: lookup.get(n.lower()), kinds=kinds) if body else None
     if tr is None or tr.sql is None:
         reason = tr.reason if tr else "its SELECT could not be found"
         ctx.find("view_skipped", "warning", None, None, f"View {name} cannot be translated: {reason}.",
