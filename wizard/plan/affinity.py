@@ -112,6 +112,8 @@ def affinity_rewrites(tokens: list[Token], resolve: Callable[[str], str | None],
             return None  # a table's name, not the column
         if k >= 2 and tokens[sig[k - 1]].text == ".":
             qualifier = tokens[sig[k - 2]].value.lower()
+            if qualifier in ("new", "old") and qualifier not in aliases and qualifier not in kinds.tables:
+                return None  # a trigger's NEW.x and OLD.x: SQLite gives them no affinity, compared as stored
             kind = kinds.kind(t.value.lower(), aliases.get(qualifier, qualifier))
             return (k - 2, kind) if kind else None
         kind = kinds.kind(t.value.lower())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from wizard.plan.affinity import Affinity, affinity
 from wizard.plan.expressions import translate
 from wizard.plan.identifiers import derived_name
 from wizard.plan_model import TablePlan, TriggerPlan
@@ -41,12 +42,13 @@ def plan_trigger(name: str, sql: str, tables: dict[str, TablePlan],
         return manual("its form is not one of the patterns translated")
     if table is None:
         return manual("its table is not migrated")
+    kinds = affinity([table])  # NEW.x and OLD.x are the table's columns: 0 and 1 compared with a boolean one
     time = (m["time"] or "BEFORE").split()[0].upper()
     if time == "INSTEAD":
         return manual("INSTEAD OF triggers (on views) are not translated")
     event = m["event"].split()[0].upper()
     body = [part for part in split_top_level(tokenize(m["body"]), ";") if any(t.kind != "ws" for t in part)]
-    touched = [_touch(join(part), table, resolve) for part in body]
+    touched = [_touch(join(part), table, resolve, kinds) for part in body]
     if all(t is not None for t in touched) and event != "DELETE":
         lines = [line for t in touched if t is not None for line in t]
         time, result = "BEFORE", "NEW"
@@ -60,7 +62,7 @@ def plan_trigger(name: str, sql: str, tables: dict[str, TablePlan],
             if into.value.lower() not in tables:
                 return manual(f"it writes to {into.value}, which is not a migrated table")
             part = [*part[:sig[2]], Token("qident", quote(into.value), into.value), *part[sig[2] + 1:]]
-            tr = translate(join(part), resolve)
+            tr = translate(join(part), resolve, kinds=kinds)
             if tr.sql is None:
                 return manual(f"its body {tr.reason}")
             lines.append(tr.sql + ";")
@@ -69,7 +71,7 @@ def plan_trigger(name: str, sql: str, tables: dict[str, TablePlan],
         return manual("its body mixes updates of the row and other work")
     when = ""
     if m["when"]:
-        tr = translate(m["when"], resolve)
+        tr = translate(m["when"], resolve, kinds=kinds)
         if tr.sql is None:
             return manual(f"its WHEN clause {tr.reason}")
         when = f" WHEN ({tr.sql})"
@@ -90,7 +92,7 @@ def plan_trigger(name: str, sql: str, tables: dict[str, TablePlan],
     return TriggerPlan(name, table.source, target, sql, statements)
 
 
-def _touch(stmt: str, table: TablePlan, resolve: Callable[[str], str | None]) -> list[str] | None:
+def _touch(stmt: str, table: TablePlan, resolve: Callable[[str], str | None], kinds: Affinity) -> list[str] | None:
     """`UPDATE t SET col = expr, ... WHERE key = NEW.key` on the trigger's own row -> `NEW.col := expr;` lines."""
     m = re.match(r"^\s*UPDATE\s+(?:OR\s+\w+\s+)?(?P<t>\S+)\s+SET\s+(?P<set>.+?)\s+WHERE\s+(?P<where>.+?)\s*$", stmt,
                  re.IGNORECASE | re.DOTALL)
@@ -113,7 +115,7 @@ def _touch(stmt: str, table: TablePlan, resolve: Callable[[str], str | None]) ->
             return None
         col = next((c for c in table.columns if c.source.lower() == sig[0].value.lower()), None)
         expr = join(assign[assign.index(sig[1]) + 1:]).strip()
-        tr = translate(expr, resolve)
+        tr = translate(expr, resolve, kinds=kinds)
         if col is None or tr.sql is None:
             return None
         value = tr.sql
