@@ -23,7 +23,7 @@ COMPARE = ("=", "==", "!=", "<>", "<", ">", "<=", ">=")
 _NUMERIC_TEXT = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
 # Words after a table's name that are not its alias.
 _NOT_ALIAS = {"on", "where", "join", "left", "right", "inner", "outer", "cross", "natural", "group", "order",
-              "limit", "union", "except", "intersect", "using", "having", "window", "as"}
+              "limit", "union", "except", "intersect", "using", "having", "window", "as", "full"}
 
 
 def _kind(conversion: str) -> str:
@@ -77,14 +77,15 @@ class Rewrites:
 
 
 def table_aliases(tokens: list[Token], kinds: Affinity) -> dict[str, str]:
-    """Alias (lower case) -> the table it names: `FROM customer AS cu`, `JOIN address a`, `FROM a x, b y`."""
+    """Alias (lower case) -> the table or view it names: `FROM customer AS cu`, `JOIN address a`, and after a
+    comma `FROM a x, b y` (there only for a known table: a select list's `a, b c` is no table)."""
     sig = [t for t in tokens if t.kind != "ws"]
     out: dict[str, str] = {}
     for k in range(len(sig) - 1):
         if not (is_word(sig[k], "FROM", "JOIN") or sig[k].text == ","):
             continue
         table = sig[k + 1]
-        if table.kind not in ("ident", "qident") or table.value.lower() not in kinds.tables:
+        if table.kind not in ("ident", "qident") or (sig[k].text == "," and table.value.lower() not in kinds.tables):
             continue
         j = k + 2
         if j < len(sig) and is_word(sig[j], "AS"):

@@ -212,7 +212,7 @@ def translate(sql: str, resolve: Callable[[str], str | None], *, kinds: Affinity
                     out.append(")::text")
             elif t.kind == "ident" and low in _NOW:
                 out.append(_NOW[low])
-            elif t.kind == "ident" and low in _PG_RESERVED and _used_as_name(tokens, i):
+            elif t.kind == "ident" and low in _PG_RESERVED and (low in names or (nxt is not None and nxt.text == ".")):
                 out.append(f'"{low}"')  # SQLite folds an unquoted alias's case, so the quoted one is lower case
             elif t.kind == "ident":
                 out.append(t.text)
@@ -259,16 +259,6 @@ def _after_operand(out: list[str]) -> bool:
 
 
 _KEYWORD_UPPER = {w.upper() for w in _KEYWORDS} | {"IS", "NOT", "AND", "OR"}
-
-
-def _used_as_name(tokens: list[Token], i: int) -> bool:
-    """Whether the word at i names a table or alias: `w.col`, `AS w`, or `FROM t w` / `JOIN t w`."""
-    nxt = _next_sig(tokens, i)
-    if nxt is not None and nxt.text == ".":
-        return True
-    prev = [t for t in tokens[:i] if t.kind != "ws"]
-    return bool(prev) and (is_word(prev[-1], "AS") or (len(prev) >= 2 and prev[-1].kind in ("ident", "qident")
-                                                       and is_word(prev[-2], "FROM", "JOIN")))
 
 
 def _boolean_literals(tokens: list[Token], resolve: Callable[[str], str | None],
