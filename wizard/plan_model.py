@@ -127,7 +127,10 @@ class TriggerPlan:
     table: str  # the source table
     target: str
     source_sql: str
-    statements: list[str]  # the trigger function, then the trigger (PostgreSQL SQL)
+    function: str = ""  # the trigger function's name
+    body: str = ""  # the function's PL/pgSQL statements
+    timing: str = ""  # when it fires: `BEFORE UPDATE OF "a", "b"`
+    when: str | None = None  # the condition, PostgreSQL SQL
     skipped: str | None = None
 
 

@@ -100,12 +100,18 @@ def phase2(plan: MigrationPlan, schema: str = "public") -> list[Statement]:
             else sql.SQL("")
         out.append(Statement(2, "view", None, v.target, sql.SQL("CREATE VIEW {}{} AS {}").format(
             sql.SQL(".").join([sql.Identifier(schema), sql.Identifier(v.target)]), names, sql.SQL(v.sql)), True))
-    included = {t.source for t in tables}
+    by_source = {t.source: t for t in tables}
     for tg in plan.triggers:
-        if tg.statements and tg.table in included:
-            for n, text in enumerate(tg.statements):
-                out.append(Statement(2, "trigger", None, tg.target + ("" if n else ":function"), sql.SQL(text),
-                                     True))
+        if tg.skipped is None and tg.table in by_source:
+            function = sql.SQL(".").join([sql.Identifier(schema), sql.Identifier(tg.function)])
+            out.append(Statement(2, "trigger", None, tg.function, sql.SQL(
+                "CREATE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $pgmw$\nBEGIN\n{}END\n$pgmw$").format(
+                function, sql.SQL(tg.body)), True))
+            when = sql.SQL(" WHEN ({})").format(sql.SQL(tg.when)) if tg.when else sql.SQL("")
+            out.append(Statement(2, "trigger", None, tg.target, sql.SQL(
+                "CREATE TRIGGER {} {} ON {} FOR EACH ROW{} EXECUTE FUNCTION {}()").format(
+                sql.Identifier(tg.target), sql.SQL(tg.timing), table_ident(by_source[tg.table], schema), when,
+                function), True))
     for t in tables:
         ident = t.identity_column
         if ident is None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from wizard.plan.affinity import Affinity, affinity
 from wizard.plan.expressions import translate
 from wizard.plan.identifiers import derived_name
+from wizard.plan.tables import column_resolver
 from wizard.plan_model import TablePlan, TriggerPlan
 from wizard.source.sql_tokens import Token, is_word, join, quote, split_top_level, tokenize
 
@@ -36,7 +37,7 @@ def plan_trigger(name: str, sql: str, tables: dict[str, TablePlan],
     table = tables.get(_unquote(m["table"]).lower()) if m is not None else None
 
     def manual(reason: str) -> TriggerPlan:
-        return TriggerPlan(name, table.source if table else m["table"] if m else "", name, sql, [], reason)
+        return TriggerPlan(name, table.source if table else m["table"] if m else "", name, sql, skipped=reason)
 
     if m is None:
         return manual("its form is not one of the patterns translated")
@@ -69,27 +70,23 @@ def plan_trigger(name: str, sql: str, tables: dict[str, TablePlan],
         result = "NULL" if time == "AFTER" else ("OLD" if event == "DELETE" else "NEW")
     else:
         return manual("its body mixes updates of the row and other work")
-    when = ""
+    when = None
     if m["when"]:
         tr = translate(m["when"], resolve, kinds=kinds)
         if tr.sql is None:
             return manual(f"its WHEN clause {tr.reason}")
-        when = f" WHEN ({tr.sql})"
-    target = _unquote(name)
-    function = derived_name(target, suffix="fn")
+        when = tr.sql
     of = ""
     if m["cols"]:
-        cols = [resolve(_unquote(c.strip())) for c in m["cols"].split(",")]
+        own = column_resolver(table)  # the trigger's table's own columns, whatever other tables call theirs
+        cols = [own(_unquote(c.strip())) for c in m["cols"].split(",")]
         if any(c is None for c in cols):
             return manual("it names a column the table does not have")
         of = " OF " + ", ".join(c for c in cols if c)
-    statements = [
-        f"CREATE FUNCTION {quote(function)}() RETURNS trigger LANGUAGE plpgsql AS $pgmw$\nBEGIN\n"
-        + "".join(f"  {line}\n" for line in lines) + f"  RETURN {result};\nEND\n$pgmw$",
-        f"CREATE TRIGGER {quote(target)} {time} {event}{of} ON {quote(table.target)} FOR EACH ROW{when} "
-        f"EXECUTE FUNCTION {quote(function)}()",
-    ]
-    return TriggerPlan(name, table.source, target, sql, statements)
+    target = _unquote(name)
+    return TriggerPlan(name, table.source, target, sql, function=derived_name(target, suffix="fn"),
+                       body="".join(f"  {line}\n" for line in [*lines, f"RETURN {result};"]),
+                       timing=f"{time} {event}{of}", when=when)
 
 
 def _touch(stmt: str, table: TablePlan, resolve: Callable[[str], str | None], kinds: Affinity) -> list[str] | None:
