@@ -81,3 +81,11 @@ def test_check_with_a_text_function_on_a_numeric_column(make_sqlite, pg_db: Conn
     with pytest.raises(sqlite3.IntegrityError):
         lite.execute("INSERT INTO uom VALUES (1728, 'too long a code')")
     lite.close()
+
+
+def test_a_call_on_a_text_column_compares_as_the_call(make_sqlite) -> None:  # type: ignore[no-untyped-def]
+    """`length(code) >= 2` compares a number with a number: the literal stays one (only `(code) = 2`, the column
+    itself in grouping parentheses, is compared as text)."""
+    db = make_sqlite("CREATE TABLE t (code TEXT CHECK (length(code) >= 2) CHECK ((code) <> 2));", {"t": [("ab",)]})
+    checks = [ch.sql for ch in build_plan(db).table("t").checks]
+    assert checks == ['length("code") >= 2', '("code") <> \'2\'']

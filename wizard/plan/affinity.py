@@ -18,6 +18,9 @@ from wizard.source.sql_tokens import Token, is_word
 _NUMBER_KINDS = ("int", "float", "numeric")  # their text in PostgreSQL is the text SQLite gives them
 # Functions of text: SQLite applies them to a number's text, PostgreSQL needs the argument cast.
 _TEXT_FUNCS = {"length", "lower", "upper", "trim", "ltrim", "rtrim", "substr", "substring", "replace", "instr"}
+# Words a grouping parenthesis may follow (`WHERE ((t.col)) = 0`); after any other word it opens a call.
+_GROUPING_WORDS = ("WHERE", "ON", "AND", "OR", "NOT", "WHEN", "THEN", "ELSE", "SELECT", "HAVING", "IN", "BY", "AS",
+                   "CASE", "BETWEEN", "IS", "LIKE", "SET", "VALUES", "RETURN")
 _ARITHMETIC = ("+", "-", "*", "/", "%")
 COMPARE = ("=", "==", "!=", "<>", "<", ">", "<=", ">=")
 _NUMERIC_TEXT = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
@@ -204,9 +207,13 @@ def _ref_at(k: int, sig: list[int], tokens: list[Token],
 
 
 def _closing(tokens: list[Token], sig: list[int], start: int, k: int) -> int:
-    """How many ")" follow the column at sig[k] that close "(" opened right before it (or its `table.`)."""
+    """How many ")" follow the column at sig[k] that close "(" opened right before it (or its `table.`) to group
+    it: a call's parenthesis (`length(code)`) makes what follows compare with the call, not the column."""
     opened = 0
     while start - 1 - opened >= 0 and tokens[sig[start - 1 - opened]].text == "(":
+        if start - 2 - opened >= 0 and tokens[sig[start - 2 - opened]].kind in ("ident", "qident") and \
+                not is_word(tokens[sig[start - 2 - opened]], *_GROUPING_WORDS):
+            break
         opened += 1
     closed = 0
     while closed < opened and k + 1 + closed < len(sig) and tokens[sig[k + 1 + closed]].text == ")":

@@ -212,7 +212,6 @@ def render_script(plan: MigrationPlan, schema: str = "public") -> str:
     skipped += [(t.source, f"FOREIGN KEY ({', '.join(f.columns)}) -> {f.ref_table}", f.skipped)
                 for t in plan.included_tables for f in t.foreign_keys if f.skipped]
     skipped += [(v.source, v.source_sql, v.skipped) for v in plan.views if v.skipped]
-    skipped += [(tg.table, tg.source_sql, f"trigger {tg.source}: {tg.skipped}") for tg in plan.triggers if tg.skipped]
     if skipped or plan.manual:
         lines += ["", "-- Manual work (not created automatically):"]
         for table, src, why in skipped:

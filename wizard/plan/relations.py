@@ -56,7 +56,7 @@ def unify_key_types(ctx: PlanContext, tables: list[TablePlan]) -> None:
         overridden = [c for _, c in cols if c.override]
         pg_type, conversion = (overridden[0].pg_type, overridden[0].conversion) if overridden else _widest(
             [c for _, c in cols])
-        others = ", ".join(f"{t.source}.{c.source} ({c.pg_type})" for t, c in cols)
+        planned = [(t, c, c.pg_type) for t, c in cols]
         for t, c in cols:
             if c.override or _family(c) == _FAMILY.get(conversion, conversion):
                 continue
@@ -64,8 +64,8 @@ def unify_key_types(ctx: PlanContext, tables: list[TablePlan]) -> None:
             switch_type(c, pg_type, conversion)
             c.identity = False
             ctx.find("key_type", "warning", t.source, c.source,
-                     f"'{c.source}' was planned as {was}, but a foreign key joins it to columns of other types: "
-                     f"{others}.",
+                     f"'{c.source}' was planned as {was}, but foreign keys join it to columns of other types: "
+                     + ", ".join(f"{ot.source}.{oc.source} ({typ})" for ot, oc, typ in planned if oc is not c) + ".",
                      f"It becomes {pg_type}, which every value of the joined columns fits, so the foreign key "
                      f"can be created; override with --type {t.source}.{c.source}=TYPE.")
 
