@@ -58,7 +58,7 @@ def plan_trigger(name: str, sql: str, tables: dict[str, TablePlan],
         for part in body:
             sig = [i for i, t in enumerate(part) if t.kind != "ws"]
             if len(sig) < 3 or not is_word(part[sig[0]], "INSERT") or not is_word(part[sig[1]], "INTO"):
-                return manual("its body does more than insert rows")
+                return manual("its body does more than set columns of the row or insert rows into another table")
             into = part[sig[2]]  # quoted, so that `log(a, b)` is not read as a call of log()
             if into.value.lower() not in tables:
                 return manual(f"it writes to {into.value}, which is not a migrated table")
