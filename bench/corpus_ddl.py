@@ -38,6 +38,15 @@ from wizard.target.connection import ConnectionSpec, parse_dsn  # noqa: E402
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}:\d{2})?$")
 
 
+def _first_difference(want: list[tuple[str, ...]], got: list[tuple[str, ...]]) -> str:
+    """The columns of the first row that differs, as `#position: SQLite value / PostgreSQL value`."""
+    for a, b in zip(want, got, strict=False):
+        if a != b:
+            cells = [f"#{n}: {x[:30]!r} / {y[:30]!r}" for n, (x, y) in enumerate(zip(a, b, strict=False)) if x != y]
+            return "; first difference " + ", ".join(cells[:3])
+    return ""
+
+
 def _canon(value: object) -> str:
     if value is None:
         return "null"
@@ -163,7 +172,8 @@ def _one(path: Path, admin: ConnectionSpec, compare_rows: bool, totals: dict[str
                     if want == got:
                         totals["views_same"] += 1
                     else:
-                        print(f"{rel}: view {v.source}: rows differ ({len(want)} in SQLite, {len(got)} here)")
+                        print(f"{rel}: view {v.source}: rows differ ({len(want)} in SQLite, {len(got)} here)"
+                              + _first_difference(want, got))
                 except (sqlite3.Error, psycopg2.Error) as exc:
                     print(f"{rel}: view {v.source}: reading failed: {str(exc).splitlines()[0]}")
                 finally:

@@ -82,3 +82,36 @@ def test_a_type_override_sets_the_group_type(make_sqlite) -> None:  # type: igno
     assert plan.table("unit_of_measure").column("code").pg_type == "varchar(8)"
     for table, column in (("item", "uom_code"), ("conversion", "from_code"), ("conversion", "to_code")):
         assert plan.table(table).column(column).pg_type == "varchar(8)", (table, column)
+
+
+# The pattern of an activity log: GUID ids stored as 16-byte blobs in one table, declared the same in an empty
+# queue table (NUMERIC affinity, so planned numeric); a view joins them and puts them in one UNION column.
+ACTIVITIES = """
+CREATE TABLE activity (id GUID PRIMARY KEY NOT NULL, parent GUID, status INT NOT NULL);
+CREATE TABLE operation (seq INTEGER PRIMARY KEY, id GUID NOT NULL, parent GUID, kind INT NOT NULL);
+CREATE VIEW lookup AS SELECT o.id, o.parent, o.kind AS status, a.status AS known FROM operation AS o
+    LEFT JOIN activity AS a ON o.id = a.id
+    UNION SELECT id, parent, status, status FROM activity WHERE id NOT IN (SELECT id FROM operation);
+"""
+
+
+def test_columns_a_view_compares_get_a_type_postgresql_compares(make_sqlite, pg_db: ConnectionSpec) -> None:  # type: ignore[no-untyped-def]
+    a, b = bytes(range(16)), bytes(range(16, 32))
+    db = make_sqlite(ACTIVITIES, {"activity": [(a, None, 1), (b, a, 2)], "operation": []})
+    plan = build_plan(db)
+    assert plan.table("activity").column("id").pg_type == "bytea"
+    assert plan.table("operation").column("id").pg_type == "bytea"  # the join and the UNION's first column
+    assert plan.table("operation").column("parent").pg_type == "bytea"  # the UNION's second column
+    assert plan.table("operation").column("kind").pg_type == "bigint"  # a number beside a number: untouched
+    assert any(f.code == "key_type" and f.table == "operation" and f.column == "id" and "views" in f.message
+               for f in plan.findings)
+    migrate_whole(plan, pg_db)
+    pg = psycopg2.connect(**pg_db.connect_kwargs())
+    try:
+        with pg.cursor() as cur:
+            cur.execute("INSERT INTO operation VALUES (1, %s, NULL, 7)", (psycopg2.Binary(b),))
+            cur.execute("SELECT id, status, known FROM lookup ORDER BY status")
+            assert [(bytes(i), s, k) for i, s, k in cur.fetchall()] == [(a, 1, 1), (b, 7, 2)]
+    finally:
+        pg.rollback()
+        pg.close()

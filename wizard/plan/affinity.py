@@ -23,9 +23,10 @@ _GROUPING_WORDS = ("WHERE", "ON", "AND", "OR", "NOT", "WHEN", "THEN", "ELSE", "S
                    "CASE", "BETWEEN", "IS", "LIKE", "SET", "VALUES", "RETURN")
 _ARITHMETIC = ("+", "-", "*", "/", "%")
 COMPARE = ("=", "==", "!=", "<>", "<", ">", "<=", ">=")
+_NUMBER_PREFIX = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _NUMERIC_TEXT = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
 # Words after a table's name that are not its alias.
-_NOT_ALIAS = {"on", "where", "join", "left", "right", "inner", "outer", "cross", "natural", "group", "order",
+NOT_ALIAS = {"on", "where", "join", "left", "right", "inner", "outer", "cross", "natural", "group", "order",
               "limit", "union", "except", "intersect", "using", "having", "window", "as", "full"}
 
 
@@ -75,8 +76,13 @@ class Rewrites:
     text_casts: dict[int, int] = field(default_factory=dict)
     """A column reference to give as its text: the index of its first token (its table's name, if qualified) ->
     the index of its last."""
+    number_reads: dict[int, int] = field(default_factory=dict)
+    """A text column used in arithmetic, to read as SQLite reads a text as a number: the index of its first token
+    -> the index of its last."""
+    notes: list[str] = field(default_factory=list)
+    """What the translation keeps of SQLite that the user should know (arithmetic on text columns)."""
     refusal: str | None = None
-    """Why PostgreSQL cannot have the expression at all (arithmetic on text columns)."""
+    """Why PostgreSQL cannot have the expression at all."""
 
 
 def table_aliases(tokens: list[Token], kinds: Affinity) -> dict[str, str]:
@@ -93,7 +99,7 @@ def table_aliases(tokens: list[Token], kinds: Affinity) -> dict[str, str]:
         j = k + 2
         if j < len(sig) and is_word(sig[j], "AS"):
             j += 1
-        if j < len(sig) and sig[j].kind in ("ident", "qident") and sig[j].value.lower() not in _NOT_ALIAS:
+        if j < len(sig) and sig[j].kind in ("ident", "qident") and sig[j].value.lower() not in NOT_ALIAS:
             out[sig[j].value.lower()] = table.value.lower()
     return out
 
@@ -143,6 +149,9 @@ def affinity_rewrites(tokens: list[Token], resolve: Callable[[str], str | None],
         rw.text_casts[sig[start]] = sig[end]
 
     for k in range(len(sig)):
+        t = tokens[sig[k]]
+        if t.kind == "string" and _in_arithmetic(tokens, sig, k):
+            rw.literals[sig[k]] = _sqlite_number(t.value[1:-1].replace("''", "'"))
         found = ref(k)
         if found is None:
             continue
@@ -154,10 +163,11 @@ def affinity_rewrites(tokens: list[Token], resolve: Callable[[str], str | None],
         nxt = tokens[sig[k + 1]] if k + 1 < len(sig) else None
         before = tokens[sig[start - 1]].text if start > 0 else ""
         arithmetic = op.text if op is not None and op.text in _ARITHMETIC else before if before in _ARITHMETIC else ""
-        if kind == "text" and arithmetic and rw.refusal is None:
+        if kind == "text" and arithmetic:
             name = "".join(tokens[sig[j]].text for j in range(start, k + 1))
-            rw.refusal = (f"computes with the text column {name} ({arithmetic}), which SQLite reads as a number "
-                          "(0 for a word) and PostgreSQL refuses; to join text, || was probably meant")
+            rw.number_reads[sig[start]] = sig[k]
+            rw.notes.append(f"computes with the text column {name} ({arithmetic}), which SQLite reads as the number "
+                            "its text starts with (0 for a word)")
         if kind == "text":
             if compared and (num := number(after + 1)) is not None:
                 to_text(after + 1, num[0], num[1])
@@ -192,6 +202,20 @@ def affinity_rewrites(tokens: list[Token], resolve: Callable[[str], str | None],
         elif kind == "other" and nxt is not None and is_word(nxt, "LIKE"):
             cast(start, k)
     return rw
+
+
+def _in_arithmetic(tokens: list[Token], sig: list[int], k: int) -> bool:
+    """Whether the token at sig[k] is an operand of + - * / % (not `count(*)` nor `t.*`)."""
+    before = tokens[sig[k - 1]].text if k > 0 else ""
+    after = tokens[sig[k + 1]].text if k + 1 < len(sig) else ""
+    return before in _ARITHMETIC or after in _ARITHMETIC
+
+
+def _sqlite_number(text: str) -> str:
+    """A string literal used in arithmetic, as SQLite reads it: the number its text starts with, else 0."""
+    m = _NUMBER_PREFIX.match(text)
+    number = m.group(0).strip().lstrip("+") if m else "0"
+    return f"({number})" if number.startswith("-") else number  # `a-'-5'` must not become the comment `a--5`
 
 
 def _ref_at(k: int, sig: list[int], tokens: list[Token],

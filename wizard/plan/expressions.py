@@ -32,6 +32,17 @@ _KEYWORDS = {
 class Translated:
     sql: str | None
     reason: str | None = None
+    notes: tuple[str, ...] = ()
+    """What the translation keeps of SQLite's behaviour that the user should know of."""
+
+
+# SQLite reads a text as the number its text starts with (`'12abc' + 1` is 13, a word is 0, NULL stays NULL).
+_NUMBER_PREFIX = r"'^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?'"
+
+
+def _read_as_number(ref: str) -> str:
+    return (f"(CASE WHEN {ref} IS NULL THEN NULL ELSE coalesce(substring(({ref})::text from {_NUMBER_PREFIX})"
+            "::numeric, 0) END)")
 
 
 def _sqlite_time_call(tokens: list[Token], i: int) -> tuple[str, int] | None:
@@ -154,6 +165,8 @@ def translate(sql: str, resolve: Callable[[str], str | None], *, kinds: Affinity
         return Translated(None, rewrites.refusal)
     quoted = rewrites.literals
     cast_ends = {end: start for start, end in rewrites.text_casts.items()}
+    read_ends = {end: start for start, end in rewrites.number_reads.items()}
+    read_marks: dict[int, int] = {}  # a number read's first token -> where its reference starts in out
     names = _defined_names(tokens, aliases)
     closers: dict[int, str] = {}  # the closing parenthesis or comma of a rewritten call -> what ends it
     out: list[str] = []
@@ -162,6 +175,8 @@ def translate(sql: str, resolve: Callable[[str], str | None], *, kinds: Affinity
         t = tokens[i]
         if i in rewrites.text_casts:
             out.append("(")  # closed by ")::text" after the reference's last token
+        if i in rewrites.number_reads:
+            read_marks[i] = len(out)
         nxt = _next_sig(tokens, i)
         low = t.text.lower()
         if t.kind == "ident" and (call := _sqlite_time_call(tokens, i)):
@@ -210,6 +225,9 @@ def translate(sql: str, resolve: Callable[[str], str | None], *, kinds: Affinity
                 out.append(f"({target})::int" if i in as_int else target)
                 if i in cast_ends:
                     out.append(")::text")
+                if i in read_ends:
+                    mark = read_marks[read_ends[i]]
+                    out[mark:] = [_read_as_number("".join(out[mark:]))]
             elif t.kind == "ident" and low in _NOW:
                 out.append(_NOW[low])
             elif t.kind == "ident" and low in _PG_RESERVED and (low in names or (nxt is not None and nxt.text == ".")):
@@ -243,7 +261,7 @@ def translate(sql: str, resolve: Callable[[str], str | None], *, kinds: Affinity
         i += 1
     text = "".join(out).strip()
     text = text.replace("IS NOT DISTINCT FROM NOT", "IS DISTINCT FROM")
-    return Translated(text)
+    return Translated(text, notes=tuple(rewrites.notes))
 
 
 _EQ = ("=", "==", "!=", "<>")

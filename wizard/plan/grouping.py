@@ -8,7 +8,11 @@ bytea, and any_value() needs PostgreSQL 16). Works on the translated (PostgreSQL
 
 from __future__ import annotations
 
-from wizard.source.sql_tokens import Token, is_word, tokenize
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from wizard.plan.from_clause import depths, from_sources
+from wizard.source.sql_tokens import Token, is_word, quote, tokenize
 
 _CLAUSE_END = ("HAVING", "ORDER", "LIMIT", "WINDOW", "OFFSET")
 _SET_OPS = ("UNION", "EXCEPT", "INTERSECT")
@@ -17,20 +21,20 @@ _AGGREGATES = {"count", "sum", "min", "max", "avg", "total", "group_concat", "st
 _LITERAL_WORDS = ("NULL", "TRUE", "FALSE", "CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME")
 
 
-def aggregate_bare_columns(sql: str) -> tuple[str, list[str]]:
-    """The SQL with each bare column of a grouped SELECT aggregated, and the columns so changed (as written)."""
-    toks = tokenize(sql)
-    depth: list[int] = []
-    d = 0
-    for t in toks:
-        if t.text == ")":
-            d -= 1
-        depth.append(d)
-        if t.text == "(":
-            d += 1
-    before: dict[int, str] = {}
-    after: dict[int, str] = {}
-    changed: list[str] = []
+@dataclass(frozen=True)
+class _GroupedSelect:
+    """Token positions of one grouped SELECT: the SELECT, its FROM, its GROUP, the end of its GROUP BY list, and
+    its significant tokens outside parentheses."""
+
+    select: int
+    level: int
+    frm: int
+    grp: int
+    stop: int
+    at_level: list[int]
+
+
+def _grouped_selects(toks: list[Token], depth: list[int]) -> Iterator[_GroupedSelect]:
     for s, t in enumerate(toks):
         if not is_word(t, "SELECT"):
             continue
@@ -43,9 +47,55 @@ def aggregate_bare_columns(sql: str) -> tuple[str, list[str]]:
         if frm is None or grp is None or grp < frm:
             continue
         stop = next((j for j in at_level if j > grp and is_word(toks[j], *_CLAUSE_END)), end)
+        yield _GroupedSelect(s, level, frm, grp, stop, at_level)
+
+
+def expand_grouped_stars(sql: str, columns: Callable[[str], list[str] | None]) -> str:
+    """The (SQLite) SQL with the `*` and `t.*` of each grouped SELECT written as its columns, so that each can be
+    aggregated on its own; `columns` gives a table's or view's columns (None: unknown, the star is kept). A star
+    over a subquery or a USING/NATURAL join is kept."""
+    toks = tokenize(sql)
+    depth = depths(toks)
+    instead: dict[int, str] = {}
+    for g in _grouped_selects(toks, depth):
+        clause = [j for j in g.at_level if g.frm <= j < g.grp]
+        if any(is_word(toks[j], "USING", "NATURAL") for j in clause):
+            continue
+        sources = from_sources(toks, clause)
+        for part in _split(toks, depth, g.level, g.select + 1, g.frm):
+            sig = [j for j in part if toks[j].kind != "ws"]
+            if len(sig) == 1 and toks[sig[0]].text == "*":
+                picked = sources
+                at = sig[0]
+            elif len(sig) == 3 and toks[sig[2]].text == "*" and toks[sig[1]].text == ".":
+                picked = [src for src in sources if src[1].lower() == toks[sig[0]].value.lower()]
+                at = sig[0]
+            else:
+                continue
+            listed = [(q, columns(table)) for table, q in picked]
+            if not picked or any(cols is None for _, cols in listed):
+                continue
+            instead[at] = ", ".join(f"{quote(q)}.{quote(c)}" for q, cols in listed for c in cols or [])
+            for j in sig[1:]:
+                instead[j] = ""
+    if not instead:
+        return sql
+    return "".join(instead.get(j, t.text) for j, t in enumerate(toks))
+
+
+def aggregate_bare_columns(sql: str) -> tuple[str, list[str]]:
+    """The SQL with each bare column of a grouped SELECT aggregated, and the columns so changed (as written)."""
+    toks = tokenize(sql)
+    depth = depths(toks)
+    before: dict[int, str] = {}
+    after: dict[int, str] = {}
+    changed: list[str] = []
+    for g in _grouped_selects(toks, depth):
+        level, at_level, grp, stop = g.level, g.at_level, g.grp, g.stop
         by = next((j for j in at_level if j > grp), grp)
-        grouped = {n for part in _split(toks, depth, level, by + 1, stop) if (n := _ref_name(part, toks))}
-        for part in _split(toks, depth, level, s + 1, frm):
+        grouped = {n for part in _split(toks, depth, level, by + 1, stop) if (n := _ref(part, toks))}
+        grouped_names = {n[1] for n in grouped}
+        for part in _split(toks, depth, level, g.select + 1, g.frm):
             sig = [j for j in part if toks[j].kind != "ws"]
             if sig and is_word(toks[sig[0]], "DISTINCT", "ALL"):
                 sig = sig[1:]
@@ -54,8 +104,12 @@ def aggregate_bare_columns(sql: str) -> tuple[str, list[str]]:
                 alias, sig = toks[sig[-1]], sig[:-2]
             elif len(sig) in (2, 4) and toks[sig[-1]].kind in ("ident", "qident"):
                 alias, sig = toks[sig[-1]], sig[:-1]  # `col alias`, `t.col alias`
-            name = _ref_name(sig, toks)
-            if name in grouped or (alias is not None and alias.value.lower() in grouped) or not sig:
+            ref = _ref(sig, toks)
+            name = ref[1] if ref else None
+            # `users.id` is grouped by `users.id` or `id`, not by `products.id`; a bare `id` by any of them
+            is_grouped = ref is not None and (ref in grouped or (None, ref[1]) in grouped or
+                                              (ref[0] is None and ref[1] in grouped_names))
+            if is_grouped or (alias is not None and (None, alias.value.lower()) in grouped) or not sig:
                 continue
             if name is None and not _bare_expression(sig, toks):
                 continue
@@ -90,12 +144,13 @@ def _split(toks: list[Token], depth: list[int], level: int, start: int, stop: in
     return parts
 
 
-def _ref_name(part: list[int], toks: list[Token]) -> str | None:
-    """The column name (lower case) when the tokens are only a column reference (`col` or `t.col`)."""
+def _ref(part: list[int], toks: list[Token]) -> tuple[str | None, str] | None:
+    """(qualifier or None, column name), lower case, when the tokens are only a column reference (`col` or
+    `t.col`)."""
     sig = [toks[j] for j in part if toks[j].kind != "ws"]
     if len(sig) == 1 and sig[0].kind in ("ident", "qident") and not is_word(sig[0], *_LITERAL_WORDS):
-        return sig[0].value.lower()
+        return None, sig[0].value.lower()
     if len(sig) == 3 and sig[1].text == "." and sig[0].kind in ("ident", "qident") and \
             sig[2].kind in ("ident", "qident"):
-        return sig[2].value.lower()
+        return sig[0].value.lower(), sig[2].value.lower()
     return None

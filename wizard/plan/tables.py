@@ -84,4 +84,7 @@ def plan_check(ctx: PlanContext, t: SqliteTable, tp: TablePlan, src: str, n: int
     if tr.sql is None:
         ctx.find("check_skipped", "warning", t.name, None, f"CHECK ({src}) cannot be translated: {tr.reason}.",
                  "It is not created; add an equivalent constraint by hand.")
+    if tr.notes:
+        ctx.find("text_arithmetic", "warning", t.name, None, f"CHECK ({src}) {'; '.join(tr.notes)}.",
+                 "Translated to give the same result as in SQLite; to join text, || was probably meant.")
     return CheckPlan(name=name, source=src, sql=tr.sql, skipped=tr.reason)

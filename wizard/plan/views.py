@@ -8,7 +8,8 @@ import sqlite3
 from wizard.plan.affinity import Affinity
 from wizard.plan.context import PlanContext
 from wizard.plan.expressions import translate
-from wizard.plan.grouping import aggregate_bare_columns
+from wizard.plan.from_clause import using_as_on
+from wizard.plan.grouping import aggregate_bare_columns, expand_grouped_stars
 from wizard.plan.identifiers import NameSpace
 from wizard.plan_model import TablePlan, ViewPlan
 from wizard.source.schema import SqliteObject
@@ -53,12 +54,18 @@ def plan_view(ctx: PlanContext, name: str, sql: str, lookup: dict[str, str], kin
     target, _ = ctx.relations.assign(name)
     lookup.setdefault(name.lower(), quote(target))  # the views after it may use it
     body = _view_body(sql)
+    if body:
+        body = expand_grouped_stars(using_as_on(body, lambda source: _columns_of(ctx, source)),
+                                    lambda source: _columns_of(ctx, source))
     tr = translate(body, lambda n: lookup.get(n.lower()), kinds=kinds) if body else None
     if tr is None or tr.sql is None:
         reason = tr.reason if tr else "its SELECT could not be found"
         ctx.find("view_skipped", "warning", None, None, f"View {name} cannot be translated: {reason}.",
                  "It is not created; its SQL is listed for manual translation.")
         return ViewPlan(source=name, target=target, source_sql=sql, sql=None, skipped=reason)
+    if tr.notes:
+        ctx.find("text_arithmetic", "warning", None, None, f"View {name} {'; '.join(tr.notes)}.",
+                 "Translated to give the same values as in SQLite; to join text, || was probably meant.")
     body_sql, bare = aggregate_bare_columns(tr.sql)
     if bare:
         ctx.find("view_bare_columns", "info", None, None,
@@ -67,16 +74,21 @@ def plan_view(ctx: PlanContext, name: str, sql: str, lookup: dict[str, str], kin
     return ViewPlan(source=name, target=target, source_sql=sql, sql=body_sql, columns=_column_names(ctx, name))
 
 
+def _columns_of(ctx: PlanContext, source: str) -> list[str] | None:
+    """A table's or view's columns as SQLite lists them (None: SQLite cannot read it)."""
+    try:
+        rows = ctx.conn.execute(f"PRAGMA table_info({quote(source)})").fetchall()
+    except sqlite3.Error:
+        return None
+    return [r[1] for r in rows] or None
+
+
 def _column_names(ctx: PlanContext, name: str) -> list[str]:
     """The view's columns as SQLite names them (a second `_id` is `_id:1`), by the tables' naming rules: the
     view's columns keep SQLite's names (and PostgreSQL, which refuses two columns of one name, gets distinct
     ones). Empty when SQLite itself cannot read the view."""
-    try:
-        rows = ctx.conn.execute(f"PRAGMA table_info({quote(name)})").fetchall()
-    except sqlite3.Error:
-        return []
     space = NameSpace(ctx.keep_case)
-    return [space.assign(r[1])[0] for r in rows]
+    return [space.assign(c)[0] for c in _columns_of(ctx, name) or []]
 
 
 def _view_body(sql: str) -> str | None:
