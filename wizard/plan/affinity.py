@@ -79,8 +79,8 @@ class Rewrites:
     number_reads: dict[int, int] = field(default_factory=dict)
     """A text column used in arithmetic, to read as SQLite reads a text as a number: the index of its first token
     -> the index of its last."""
-    notes: list[str] = field(default_factory=list)
-    """What the translation keeps of SQLite that the user should know (arithmetic on text columns)."""
+    text_arithmetic: list[str] = field(default_factory=list)
+    """The text columns used in arithmetic, as written, with the operator: `Employees.FirstName (+)`."""
     refusal: str | None = None
     """Why PostgreSQL cannot have the expression at all."""
 
@@ -166,8 +166,7 @@ def affinity_rewrites(tokens: list[Token], resolve: Callable[[str], str | None],
         if kind == "text" and arithmetic:
             name = "".join(tokens[sig[j]].text for j in range(start, k + 1))
             rw.number_reads[sig[start]] = sig[k]
-            rw.notes.append(f"computes with the text column {name} ({arithmetic}), which SQLite reads as the number "
-                            "its text starts with (0 for a word)")
+            rw.text_arithmetic.append(f"{name} ({arithmetic})")
         if kind == "text":
             if compared and (num := number(after + 1)) is not None:
                 to_text(after + 1, num[0], num[1])
@@ -202,6 +201,13 @@ def affinity_rewrites(tokens: list[Token], resolve: Callable[[str], str | None],
         elif kind == "other" and nxt is not None and is_word(nxt, "LIKE"):
             cast(start, k)
     return rw
+
+
+def text_arithmetic_note(columns: Iterable[str]) -> str:
+    """What a user is told of an expression computing with text columns."""
+    cols = list(columns)
+    return (f"computes with the text column{'s' if len(cols) > 1 else ''} {', '.join(cols)}, which SQLite reads "
+            f"as the number {'their' if len(cols) > 1 else 'its'} text starts with (0 for a word)")
 
 
 def _in_arithmetic(tokens: list[Token], sig: list[int], k: int) -> bool:

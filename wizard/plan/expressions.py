@@ -32,8 +32,8 @@ _KEYWORDS = {
 class Translated:
     sql: str | None
     reason: str | None = None
-    notes: tuple[str, ...] = ()
-    """What the translation keeps of SQLite's behaviour that the user should know of."""
+    text_arithmetic: tuple[str, ...] = ()
+    """The text columns it computes with, which it reads as SQLite does (see affinity.text_arithmetic_note)."""
 
 
 # SQLite reads a text as the number its text starts with (`'12abc' + 1` is 13, a word is 0, NULL stays NULL).
@@ -261,7 +261,7 @@ def translate(sql: str, resolve: Callable[[str], str | None], *, kinds: Affinity
         i += 1
     text = "".join(out).strip()
     text = text.replace("IS NOT DISTINCT FROM NOT", "IS DISTINCT FROM")
-    return Translated(text, notes=tuple(rewrites.notes))
+    return Translated(text, text_arithmetic=tuple(rewrites.text_arithmetic))
 
 
 _EQ = ("=", "==", "!=", "<>")

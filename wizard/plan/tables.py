@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from wizard.plan.affinity import Affinity, affinity
+from wizard.plan.affinity import Affinity, affinity, text_arithmetic_note
 from wizard.plan.columns import decide_column, mappings
 from wizard.plan.context import PlanContext
 from wizard.plan.expressions import translate
@@ -84,7 +84,8 @@ def plan_check(ctx: PlanContext, t: SqliteTable, tp: TablePlan, src: str, n: int
     if tr.sql is None:
         ctx.find("check_skipped", "warning", t.name, None, f"CHECK ({src}) cannot be translated: {tr.reason}.",
                  "It is not created; add an equivalent constraint by hand.")
-    if tr.notes:
-        ctx.find("text_arithmetic", "warning", t.name, None, f"CHECK ({src}) {'; '.join(tr.notes)}.",
+    if tr.text_arithmetic:
+        ctx.find("text_arithmetic", "warning", t.name, None,
+                 f"CHECK ({src}) {text_arithmetic_note(tr.text_arithmetic)}.",
                  "Translated to give the same result as in SQLite; to join text, || was probably meant.")
     return CheckPlan(name=name, source=src, sql=tr.sql, skipped=tr.reason)

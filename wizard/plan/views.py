@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from wizard.plan.affinity import Affinity
+from wizard.plan.affinity import Affinity, text_arithmetic_note
 from wizard.plan.context import PlanContext
 from wizard.plan.expressions import translate
 from wizard.plan.from_clause import using_as_on
@@ -63,8 +63,8 @@ def plan_view(ctx: PlanContext, name: str, sql: str, lookup: dict[str, str], kin
         ctx.find("view_skipped", "warning", None, None, f"View {name} cannot be translated: {reason}.",
                  "It is not created; its SQL is listed for manual translation.")
         return ViewPlan(source=name, target=target, source_sql=sql, sql=None, skipped=reason)
-    if tr.notes:
-        ctx.find("text_arithmetic", "warning", None, None, f"View {name} {'; '.join(tr.notes)}.",
+    if tr.text_arithmetic:
+        ctx.find("text_arithmetic", "warning", None, None, f"View {name} {text_arithmetic_note(tr.text_arithmetic)}.",
                  "Translated to give the same values as in SQLite; to join text, || was probably meant.")
     body_sql, bare = aggregate_bare_columns(tr.sql)
     if bare:
