@@ -49,18 +49,18 @@ def test_resume_and_verify_use_the_recorded_plan(tmp_path: Path, pg_db: Connecti
     url = pg_db.with_password(None).url(mask=False)
     done = _cli(["migrate", str(db), "--target", url, "--jobs", "1"], pg_db, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "using the plan recorded in" in done.stderr and "profiling" not in done.stderr
+    assert "using the plan recorded in" in done.stderr and "no saved plan" not in done.stderr
     with psycopg2.connect(**pg_db.connect_kwargs()) as pg, pg.cursor() as cur:
         cur.execute("SELECT count(*), sum(qty), pg_typeof(min(qty))::text FROM items")
         assert cur.fetchone() == (500, 3 * 500 * 501 // 2, "bigint")  # the snapshot's rows, the recorded types
     pg.close()
     done = _cli(["verify", str(db), "--target", url], pg_db, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr  # against the snapshot the copy read
-    assert "using the plan recorded in" in done.stderr and "profiling" not in done.stderr
+    assert "using the plan recorded in" in done.stderr and "no saved plan" not in done.stderr
 
-    # --restart starts from the file as it is now: a new profile
+    # --restart starts from the file as it is now: a new plan of its data
     done = _cli(["migrate", str(db), "--target", url, "--jobs", "1", "--restart", "--yes"], pg_db, tmp_path)
-    assert done.returncode == 0 and "profiling" in done.stderr, done.stderr
+    assert done.returncode == 0 and "no saved plan" in done.stderr, done.stderr
     with psycopg2.connect(**pg_db.connect_kwargs()) as pg, pg.cursor() as cur:
         cur.execute("SELECT count(*), pg_typeof(min(qty))::text FROM items")
         assert cur.fetchone() == (501, "text")

@@ -99,6 +99,8 @@ class TablePlan:
     indexes: list[IndexPlan] = field(default_factory=list)
     foreign_keys: list[ForeignKeyPlan] = field(default_factory=list)
     checks: list[CheckPlan] = field(default_factory=list)
+    sampled_rows: int = 0
+    """The rows its types were chosen from, when a sample (0: all of them); see data_copy.replan."""
 
     def column(self, source: str) -> ColumnPlan:
         for c in self.columns:
@@ -157,6 +159,7 @@ class MigrationPlan:
     excluded: list[str] = field(default_factory=list)
     format: int = PLAN_FORMAT
     wizard_state: dict[str, Any] = field(default_factory=dict)  # the TUI's last step and choices (no secrets)
+    sample_rows: int = 0  # made for the copy, big tables' types from this many rows each (data_copy.replan)
 
     def table(self, source: str) -> TablePlan:
         for t in self.tables:

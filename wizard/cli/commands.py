@@ -46,9 +46,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _plan_for(args: argparse.Namespace, target=None):  # type: ignore[no-untyped-def]
+def _plan_for(args: argparse.Namespace, target=None, *, copy: bool = False):  # type: ignore[no-untyped-def]
     """The saved plan; else the plan recorded in `target` by a migration of this file (a resume and verify use
-    the very plan the copy used, without profiling again); else a new profile of the data."""
+    the very plan the copy used, without profiling again); else a new profile of the data (for a `copy`, of a
+    sample: the copy reads every value anyway, and checks it)."""
     from wizard.plan.planner import build_plan
     from wizard.plan_model import default_plan_path, load_plan
 
@@ -71,10 +72,18 @@ def _plan_for(args: argparse.Namespace, target=None):  # type: ignore[no-untyped
             sys.stderr.write(f"using the plan recorded in {target.dbname} by the migration of {args.sqlite_file} "
                              "(no new profile of the data)\n")
             return recorded
+    if copy:
+        # one read of the data: types from a sample, every value checked by the copy itself (data_copy.replan)
+        from wizard.data_copy.replan import SAMPLE_ROWS
+        from wizard.source.profile_jobs import Sample
+
+        sys.stderr.write(f"no saved plan: choosing types from a sample of {args.sqlite_file}'s data; the copy "
+                         "checks every value ('pgmigrate-wizard plan FILE --save' keeps a plan to review)\n")
+        return build_plan(args.sqlite_file, jobs=getattr(args, "jobs", None), sample=Sample(SAMPLE_ROWS))
     # profiling reads every value: say so, or a big file would sit silent for a while
     sys.stderr.write(f"no saved plan: profiling the data of {args.sqlite_file} first "
                      "('pgmigrate-wizard plan FILE --save' keeps one)\n")
-    return build_plan(args.sqlite_file, jobs=getattr(args, "jobs", None))  # migrate's --jobs profiles too
+    return build_plan(args.sqlite_file, jobs=getattr(args, "jobs", None))
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -88,7 +97,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     stall_time.configure(args.stall_timeout)
     spec = resolve_target(args.target, default_db=database_name_for(args.sqlite_file))
-    plan = _plan_for(args, spec)
+    plan = _plan_for(args, spec, copy=True)
     if args.restart:
         if not args.yes:
             if not sys.stdin.isatty():
@@ -107,6 +116,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     with ProgressView(sys.stderr) as view:
         result = migrate(plan, spec, options, on_progress=view.update)
     sys.stdout.write(render_summary(result))
+    plan = result.plan or plan  # re-planned tables (a value the sample did not show) have their new types
     if args.owner:
         from wizard.target.databases import hand_over
 

@@ -64,6 +64,7 @@ class MigrationResult:
     already_done: bool = False
     notes: list[str] = field(default_factory=list)  # what the run decided by itself (how it resumed), for the summary
     pruned: Pruned | None = None  # the older snapshots removed after this run finished (None: none looked for)
+    plan: MigrationPlan | None = None  # the plan the run finished with (re-planned tables: see data_copy.replan)
 
     @property
     def rejected(self) -> int:
@@ -83,6 +84,11 @@ class CopyError(StepFailed):
                          hint="Fix the value or the column's type in the plan (--type), or rerun with "
                               "--on-error skip to set such rows aside; the rerun resumes where this stopped.")
         self.table, self.key, self.column, self.pg_message = table, key, column, message
+
+
+class SampleMiss(CopyError):
+    """A value of a table whose types were chosen from a sample did not load: the table is profiled in full and
+    re-planned (data_copy.replan) before the copy goes on; never shown to the user as a failure."""
 
 
 def cancelled() -> Cancelled:

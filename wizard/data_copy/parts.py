@@ -13,7 +13,7 @@ import psycopg2
 
 from wizard.convert.text_copy import BadField, field_encoder
 from wizard.data_copy.batches import BatchReader, batch_keys, batch_query, chunk_format, copy_statement, open_snapshot
-from wizard.data_copy.model import CopyError, Part, Run, TableResult, cancelled
+from wizard.data_copy.model import CopyError, Part, Run, SampleMiss, TableResult, cancelled
 from wizard.data_copy.rejects import copy_error, isolate, key_text, reject_record, write_rejects
 from wizard.data_copy.state import (
     advance_checkpoint,
@@ -196,6 +196,8 @@ def _copy_part(job: Part, link: Link, conn: Any) -> None:
             def on_bad(row: tuple[Any, ...], exc: BadField, _br: list[dict[str, Any]] = batch_rejects,
                        _n: int = nkey) -> None:
                 column = t.columns[exc.column].source
+                if t.sampled_rows:  # the sample missed such a value: re-plan the table rather than fail or skip
+                    raise SampleMiss(t.source, key_text(row[:_n]), column, str(exc))
                 if options.on_error != "skip":
                     raise CopyError(t.source, key_text(row[:_n]), column, str(exc))
                 _br.append(reject_record(t, row[:_n], row[_n:], column, str(exc)))
@@ -215,6 +217,9 @@ def _copy_part(job: Part, link: Link, conn: Any) -> None:
                     raise reader.failure from None
                 if is_transient(exc):
                     raise
+                if t.sampled_rows:
+                    miss = copy_error(t, reader, exc)
+                    raise SampleMiss(t.source, miss.key, miss.column, miss.pg_message) from None
                 if options.on_error != "skip":
                     raise copy_error(t, reader, exc) from None
                 count, new_key, more_rejects, cut = isolate(conn, src, t, query, params, encoders, nkey,

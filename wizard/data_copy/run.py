@@ -20,9 +20,10 @@ from typing import Any
 
 import psycopg2
 
-from wizard.data_copy.model import CopyOptions, MigrationResult, Progress, Run
+from wizard.data_copy.model import CopyOptions, MigrationResult, Progress, Run, SampleMiss
 from wizard.data_copy.parts import PROCESS_MIN_ROWS, copy_all
 from wizard.data_copy.post_load import post_load
+from wizard.data_copy.replan import replan
 from wizard.data_copy.state import (
     connect_mid_run,
     create_state,
@@ -88,11 +89,23 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
             workers = start_processes(options.jobs, __name__)
         snapshot, phase = _prepare(run)
         if phase == "done":
-            return MigrationResult(snapshot, results_from_state(run), already_done=True, notes=run.notes)
+            return MigrationResult(snapshot, results_from_state(run), already_done=True, notes=run.notes,
+                                   plan=run.plan)
         if phase == "copy":
             digest = _Digest(spec, snapshot) if not snapshot.sha256 else None
-            tables = copy_all(run, snapshot, workers)
-            workers = None  # used and shut down by the copy
+            while True:
+                try:
+                    tables = copy_all(run, snapshot, workers)
+                    break
+                except SampleMiss as miss:  # a value the sample did not show: re-plan, then go on
+                    again = replan(run, snapshot, miss)
+                    run.overall_done = 0  # the next copy counts every row copied so far again
+                    run.notes.append(f"A value of {miss.table} (row {miss.key}) did not fit the types chosen from "
+                                     f"a sample: {miss.table} was profiled in full"
+                                     + (f" and {', '.join(again)} copied again with the new types." if again else
+                                        "; no type changed."))
+                finally:
+                    workers = None  # used and shut down by the copy
             if digest is not None:
                 snapshot = digest.wait()
             set_phase(spec, "post")
@@ -106,7 +119,7 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
             raise
         set_phase(spec, "done")
         release(snapshot.path)  # a resume no longer needs it
-        result = MigrationResult(snapshot, tables, post, notes=run.notes)
+        result = MigrationResult(snapshot, tables, post, notes=run.notes, plan=run.plan)
         if not options.keep_snapshots and not result.rejected:
             result.pruned = prune_snapshots(plan.source_path, snapshot)
         return result

@@ -18,7 +18,7 @@ from wizard.data_copy.model import CopyOptions, Part, Run, TableResult
 from wizard.data_copy.statements import apply
 from wizard.errors import StepFailed
 from wizard.plan import ddl
-from wizard.plan_model import MigrationPlan
+from wizard.plan_model import MigrationPlan, TablePlan
 from wizard.source.snapshot import Snapshot, release
 from wizard.target.connection import ConnectFailed, ConnectionSpec, connect
 from wizard.target.pg_errors import TargetStopped
@@ -114,9 +114,6 @@ def record_snapshot(cur: Any, snap: Snapshot) -> None:
 
 def create_state(conn: Any, run: Run, snap: Snapshot) -> None:
     """The target's tables and the run state, in the open transaction of `conn` (the caller commits)."""
-    # parts small enough that every worker stays busy to the end, never smaller than a batch
-    part_rows = max(run.options.batch_size, sum(t.row_count for t in run.plan.included_tables)
-                    // (8 * max(1, run.options.jobs)))
     with conn.cursor() as cur:
         cur.execute("CREATE SCHEMA pgmigrate")
         # `plan` is the whole plan the run copies with: a resume and verify reuse it instead of profiling again
@@ -131,24 +128,38 @@ def create_state(conn: Any, run: Run, snap: Snapshot) -> None:
         # rejected rows (--on-error skip) land with their batch, so the rejects files are exact after a resume
         cur.execute("CREATE TABLE pgmigrate.rejects (id bigserial PRIMARY KEY, table_name text NOT NULL, "
                     "part int NOT NULL, record text NOT NULL)")
-        apply(conn, ddl.phase1(run.plan, run.options.schema))
-        # No autovacuum while the batches commit (it would scan the growing tables again and again); the
-        # post-load phase switches it back on once the tables are complete and analyzed.
-        for t in run.plan.included_tables:
-            cur.execute(sql.SQL("ALTER TABLE {} SET (autovacuum_enabled = false)").format(
-                ddl.table_ident(t, run.options.schema)))
-        recorded = replace(run.plan, wizard_state={})  # the wizard's choices are the wizard's, not the run's
         cur.execute("INSERT INTO pgmigrate.run (id, source, snapshot, plan_tables, phase, plan) "
                     "VALUES (1, %s, %s, %s, 'copy', %s)", (run.plan.source_path, json.dumps(snap.__dict__),
                                                            json.dumps([t.target for t in run.plan.included_tables]),
-                                                           recorded.to_json()))
-        for t in run.plan.included_tables:
-            for part, (lo, hi) in enumerate(part_ranges(snap.path, t, part_rows)):
-                cur.execute("INSERT INTO pgmigrate.progress (table_name, part, lo, hi) VALUES (%s, %s, %s, %s)",
-                            (t.target, part, lo, hi))
+                                                           recordable(run.plan)))
+        create_tables(conn, run, snap, run.plan.included_tables)
         # Like the batches, this commit need not wait for its WAL flush (the disk may be busy writing the new
         # snapshot out): a server crash loses the tables and the state together, and the rerun starts afresh.
         cur.execute("SET LOCAL synchronous_commit = off")
+
+
+def recordable(plan: MigrationPlan) -> str:
+    """The plan as the run records it: the wizard's choices are the wizard's, not the run's."""
+    return replace(plan, wizard_state={}).to_json()
+
+
+def create_tables(conn: Any, run: Run, snap: Snapshot, tables: list[TablePlan]) -> None:
+    """Create `tables` (of run.plan) and their parts, each yet to copy, in the open transaction of `conn`."""
+    # parts small enough that every worker stays busy to the end, never smaller than a batch
+    part_rows = max(run.options.batch_size, sum(t.row_count for t in run.plan.included_tables)
+                    // (8 * max(1, run.options.jobs)))
+    names = {t.target for t in tables}
+    apply(conn, [st for st in ddl.phase1(run.plan, run.options.schema) if st.table in names])
+    with conn.cursor() as cur:
+        # No autovacuum while the batches commit (it would scan the growing tables again and again); the
+        # post-load phase switches it back on once the tables are complete and analyzed.
+        for t in tables:
+            cur.execute(sql.SQL("ALTER TABLE {} SET (autovacuum_enabled = false)").format(
+                ddl.table_ident(t, run.options.schema)))
+        for t in tables:
+            for part, (lo, hi) in enumerate(part_ranges(snap.path, t, part_rows)):
+                cur.execute("INSERT INTO pgmigrate.progress (table_name, part, lo, hi) VALUES (%s, %s, %s, %s)",
+                            (t.target, part, lo, hi))
 
 
 def table_exists(cur: Any, schema: str, name: str) -> bool:

@@ -18,7 +18,7 @@ from wizard.plan.triggers import plan_trigger
 from wizard.plan.type_mapping import parse_target_type
 from wizard.plan.views import dependency_order, plan_view, view_names
 from wizard.plan_model import ManualItem, MigrationPlan
-from wizard.source.profile_jobs import profile_tables
+from wizard.source.profile_jobs import Sample, profile_tables
 from wizard.source.schema import SqliteSchema, read_schema
 from wizard.source.sqlite_file import open_readonly
 
@@ -41,15 +41,18 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
 
 
 def build_plan(sqlite_path: Path | str, *, overrides: dict[str, str] | None = None, keep_case: bool = False,
-               excluded: list[str] | None = None, jobs: int | None = None) -> MigrationPlan:
-    """The plan for an SQLite file. A big file's data is profiled on `jobs` processes (default: one per core)."""
+               excluded: list[str] | None = None, jobs: int | None = None,
+               sample: Sample | None = None) -> MigrationPlan:
+    """The plan for an SQLite file. A big file's data is profiled on `jobs` processes (default: one per core);
+    with `sample`, a big table's types are chosen from a sample of its rows (the copy then checks every value,
+    see data_copy.replan)."""
     overrides = dict(overrides or {})
     excluded = list(excluded or [])
     schema = read_schema(sqlite_path)
     _check_override_targets(schema, overrides)
     conn = open_readonly(sqlite_path, leave_no_files=True)
     try:
-        return _plan(PlanContext(schema, conn, overrides, keep_case), excluded, jobs or os.cpu_count() or 1)
+        return _plan(PlanContext(schema, conn, overrides, keep_case), excluded, jobs or os.cpu_count() or 1, sample)
     except sqlite3.DatabaseError as exc:
         raise InputError(f"{sqlite_path} could not be read completely: {exc}.", title="Unreadable data",
                          hint="The file may be damaged; try 'sqlite3 FILE .recover' to salvage it.") from None
@@ -70,7 +73,7 @@ def _check_override_targets(schema: SqliteSchema, overrides: dict[str, str]) -> 
                              hint="Columns: " + ", ".join(c.name for c in t.columns[:30])) from None
 
 
-def _plan(ctx: PlanContext, excluded: list[str], jobs: int) -> MigrationPlan:
+def _plan(ctx: PlanContext, excluded: list[str], jobs: int, sample: Sample | None) -> MigrationPlan:
     schema = ctx.schema
     if not schema.tables:
         ctx.find("no_tables", "error", None, None, "The database has no tables to migrate.",
@@ -80,8 +83,17 @@ def _plan(ctx: PlanContext, excluded: list[str], jobs: int) -> MigrationPlan:
         ctx.table_names[t.name] = name
         if note:
             ctx.find("identifier", "warning", t.name, None, note, "The table gets the new name in PostgreSQL.")
-    profiles, ctx.fk_counts = profile_tables(ctx.conn, schema, jobs, lambda t, p: mappings(ctx, t, p)[1])
-    tables = [plan_columns(ctx, t, p) for t, p in zip(schema.tables, profiles, strict=True)]
+    found = profile_tables(ctx.conn, schema, jobs, lambda t, p: mappings(ctx, t, p)[1], sample)
+    ctx.fk_counts = found.fk_counts
+    tables = [plan_columns(ctx, t, p) for t, p in zip(schema.tables, found.tables, strict=True)]
+    for tp in tables:
+        if tp.source in found.sampled:
+            tp.sampled_rows = found.sampled[tp.source]
+            ctx.find("sampled", "info", tp.source, None,
+                     f"Types chosen from a sample of {tp.sampled_rows:,} of its {tp.row_count:,} rows (the counts "
+                     "in its other findings are the sample's).",
+                     "The copy checks every value: if one does not fit its column's type, the table is profiled "
+                     "in full, re-planned and copied again.")
     unify_key_types(ctx, tables)
     for t, tp in zip(schema.tables, tables, strict=True):
         complete_table(ctx, t, tp)
@@ -107,4 +119,5 @@ def _plan(ctx: PlanContext, excluded: list[str], jobs: int) -> MigrationPlan:
             tp.include = False
     return MigrationPlan(source_path=str(Path(schema.path).absolute()), source_size=schema.size_bytes,
                          keep_case=ctx.keep_case, tables=tables, views=views, triggers=triggers, manual=manual,
-                         findings=ctx.findings, overrides=dict(ctx.overrides), excluded=list(excluded))
+                         findings=ctx.findings, overrides=dict(ctx.overrides), excluded=list(excluded),
+                         sample_rows=sample.rows if sample else 0)
