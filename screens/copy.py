@@ -193,6 +193,10 @@ class CopyScreen(StepScreen):
         overall = self.query_one("#overall", ProgressBar)
         overall.update(total=max(total + result.rejected, 1), progress=total + result.rejected)
         self.state.copy_result = result
+        if result.plan is not None and result.plan is not self.state.plan:
+            # a table re-planned by the copy (a value its sample did not show): verify must use its new types
+            result.plan.wizard_state = self.state.plan.wizard_state if self.state.plan else {}
+            self.state.plan = result.plan
         self.state.written["snapshot"] = result.snapshot.path
         for line in snapshot_lines(result):
             self.log_line(line)

@@ -16,6 +16,7 @@ from wizard.plan.ddl import render_script
 from wizard.plan.planner import build_plan
 from wizard.plan.type_mapping import TARGET_TYPES
 from wizard.plan_model import MigrationPlan, TablePlan
+from wizard.source.profile_jobs import Sample
 
 _TABLES = ("include", "SQLite table", "PostgreSQL", "rows", "findings")
 _COLUMNS = ("column", "SQLite type", "PostgreSQL type", "notes")
@@ -70,7 +71,10 @@ class SchemaScreen(StepScreen):
         if t is None or plan is None:
             fill_table(columns, _COLUMNS, [])
             return
-        self.query_one("#table-title", Static).update(f"Columns of {t.source}" + ("" if t.include else " (excluded)"))
+        sampled = (f": types from a sample of {t.sampled_rows:,} of {t.row_count:,} rows (the copy checks every "
+                   "value, and re-plans the table if one does not fit)") if t.sampled_rows else ""
+        self.query_one("#table-title", Static).update(f"Columns of {t.source}" + ("" if t.include else " (excluded)")
+                                                      + sampled)
         rows = []
         for c in t.columns:
             notes = [f.message for f in plan.findings if f.table == t.source and f.column == c.source]
@@ -102,8 +106,9 @@ class SchemaScreen(StepScreen):
                 return
             overrides = {**plan.overrides, f"{t.source}.{col.source}": pg_type}
             path = self.state.sqlite_path
+            sample = Sample(plan.sample_rows) if plan.sample_rows else None
             self.in_thread(lambda: build_plan(path, overrides=overrides, keep_case=plan.keep_case,
-                                              excluded=plan.excluded),
+                                              excluded=plan.excluded, sample=sample),
                            lambda new: self._replanned(new, row, f"{t.source}.{col.source} → {pg_type}"),
                            busy="checking the data against the new type…", group="schema")
 

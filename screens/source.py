@@ -16,9 +16,11 @@ from textual.widgets import Button, DataTable, DirectoryTree, Input, Label, Stat
 
 from screens.base import StepScreen
 from screens.widgets import fill_table
+from wizard.data_copy.replan import SAMPLE_ROWS
 from wizard.plan.inspection import human_size
 from wizard.plan.planner import build_plan
 from wizard.plan_model import MigrationPlan, default_plan_path, load_plan
+from wizard.source.profile_jobs import Sample
 
 SUFFIXES = (".db", ".sqlite", ".sqlite3", ".db3")
 
@@ -141,7 +143,8 @@ class SourceScreen(StepScreen):
                 saved = load_plan(plan_path)
                 if Path(saved.source_path).resolve() == path.resolve():
                     return saved
-            return build_plan(path)
+            # one read of the data: big tables' types from a sample, every value checked by the copy itself
+            return build_plan(path, sample=Sample(SAMPLE_ROWS))
 
         self.in_thread(work, lambda plan: self._loaded(path, plan_path, plan), busy=f"reading {path}…",
                        group="source")

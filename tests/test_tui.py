@@ -437,3 +437,43 @@ async def test_the_copy_log_wraps_a_constraint_report_to_its_width(tmp_path: Pat
         details = str(app.screen.query_one("#details", Static).content)  # the table shows 80 characters of it
         assert "foreign_key ch: ch_pid_fkey exists but is NOT VALID: 10 row(s) of ch" in details
         assert "936, 940" in details
+
+
+async def test_a_sampled_plan_is_shown_as_such_and_replanned_by_the_copy(tmp_path: Path,
+                                                                       pg_db: ConnectionSpec) -> None:
+    """No saved plan: the Source step plans a big table from a sample (the Schema step says so); a value the
+    sample missed is re-planned by the copy, which says what changed, and Verify checks the new types."""
+    path = tmp_path / "big.db"
+    c = sqlite3.connect(path)
+    c.execute("CREATE TABLE m (id INTEGER PRIMARY KEY, code INTEGER, label TEXT)")
+    c.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000) "
+              "INSERT INTO m SELECT i, i, 'row ' || i FROM n")
+    c.execute("UPDATE m SET code = 'A-33333' WHERE id = 33333")  # between the sample's runs of rows
+    c.commit()
+    c.close()
+    app = WizardApp(sqlite_file=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.state.plan is not None and app.state.plan.table("m").sampled_rows > 0, message(app)
+        assert app.state.plan.table("m").column("code").pg_type == "bigint"
+        await pilot.press("ctrl+n")
+        fill_connection(app, pg_db, pg_db.password)
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        await pilot.press("ctrl+n", "ctrl+n")
+        assert isinstance(app.screen, SchemaScreen), message(app)
+        assert "types from a sample of" in str(app.screen.query_one("#table-title").content)
+        await pilot.press("ctrl+n", "ctrl+n")
+        assert isinstance(app.screen, CopyScreen), message(app)
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert app.state.copy_result is not None, message(app)
+        assert "Copied 60,000 rows" in message(app)
+        log = "\n".join(str(line) for line in app.screen.query_one("#log").lines)
+        assert "did not fit the types chosen from a sample" in log
+        assert app.state.plan.table("m").column("code").pg_type == "text"
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, VerifyScreen)
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert app.state.report is not None and app.state.report.ok, message(app)
