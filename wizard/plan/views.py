@@ -55,8 +55,10 @@ def plan_view(ctx: PlanContext, name: str, sql: str, lookup: dict[str, str], kin
     lookup.setdefault(name.lower(), quote(target))  # the views after it may use it
     body = _view_body(sql)
     if body:
-        body = expand_grouped_stars(using_as_on(body, lambda source: _columns_of(ctx, source)),
-                                    lambda source: _columns_of(ctx, source))
+        def columns(source: str) -> list[str] | None:
+            return _columns_of(ctx, source)
+
+        body = expand_grouped_stars(using_as_on(body, columns), columns)
     tr = translate(body, lambda n: lookup.get(n.lower()), kinds=kinds) if body else None
     if tr is None or tr.sql is None:
         reason = tr.reason if tr else "its SELECT could not be found"

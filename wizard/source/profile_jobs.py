@@ -21,8 +21,7 @@ from wizard.source.profile import (
     scan_tallies,
 )
 from wizard.source.schema import SqliteSchema, SqliteTable
-from wizard.source.sql_tokens import quote
-from wizard.source.sqlite_file import fk_violation_counts, open_readonly, rowid_name, rowid_ranges
+from wizard.source.sqlite_file import fk_violation_counts, open_readonly, rowid_bounds, rowid_name, rowid_ranges
 from wizard.source.value_checks import Candidate, check_values
 from wizard.workers import run_jobs
 
@@ -112,7 +111,6 @@ def profile_tables(conn: sqlite3.Connection, schema: SqliteSchema, jobs: int, wa
     tables = schema.tables
     windows = {t.name: w for t in tables if sample is not None and t.columns
                and (w := _sample_windows(conn, t, sample))}
-    sampled: dict[str, int] = {}
     rows_read = sum(t.row_count for t in tables if t.name not in windows) + len(windows) * (sample.rows if sample
                                                                                          else 0)
     if jobs < 2 or rows_read < _PARALLEL_MIN_ROWS:
@@ -120,12 +118,12 @@ def profile_tables(conn: sqlite3.Connection, schema: SqliteSchema, jobs: int, wa
         for t in tables:
             if t.name in windows:
                 profiles = _profile_here(conn, t, windows[t.name], wanted)
-                sampled[t.name] = next(iter(profiles.values())).rows
             else:
                 profiles = aggregate_profile(conn, t.name, _names(t), _collated(t)) if t.columns else {}
                 check_values(conn, t.name, wanted(t, profiles), profiles)
             out.append(profiles)
-        return Profiles(out, {t.name: {} for t in tables if t.name in windows}, sampled)
+        sampled = _sampled(tables, out)
+        return Profiles(out, {name: {} for name in sampled}, sampled)
     ranges = [windows.get(t.name) or (_row_ranges(conn, t, jobs) if t.columns else []) for t in tables]
     counts = [ProfileJob(schema.path, t.name, _names(t), r) for t, rs in zip(tables, ranges, strict=True) for r in rs]
     # ranges of about the same size keep the processes evenly busy; the results come grouped per table, in row order
@@ -154,8 +152,14 @@ def profile_tables(conn: sqlite3.Connection, schema: SqliteSchema, jobs: int, wa
     checked = _grouped(results[len(fk_jobs):], ranges)
     for profiles, parts in zip(out, checked, strict=True):
         merge_checks(profiles, parts)
-    sampled = {t.name: next(iter(p.values())).rows for t, p in zip(tables, out, strict=True) if t.name in windows}
-    return Profiles(out, fk_counts, sampled)
+    return Profiles(out, fk_counts, _sampled(tables, out))
+
+
+def _sampled(tables: list[SqliteTable], profiles: list[dict[str, ColumnProfile]]) -> dict[str, int]:
+    """The tables whose profile read fewer rows than the table has (a sample): the rows it read. A sampled table
+    whose text is not all UTF-8 was counted whole, in SQL, and is not one of them."""
+    return {t.name: rows for t, p in zip(tables, profiles, strict=True)
+            if p and (rows := next(iter(p.values())).rows) < t.row_count}
 
 
 @dataclass
@@ -198,9 +202,8 @@ def _sample_windows(conn: sqlite3.Connection, t: SqliteTable, sample: Sample) ->
     key = rowid_name(_names(t))
     if t.name in sample.whole or t.without_rowid or key is None or t.row_count <= 2 * sample.rows:
         return None
-    lo = conn.execute(f"SELECT min({key}) FROM {quote(t.name)}").fetchone()[0]
-    hi = conn.execute(f"SELECT max({key}) FROM {quote(t.name)}").fetchone()[0]
-    if lo is None:
+    lo, hi = rowid_bounds(conn, t.name, key)
+    if lo is None or hi is None:
         return None
     span = hi - lo + 1
     # rowids per window, for about sample.rows / _SAMPLE_WINDOWS rows where the rowids are as dense as on average

@@ -28,14 +28,20 @@ def rowid_name(columns: Iterable[str]) -> str | None:
 def rowid_ranges(conn: sqlite3.Connection, table: str, rowid: str, parts: int) -> list[tuple[int | None, int | None]]:
     """Rowid ranges (lo, hi] splitting the table's rowids into `parts` equal spans; open at both ends, so every
     row is in exactly one. `rowid` is the name the rowid answers to in this table."""
-    # two queries: SQLite answers a lone min() or max() from the b-tree's ends, but scans the table for both
-    lo = conn.execute(f"SELECT min({rowid}) FROM {quote(table)}").fetchone()[0]
-    hi = conn.execute(f"SELECT max({rowid}) FROM {quote(table)}").fetchone()[0]
-    if lo is None:
+    lo, hi = rowid_bounds(conn, table, rowid)
+    if lo is None or hi is None:
         return [(None, None)]
     bounds = sorted({lo - 1 + (hi - lo + 1) * i // parts for i in range(1, parts)})
     edges: list[int | None] = [None, *bounds, None]
     return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def rowid_bounds(conn: sqlite3.Connection, table: str, rowid: str) -> tuple[int | None, int | None]:
+    """The table's lowest and highest rowid (None, None when it is empty)."""
+    # two queries: SQLite answers a lone min() or max() from the b-tree's ends, but scans the table for both
+    lo = conn.execute(f"SELECT min({rowid}) FROM {quote(table)}").fetchone()[0]
+    hi = conn.execute(f"SELECT max({rowid}) FROM {quote(table)}").fetchone()[0]
+    return lo, hi
 
 
 def fk_violation_counts(conn: sqlite3.Connection, table: str, keys: int) -> dict[int, int]:
