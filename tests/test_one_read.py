@@ -114,3 +114,39 @@ def test_a_value_the_sample_missed_replans_and_resumes_exactly_once(tmp_path: Pa
             assert cur.fetchone()[0] == ROWS // 50 - (1 if ODD % 50 == 0 else 0)
     finally:
         conn.close()
+
+
+def test_the_snapshot_taken_while_sampling_is_recorded_or_removed(tmp_path: Path, pg_db: ConnectionSpec) -> None:
+    """migrate without a plan takes its snapshot while the plan is sampled: a run that then cannot start leaves
+    no snapshot behind, and one that starts records that very snapshot (no second one is taken)."""
+    path = tmp_path / "app.db"
+    src = sqlite3.connect(path)
+    src.executescript("""CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT);
+                         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
+                         INSERT INTO t SELECT i, 'n' || i FROM n;""")
+    src.commit()
+    src.close()
+    snaps = tmp_path / "snaps"
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE t (x int)")  # not the tool's: the run must refuse to start
+        refused = subprocess.run(_cmd(path, pg_db, "--backup-dir", str(snaps)), env=_env(pg_db),
+                                 capture_output=True, text=True, timeout=120)
+        assert refused.returncode != 0 and "did not create" in refused.stderr, refused.stderr
+        assert not list(snaps.glob("*pgmigrate-backup*")), "a snapshot no run refers to was left behind"
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE t")
+        done = subprocess.run(_cmd(path, pg_db, "--backup-dir", str(snaps)), env=_env(pg_db),
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        left = [p for p in snaps.glob("*pgmigrate-backup*") if p.suffix == ".sqlite"]
+        with conn.cursor() as cur:
+            cur.execute("SELECT snapshot FROM pgmigrate.run")
+            recorded = json.loads(cur.fetchone()[0])["path"]
+            cur.execute("SELECT count(*) FROM t")
+            assert cur.fetchone()[0] == 5000
+        assert [str(p) for p in left] == [recorded]
+    finally:
+        conn.close()

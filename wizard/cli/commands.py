@@ -46,11 +46,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _plan_for(args: argparse.Namespace, target=None, *, copy: bool = False):  # type: ignore[no-untyped-def]
+def _known_plan(args: argparse.Namespace, target=None):  # type: ignore[no-untyped-def]
     """The saved plan; else the plan recorded in `target` by a migration of this file (a resume and verify use
-    the very plan the copy used, without profiling again); else a new profile of the data (for a `copy`, of a
-    sample: the copy reads every value anyway, and checks it)."""
-    from wizard.plan.planner import build_plan
+    the very plan the copy used, without profiling again); else None."""
     from wizard.plan_model import default_plan_path, load_plan
 
     path = args.plan_file or default_plan_path(args.sqlite_file)
@@ -72,32 +70,61 @@ def _plan_for(args: argparse.Namespace, target=None, *, copy: bool = False):  # 
             sys.stderr.write(f"using the plan recorded in {target.dbname} by the migration of {args.sqlite_file} "
                              "(no new profile of the data)\n")
             return recorded
-    if copy:
-        # one read of the data: types from a sample, every value checked by the copy itself (data_copy.replan)
-        from wizard.data_copy.replan import SAMPLE_ROWS
-        from wizard.source.profile_jobs import Sample
+    return None
 
-        sys.stderr.write(f"no saved plan: choosing types from a sample of {args.sqlite_file}'s data; the copy "
-                         "checks every value ('pgmigrate-wizard plan FILE --save' keeps a plan to review)\n")
-        return build_plan(args.sqlite_file, jobs=getattr(args, "jobs", None), sample=Sample(SAMPLE_ROWS))
+
+def _plan_for(args: argparse.Namespace, target=None):  # type: ignore[no-untyped-def]
+    """The known plan (saved or recorded), else a new profile of all the data."""
+    from wizard.plan.planner import build_plan
+
+    plan = _known_plan(args, target)
+    if plan is not None:
+        return plan
     # profiling reads every value: say so, or a big file would sit silent for a while
     sys.stderr.write(f"no saved plan: profiling the data of {args.sqlite_file} first "
                      "('pgmigrate-wizard plan FILE --save' keeps one)\n")
     return build_plan(args.sqlite_file, jobs=getattr(args, "jobs", None))
 
 
+def _sampled_plan(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """A plan whose types come from a sample: the copy reads and checks every value anyway (data_copy.replan)."""
+    from wizard.data_copy.replan import SAMPLE_ROWS
+    from wizard.plan.planner import build_plan
+    from wizard.source.profile_jobs import Sample
+
+    sys.stderr.write(f"no saved plan: choosing types from a sample of {args.sqlite_file}'s data; the copy "
+                     "checks every value ('pgmigrate-wizard plan FILE --save' keeps a plan to review)\n")
+    return build_plan(args.sqlite_file, jobs=args.jobs, sample=Sample(SAMPLE_ROWS))
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from wizard.cli.progress_view import ProgressView, render_summary
-    from wizard.data_copy.model import CopyOptions
-    from wizard.data_copy.run import migrate
-    from wizard.data_copy.state import read_state, reset_target
-    from wizard.errors import EXIT_FAILED, InputError
     from wizard.target import stall_time
     from wizard.target.resolve import database_name_for, resolve_target
 
     stall_time.configure(args.stall_timeout)
     spec = resolve_target(args.target, default_db=database_name_for(args.sqlite_file))
-    plan = _plan_for(args, spec, copy=True)
+    head_start = None
+    try:
+        plan = _known_plan(args, spec)
+        if plan is None:
+            from wizard.data_copy.head_start import HeadStart
+
+            # a new migration: its snapshot and worker processes need no plan, so they start while it is sampled
+            head_start = HeadStart(args.sqlite_file, args.backup_dir, args.jobs)
+            plan = _sampled_plan(args)
+        return _migrate_with(args, spec, plan, head_start)
+    finally:
+        if head_start is not None:
+            head_start.close()
+
+
+def _migrate_with(args: argparse.Namespace, spec, plan, head_start) -> int:  # type: ignore[no-untyped-def]
+    from wizard.cli.progress_view import ProgressView, render_summary
+    from wizard.data_copy.model import CopyOptions
+    from wizard.data_copy.run import migrate
+    from wizard.data_copy.state import read_state, reset_target
+    from wizard.errors import EXIT_FAILED, InputError
+
     if args.restart:
         if not args.yes:
             if not sys.stdin.isatty():
@@ -114,7 +141,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
                           keep_snapshots=args.keep_snapshots)
     sys.stderr.write(f"migrating {args.sqlite_file} -> {spec}\n")
     with ProgressView(sys.stderr) as view:
-        result = migrate(plan, spec, options, on_progress=view.update)
+        result = migrate(plan, spec, options, on_progress=view.update, head_start=head_start)
     sys.stdout.write(render_summary(result))
     plan = result.plan or plan  # re-planned tables (a value the sample did not show) have their new types
     if args.owner:

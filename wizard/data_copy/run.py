@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg2
 
+from wizard.data_copy.head_start import HeadStart
 from wizard.data_copy.model import CopyOptions, MigrationResult, Progress, Run, SampleMiss
 from wizard.data_copy.parts import PROCESS_MIN_ROWS, copy_all
 from wizard.data_copy.post_load import post_load
@@ -58,8 +59,9 @@ _LOCK_KEY = 0x70676D77  # "pgmw": one migrate at a time per target database
 
 def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | None = None, *,
             on_progress: Callable[[Progress], None] | None = None,
-            cancel: threading.Event | None = None) -> MigrationResult:
-    """Run (or resume) the whole copy into the database of `spec`."""
+            cancel: threading.Event | None = None, head_start: HeadStart | None = None) -> MigrationResult:
+    """Run (or resume) the whole copy into the database of `spec`. `head_start` holds a snapshot and worker
+    processes begun while the plan was made; what this run does not use is left to its `close()`."""
     options = options or CopyOptions()
     if not plan.included_tables:
         raise InputError(f"There is nothing to copy: {plan.source_path} has no tables"
@@ -85,9 +87,10 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
                                       f"network stalled ends within about {options.stall_timeout_s:.0f} s.")
         watchdog.server_keepalives(guard)  # the lock ends with this session: the server must notice a dead client
         if options.jobs > 1 and sum(t.row_count for t in plan.included_tables) >= PROCESS_MIN_ROWS:
-            # the worker processes start (and import) while the snapshot is taken
-            workers = start_processes(options.jobs, __name__)
-        snapshot, phase = _prepare(run)
+            workers = head_start.take_workers() if head_start is not None else None
+            if workers is None:  # they start (and import) while the snapshot is taken
+                workers = start_processes(options.jobs, __name__)
+        snapshot, phase = _prepare(run, head_start)
         if phase == "done":
             return MigrationResult(snapshot, results_from_state(run), already_done=True, notes=run.notes,
                                    plan=run.plan)
@@ -173,7 +176,7 @@ class _Digest:
         return self.result
 
 
-def _prepare(run: Run) -> tuple[Snapshot, str]:
+def _prepare(run: Run, head_start: HeadStart | None) -> tuple[Snapshot, str]:
     conn = connect(run.spec)
     try:
         with conn.cursor() as cur:
@@ -219,7 +222,10 @@ def _prepare(run: Run) -> tuple[Snapshot, str]:
                 raise InputError(f"The target already has table(s) {', '.join(existing[:5])} that this tool did "
                                  "not create.", title="Target not empty",
                                  hint="Pick an empty database, or rerun with --restart to drop them and start over.")
-        snap = take_snapshot(run.plan.source_path, run.options.backup_dir)
+        if head_start is not None:
+            snap = head_start.snapshot()
+        else:
+            snap = take_snapshot(run.plan.source_path, run.options.backup_dir)
         try:
             create_state(conn, run, snap)
         except BaseException:
