@@ -105,7 +105,7 @@ def export_files(db: Path, plan: MigrationPlan, folder: Path) -> tuple[dict[str,
     files, total = {}, 0
     for t in plan.included_tables:
         encs = [column_encoder(c) for c in t.columns]
-        path = folder / f"{t.target}.copy"
+        path = folder / f"{db.stem}.{t.target}.copy"  # one set per database: each size has its own
         if path.exists() and path.stat().st_mtime > db.stat().st_mtime:  # exported by an earlier run
             files[t.target] = path
             total += path.stat().st_size
