@@ -26,6 +26,8 @@ class Wizard(Protocol):
 
     def go(self, delta: int) -> None: ...
 
+    def show(self, step: str) -> None: ...
+
     def restore(self, data: dict[str, Any]) -> None: ...
 
 
@@ -81,6 +83,16 @@ class StepScreen(Screen[None]):
         """Why Next is not possible yet (None: it is)."""
         return None
 
+    def leaving_state(self) -> str:
+        """The step's state once Next leaves it: "done", or "skipped" for an optional step whose work was not
+        done (what exists decides, not the key that was pressed)."""
+        return "done"
+
+    @property
+    def working(self) -> bool:
+        """A job of this step is still running (its result is not in the state yet)."""
+        return bool(getattr(self, "_jobs", 0))
+
     def action_press(self, selector: str) -> None:
         """Keyboard shortcut for a step's main button (shown in the footer)."""
         button = self.query_one(selector, Button)
@@ -107,8 +119,16 @@ class StepScreen(Screen[None]):
         if reason:
             self.message.info(f"▶ {reason}")
             return
-        self.state.status[self.STEP] = "done"
+        if self.working:
+            self.message.info("▶ Wait for the running job to finish.")
+            return
+        self.state.status[self.STEP] = self.leaving_state()
         self.wizard.go(+1)
+
+    @on(StepList.Picked)
+    def _step_picked(self, event: StepList.Picked) -> None:
+        if event.step != self.STEP:
+            self.wizard.show(event.step)
 
     # -- running engine calls off the UI thread ------------------------------------------------------------
 
@@ -128,13 +148,18 @@ class StepScreen(Screen[None]):
         shown meanwhile (None: a follow-up job that leaves the step's message alone)."""
         if busy is not None:
             self.message.info(f"… {busy}")
+        self._jobs = getattr(self, "_jobs", 0) + 1
+
+        def finish(callback: Callable[[Any], None], value: Any) -> None:
+            self._jobs -= 1
+            callback(value)
 
         def job() -> None:
             try:
                 result = fn()
             except BaseException as exc:  # every failure lands on this step, never as a traceback
-                self.app.call_from_thread(self.failed, exc)
+                self.app.call_from_thread(finish, self.failed, exc)
                 return
-            self.app.call_from_thread(done, result)
+            self.app.call_from_thread(finish, done, result)
 
         self.run_worker(job, thread=True, exclusive=True, group=group, exit_on_error=False)

@@ -146,6 +146,10 @@ class ConnectionScreen(StepScreen):
 
     def _tested(self, result: tuple[ConnectionSpec, ServerInfo, str | None]) -> None:
         spec, info, note = result
+        old = self.state.server
+        if old is not None and old.with_password(None) != spec.with_password(None):
+            self.state.changed("connection")  # another server or account: databases, .env and copy are redone
+            self.state.databases = {}
         self.state.server = spec
         self.state.local = self.query_one("#kind-local", RadioButton).value
         if self.state.local:

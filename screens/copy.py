@@ -14,12 +14,22 @@ from textual.widget import Widget
 from textual.widgets import Button, Label, Log, ProgressBar, Select, Static
 
 from screens.base import StepScreen
-from screens.widgets import ChoiceModal
+from screens.widgets import ChoiceModal, ConfirmNameModal, StepList
 from wizard.cli.progress_view import failed_statement_line, snapshot_lines
 from wizard.data_copy.model import CopyError, CopyOptions, MigrationResult, Progress
 from wizard.data_copy.run import migrate
-from wizard.data_copy.state import read_state
-from wizard.errors import Cancelled, WizardError
+from wizard.data_copy.state import read_state, reset_target
+from wizard.errors import Cancelled, InputError, WizardError
+
+# What a target may hold that a copy cannot continue, and what the Copy step offers instead of the CLI's --restart.
+_RESTARTABLE = {
+    "Different source": "Start over there (its copied tables are dropped), or pick another environment above.",
+    "Different plan": "The tables or their types changed since that copy began: start over there (its copied "
+                      "tables are dropped), or pick another environment above.",
+    "Target not empty": "Start over there (those tables are dropped), or pick another environment above.",
+    "Snapshot changed": "The copy cannot continue exactly from another snapshot: start over there (its copied "
+                        "tables are dropped).",
+}
 
 
 class CopyScreen(StepScreen):
@@ -192,7 +202,9 @@ class CopyScreen(StepScreen):
         total = sum(t.rows for t in result.tables)
         overall = self.query_one("#overall", ProgressBar)
         overall.update(total=max(total + result.rejected, 1), progress=total + result.rejected)
+        self.state.changed("copy")  # a report of an earlier copy no longer holds
         self.state.copy_result = result
+        self.state.status["copy"] = "done"
         if result.plan is not None and result.plan is not self.state.plan:
             # a table re-planned by the copy (a value its sample did not show): verify must use its new types
             result.plan.wizard_state = self.state.plan.wizard_state if self.state.plan else {}
@@ -233,6 +245,9 @@ class CopyScreen(StepScreen):
             self.log_line("stopped: every committed batch is kept")
             self.message.info("Stopped. Resume continues after the last committed batch.")
             return
+        if isinstance(exc, InputError) and exc.title in _RESTARTABLE:
+            self._offer_restart(exc)
+            return
         self.failed(exc)
         self.query_one("#start", Button).label = "Resume"
         title = exc.title if isinstance(exc, WizardError) else "Copy failed"
@@ -252,6 +267,40 @@ class CopyScreen(StepScreen):
                 self.log_line("aborted: run it again with Resume when ready")
 
         self.app.push_screen(ChoiceModal(title, text + hint, choices), chosen)
+
+    def _offer_restart(self, exc: InputError) -> None:
+        """The target holds what this copy cannot continue (another file's migration, another plan's, tables it
+        did not make, a changed snapshot): explain, and offer to start over there after the name is typed."""
+        spec, plan = self.state.target_spec(), self.state.plan
+        assert spec is not None and plan is not None
+        self.state.status[self.STEP] = "failed"
+        self.query_one(StepList).show(self.STEP, self.state.status)
+        self.message.error(InputError(exc.message, title=exc.title, hint=_RESTARTABLE[exc.title]))
+        self.query_one("#start", Button).label = "Start"
+        self.log_line(f"error: {exc.message}")
+
+        def confirmed(yes: bool | None) -> None:
+            if not yes:
+                self.log_line(f"not restarted: {spec.dbname} is unchanged")
+                return
+            self.in_thread(lambda: reset_target(plan, spec), lambda _: self._restarted(spec.dbname),
+                           busy=f"dropping the earlier copy in {spec.dbname}…", group="copy-reset")
+
+        def chosen(choice: str | None) -> None:
+            if choice == "restart":
+                self.app.push_screen(ConfirmNameModal(spec.dbname, 0, (
+                    f"Start over in {spec.dbname}: its copied tables and the record of that migration are dropped, "
+                    "then this source is copied. Type the database's name to confirm; anything else keeps it.")),
+                    confirmed)
+            else:
+                self.log_line(f"not restarted: {spec.dbname} is unchanged")
+
+        self.app.push_screen(ChoiceModal(exc.title, exc.message + "\n\n" + _RESTARTABLE[exc.title],
+                                         [("restart", "Start over there"), ("abort", "Cancel")]), chosen)
+
+    def _restarted(self, dbname: str) -> None:
+        self.log_line(f"{dbname}: the earlier copy is dropped; copying again")
+        self.start()
 
     def can_leave(self) -> str | None:
         if self._copying:

@@ -15,6 +15,8 @@ from screens.widgets import ConfirmNameModal
 from wizard.errors import InputError
 from wizard.target.databases import DatabasePlan, DatabaseRequest, DatabaseResult, create_databases, plan_databases
 
+_MAINTENANCE = ("postgres", "template0", "template1")  # a server's own databases, never an app's
+
 
 class DatabasesScreen(StepScreen):
     STEP = "databases"
@@ -118,7 +120,15 @@ class DatabasesScreen(StepScreen):
                        lambda result: self._created(plan, result), busy="creating…", group="databases")
 
     def _created(self, plan: DatabasePlan, result: DatabaseResult) -> None:
-        self.state.databases = {st.env: st.name for st in plan.databases}
+        created = {st.env: st.name for st in plan.databases}
+        if created != self.state.databases:
+            self.state.changed("databases")
+        self.state.databases = created
+        self.state.status["databases"] = "done"
+        self.query_one("#sql", Static).update(
+            "\n".join(f"{st.env}: {st.name} — " + ("dropped and created empty" if st.name in result.dropped
+                                                     else "created" if st.name in result.created else "exists")
+                      for st in plan.databases) + "\n\n" + plan.preview_sql())
         if self.state.target_env not in self.state.databases:
             self.state.target_env = plan.databases[0].env
         if result.role_created:
@@ -130,6 +140,18 @@ class DatabasesScreen(StepScreen):
             parts.append(f"dropped and recreated: {', '.join(result.dropped)}")
         note = f" Role {result.role}: {result.password_storage.explanation}" if result.password_storage else ""
         self.succeeded("✓ " + "; ".join(parts) + "." + note)
+
+    def leaving_state(self) -> str:
+        return "done" if self.state.databases else "skipped"
+
+    def can_leave(self) -> str | None:
+        server = self.state.server
+        if self.state.databases or server is None:
+            return None
+        if server.dbname in _MAINTENANCE:
+            return (f"Without databases of its own the data would go into {server.dbname}, the server's "
+                    "maintenance database: press Create (Ctrl+T), or connect to the app's database in step 2.")
+        return None
 
     def _show_databases(self) -> None:
         self.query_one("#result", Static).update(

@@ -136,8 +136,12 @@ class EnvFileScreen(StepScreen):
         note.update("" if plan.gitignored else f"⚠ {plan.request.path} is not ignored by {plan.gitignore}: it "
                                                "could be committed with its settings.")
 
+    def leaving_state(self) -> str:
+        return "done" if ".env" in self.state.written else "skipped"
+
     def _written(self, result: EnvResult) -> None:
         self.state.written[".env"] = str(result.path)
+        self.state.status["envfile"] = "done"
         self.state.save()
         backup = f" (previous file kept as {result.backup})" if result.backup else ""
         entry = (f"; password file {result.password_file.path}: entry {result.password_file.action}"
@@ -153,5 +157,6 @@ class EnvFileScreen(StepScreen):
         def done(gi: Path) -> None:
             self.query_one("#gitignore", Button).disabled = True
             self.query_one("#gitignore-note", Static).update(f"✓ Added to {gi}.")
+            self.succeeded(f"✓ {path} is now ignored by {gi}.")
 
         self.in_thread(lambda: add_to_gitignore(path), done, busy="updating .gitignore…", group="envfile")

@@ -90,6 +90,7 @@ class SchemaScreen(StepScreen):
         row = self.query_one("#schema-tables", DataTable).cursor_row
         t.include = not t.include
         plan.excluded = [x.source for x in plan.tables if not x.include]
+        self.state.changed("schema")
         self.state.save()
         self._show(plan, row)
 
@@ -119,6 +120,7 @@ class SchemaScreen(StepScreen):
         if old is not None:
             plan.wizard_state = old.wizard_state
         self.state.plan = plan
+        self.state.changed("schema")
         self.state.save()
         self._show(plan, row)
         self.succeeded(f"✓ {what}. The plan is saved.")

@@ -87,6 +87,10 @@ class BrowseModal(ModalScreen[Path | None]):
         self.dismiss(None)
 
 
+def _types(plan: MigrationPlan) -> list[tuple[str, list[str]]]:
+    return [(t.source, [f"{c.source} {c.pg_type}" for c in t.columns]) for t in plan.tables]
+
+
 class SourceScreen(StepScreen):
     STEP = "source"
     AUTO_FOCUS = "#path"
@@ -150,7 +154,13 @@ class SourceScreen(StepScreen):
                        group="source")
 
     def _loaded(self, path: Path, plan_path: Path, plan: MigrationPlan) -> None:
+        old, old_plan = self.state.sqlite_path, self.state.plan
+        other = old_plan is not None and (old is None or old.resolve() != path.resolve()
+                                          or _types(old_plan) != _types(plan))
         self.state.sqlite_path, self.state.plan_path, self.state.plan = path, plan_path, plan
+        if other:  # another file (or the same one changed): what was built on the old plan is stale
+            self.state.changed("source")
+            self.state.status["source"] = "done"
         if plan.wizard_state and not self.state.server:
             self.wizard.restore(plan.wizard_state)
         if not self.state.base_name:
@@ -176,8 +186,15 @@ class SourceScreen(StepScreen):
         self.query_one("#findings", Static).update("\n".join(lines))
 
     def can_leave(self) -> str | None:
-        if self.state.plan is None:
+        if self.working:
+            return "Wait: the file is still being read."
+        if self.state.status.get("source") == "failed":
+            return "The last check failed (see above); fix the path and Check again."
+        if self.state.plan is None or self.state.sqlite_path is None:
             return "Check a SQLite file first."
+        typed = self.query_one("#path", Input).value.strip()
+        if typed and Path(typed).expanduser().absolute() != self.state.sqlite_path.expanduser().absolute():
+            return f"Check {typed} first (Enter), or put back {self.state.sqlite_path}."
         if not self.state.plan.tables:
             return "This database has no tables to migrate; pick the application's database."
         return None

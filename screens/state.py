@@ -17,6 +17,18 @@ STEPS: list[tuple[str, str]] = [
 ]
 STEP_NAMES = [name for name, _ in STEPS]
 
+# What each step's result is built on: when a step's result changes, what was done after it on the old one is
+# stale (shown as such, and done again before it counts). The .env depends on where the data goes, not on the data.
+DEPENDENTS: dict[str, tuple[str, ...]] = {
+    "source": ("schema", "copy", "verify"),
+    "connection": ("databases", "envfile", "copy", "verify"),
+    "databases": ("envfile", "copy", "verify"),
+    "schema": ("copy", "verify"),
+    "envfile": (),
+    "copy": ("verify",),
+    "verify": (),
+}
+
 
 @dataclass
 class WizardState:
@@ -33,11 +45,21 @@ class WizardState:
     target_env: str = "dev"
     env_path: str = ".env"
     env_style: str = "url"
-    status: dict[str, str] = field(default_factory=dict)  # step -> "done" / "failed"
+    status: dict[str, str] = field(default_factory=dict)  # step -> "done" / "skipped" / "failed" / "stale"
     step: str = "source"
     copy_result: MigrationResult | None = None
     report: VerifyReport | None = None
     written: dict[str, str] = field(default_factory=dict)  # what the wizard wrote where, for the summary
+
+    def changed(self, step: str) -> None:
+        """`step` has a new result: what was built on the old one is stale, and a copy or report of it is gone."""
+        for later in DEPENDENTS[step]:
+            if self.status.get(later) in ("done", "skipped", "failed"):
+                self.status[later] = "stale"
+        if "copy" in DEPENDENTS[step]:
+            self.copy_result = None
+        if "verify" in DEPENDENTS[step]:
+            self.report = None
 
     def target_spec(self) -> ConnectionSpec | None:
         """Where the data goes: the chosen environment's database, else the connection's own database."""

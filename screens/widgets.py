@@ -6,28 +6,42 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.cells import cell_len
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from screens.state import STEPS
 from wizard.errors import WizardError
 
-MARKS = {"done": "✓", "failed": "✗", "current": "▶", "todo": "·"}
+# Each state has its own character, so the list reads the same without colour (NO_COLOR, a monochrome terminal).
+MARKS = {"done": "✓", "failed": "✗", "current": "▶", "todo": "·", "skipped": "–", "stale": "!"}
+LEGEND = "✓ done  ✗ failed  ! redo (changed before it)  – skipped  · to do  ▶ / ◀ this step"
 
 
 class StepList(Static):
-    """Every step with its state: done ✓, current ▶, failed ✗, to do ·."""
+    """Every step with its state (MARKS); a click on a step goes there."""
+
+    class Picked(Message):
+        def __init__(self, step: str) -> None:
+            super().__init__()
+            self.step = step
 
     def show(self, current: str, status: dict[str, str]) -> None:
         lines = []
         for i, (name, label) in enumerate(STEPS, start=1):
-            state = "current" if name == current else status.get(name, "todo")
-            mark = MARKS["failed"] if status.get(name) == "failed" else MARKS[state]
-            lines.append(f"{mark} {i}. {label}")
+            state = status.get(name, "todo")
+            here = name == current
+            mark = MARKS["current"] if here and state == "todo" else MARKS[state]
+            lines.append(f"{mark} {i}. {label}" + (" ◀" if here and state != "todo" else ""))
         self.update("\n".join(lines))
+
+    def on_click(self, event: events.Click) -> None:
+        row = event.y - self.styles.padding.top
+        if 0 <= row < len(STEPS):
+            self.post_message(self.Picked(STEPS[row][0]))
 
 
 class MessageBox(Static):
@@ -97,19 +111,21 @@ class ChoiceModal(ModalScreen[str]):
 
 
 class ConfirmNameModal(ModalScreen[bool]):
-    """Dropping a database needs its name typed back."""
+    """Dropping a database (or the tables a copy made in it) needs its name typed back."""
 
     BINDINGS = [("escape", "cancel", "Cancel")]
 
-    def __init__(self, name: str, tables: int) -> None:
+    def __init__(self, name: str, tables: int, text: str | None = None) -> None:
         super().__init__()
         self.db_name, self.tables = name, tables
+        self.text = text or (f"{name} holds {tables} table(s). Type its name to DROP it and create it empty; "
+                             "anything else keeps it.")
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(f"Drop {self.db_name}?", classes="dialog-title")
-            yield Static(f"{self.db_name} holds {self.tables} table(s). Type its name to DROP it and create it "
-                         "empty; anything else keeps it.", markup=False)
+            yield Label(f"Drop {self.db_name}?" if self.tables else f"Start over in {self.db_name}?",
+                        classes="dialog-title")
+            yield Static(self.text, markup=False)
             yield Input(placeholder=self.db_name, id="typed", compact=True)
             with Horizontal(classes="buttons"):
                 yield Button("Drop", id="drop", variant="error", compact=True)

@@ -189,7 +189,7 @@ async def test_bad_file_is_explained_and_next_refused(tmp_path: Path) -> None:
         assert "not an SQLite database" in message(app) and "Next step" in message(app)
         assert "✗ 1. Source" in str(app.screen.query_one("#steps").content)
         await pilot.press("ctrl+n")
-        assert isinstance(app.screen, SourceScreen) and "Check a SQLite file first" in message(app)
+        assert isinstance(app.screen, SourceScreen) and "last check failed" in message(app)
         # retry from the same screen with a good file
         good = tmp_path / "good.db"
         import sqlite3

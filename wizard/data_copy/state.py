@@ -5,6 +5,7 @@ batch of each part: no row lost or duplicated.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -79,8 +80,9 @@ def recorded_plan(spec: ConnectionSpec, source: str | Path) -> MigrationPlan | N
 
 
 def reset_target(plan: MigrationPlan, spec: ConnectionSpec, schema: str = "public") -> None:
-    """--restart: drop the plan's tables and views and the state, in one transaction. The dropped run's snapshot
-    is no longer needed for a resume (it is pruned after the next finished migration)."""
+    """--restart: drop the plan's tables and views, those of the migration recorded there (of another file, or an
+    older plan of this one) and the state, in one transaction. The dropped run's snapshot is no longer needed for a
+    resume (it is pruned after the next finished migration)."""
     conn = connect(spec)
     try:
         with conn.cursor() as cur:
@@ -89,6 +91,14 @@ def reset_target(plan: MigrationPlan, spec: ConnectionSpec, schema: str = "publi
                 cur.execute("SELECT snapshot FROM pgmigrate.run WHERE id = 1")
                 row = cur.fetchone()
                 snapshot = json.loads(row[0])["path"] if row else None
+                cur.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = 'pgmigrate' "
+                            "AND table_name = 'run' AND column_name = 'plan'")
+                if cur.fetchone() is not None:
+                    cur.execute("SELECT plan FROM pgmigrate.run WHERE id = 1")
+                    recorded = cur.fetchone()
+                    if recorded is not None and recorded[0]:
+                        with contextlib.suppress(ValueError, TypeError, KeyError):
+                            drop_migration(cur, MigrationPlan.from_json(recorded[0]), schema)
             drop_migration(cur, plan, schema)
         conn.commit()
     finally:
