@@ -53,6 +53,32 @@ class WizardApp(App[int]):
         self.state.save()
         self.switch_screen(step)
 
+    async def action_quit(self) -> None:
+        """Quit, but not silently in the middle of work: a running copy is stopped at a committed batch first."""
+        from screens.widgets import ChoiceModal
+
+        screen = self.screen
+        if isinstance(screen, CopyScreen) and screen.copying:
+            def chosen(choice: str | None) -> None:
+                if choice == "quit":
+                    screen.quit_during_copy()
+
+            self.push_screen(ChoiceModal(
+                "A copy is running", "Quit now? The copy stops after its current batch, every committed batch is "
+                "kept, and Resume continues from there when the wizard is started again.",
+                [("stay", "Keep copying"), ("quit", "Stop and quit")]), chosen)
+            return
+        if isinstance(screen, StepScreen) and screen.working:
+            def confirmed(choice: str | None) -> None:
+                if choice == "quit":
+                    self.exit(0)
+
+            self.push_screen(ChoiceModal("Work in progress", "A job of this step is still running; its result "
+                                         "would be lost. Quit anyway?",
+                                         [("stay", "Stay"), ("quit", "Quit")]), confirmed)
+            return
+        self.exit(0)
+
     def go(self, delta: int) -> None:
         index = STEP_NAMES.index(self.state.step) + delta
         self.show(STEP_NAMES[max(0, min(index, len(STEP_NAMES) - 1))])

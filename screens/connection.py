@@ -8,9 +8,10 @@ from textual import on
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Select, Static
+from textual.widgets import Button, Input, Label, RadioSet, Select, Static
 
 from screens.base import StepScreen
+from screens.widgets import MarkedCheckbox, MarkedRadioButton
 from wizard.errors import InputError, WizardError
 from wizard.target.connection import ConnectionSpec, parse_dsn
 from wizard.target.credentials import keyring_status, load_password, save_password
@@ -32,8 +33,8 @@ class ConnectionScreen(StepScreen):
 
     def body(self) -> Iterable[Widget]:
         with RadioSet(id="kind", compact=True):
-            yield RadioButton("Built-in PostgreSQL (no setup)", id="kind-local", compact=True)
-            yield RadioButton("My PostgreSQL server", id="kind-own", value=True, compact=True)
+            yield MarkedRadioButton("Built-in PostgreSQL (no setup)", id="kind-local", compact=True)
+            yield MarkedRadioButton("My PostgreSQL server", id="kind-own", value=True, compact=True)
         yield Input(placeholder="paste a URL: postgresql://user@host:5432/dbname", id="url", compact=True)
         with Horizontal(classes="row"):
             yield Label("Host", classes="field-label")
@@ -53,7 +54,7 @@ class ConnectionScreen(StepScreen):
             yield Select([(m, m) for m in SSLMODES], value="prefer", allow_blank=False, id="sslmode",
                          classes="short", compact=True)
         status = keyring_status()
-        yield Checkbox("Remember the password in the OS keyring", value=status.usable, id="remember",
+        yield MarkedCheckbox("Remember the password in the OS keyring", value=status.usable, id="remember",
                        disabled=not status.usable, compact=True)
         yield Static(status.explanation, id="keyring", markup=False)
         yield Button("Test connection", id="test", variant="primary", compact=True)
@@ -64,10 +65,10 @@ class ConnectionScreen(StepScreen):
         if s is not None:
             self._fill(s)
         if self.state.local:
-            self.query_one("#kind-local", RadioButton).value = True
+            self.query_one("#kind-local", MarkedRadioButton).value = True
 
     def action_use_local(self) -> None:
-        self.query_one("#kind-local", RadioButton).value = True
+        self.query_one("#kind-local", MarkedRadioButton).value = True
         self.query_one("#test", Button).press()
 
     def _fill(self, s: ConnectionSpec) -> None:
@@ -88,7 +89,7 @@ class ConnectionScreen(StepScreen):
         except WizardError:
             return  # still typing
         self._fill(spec)
-        self.query_one("#kind-own", RadioButton).value = True
+        self.query_one("#kind-own", MarkedRadioButton).value = True
 
     @on(Input.Submitted, "#url")
     @on(Input.Blurred, "#url")
@@ -121,13 +122,13 @@ class ConnectionScreen(StepScreen):
 
     @on(Button.Pressed, "#test")
     def test(self) -> None:
-        local = self.query_one("#kind-local", RadioButton).value
+        local = self.query_one("#kind-local", MarkedRadioButton).value
         try:
             spec = None if local else self._spec()
         except WizardError as exc:
             self.failed(exc)
             return
-        remember = self.query_one("#remember", Checkbox).value
+        remember = self.query_one("#remember", MarkedCheckbox).value
 
         def work() -> tuple[ConnectionSpec, ServerInfo, str | None]:
             if spec is None:
@@ -151,7 +152,7 @@ class ConnectionScreen(StepScreen):
             self.state.changed("connection")  # another server or account: databases, .env and copy are redone
             self.state.databases = {}
         self.state.server = spec
-        self.state.local = self.query_one("#kind-local", RadioButton).value
+        self.state.local = self.query_one("#kind-local", MarkedRadioButton).value
         if self.state.local:
             self._fill(spec)
         rights = ", ".join(f"{name}: {'yes' if flag else 'no'}" for name, flag in

@@ -62,6 +62,8 @@ class CopyScreen(StepScreen):
         self._progress_lock = threading.Lock()
         self._copying = False
         self._post_logged = False
+        self._quit_after = False  # Ctrl+Q during the copy: leave once it has stopped and its last steps are done
+        self._shown: dict[str, Progress] = {}  # what each bar's label says, to repaint it without a rate
         self.set_interval(0.1, self._paint)
 
     def refresh_step(self) -> None:
@@ -78,41 +80,93 @@ class CopyScreen(StepScreen):
 
     @on(Select.Changed, "#env")
     def _env_changed(self, event: Select.Changed) -> None:
-        if isinstance(event.value, str) and event.value in self.state.databases:
-            self.state.target_env = event.value
+        value = event.value
+        if isinstance(value, str) and value in self.state.databases and value != self.state.target_env:
+            self.state.target_env = value
+            self.state.save()  # a restarted wizard comes back to this target (and its resumable copy)
+            self._clear_view()
+            if not self._copying:
+                self._show_resumable()
         self._show_target()
+
+    def _clear_view(self) -> None:
+        """Forget the bars of another target (or an earlier run): they are not this target's state."""
+        self.query_one("#bars", Vertical).remove_children()
+        self._shown.clear()
+        self.query_one("#overall", ProgressBar).update(total=1, progress=0)
 
     def _show_target(self) -> None:
         spec = self.state.target_spec()
         self.query_one("#target", Static).update(f"target: {spec}" if spec else "Test a connection first (step 2).")
 
     def _show_resumable(self) -> None:
-        spec = self.state.target_spec()
-        if spec is None:
+        """Look at the chosen target and every other environment's database for a copy that was stopped or killed:
+        the chosen one shows its bars as they stand; an interrupted one elsewhere becomes the chosen target, so
+        Resume is one key away after a restart."""
+        server = self.state.server
+        if server is None:
             return
+        chosen = self.state.target_env if self.state.target_env in self.state.databases else None
+        targets = {env: server.with_dbname(db) for env, db in self.state.databases.items()} or \
+            {"default": server}
 
-        def looked(state: dict | None) -> None:  # type: ignore[type-arg]
+        def job() -> None:
+            found: dict[str, dict] = {}  # type: ignore[type-arg]
+            for env, spec in targets.items():
+                try:
+                    state = read_state(spec)
+                except BaseException:  # noqa: BLE001 - unreachable or not ours to read: nothing to resume there
+                    continue
+                if state is not None:
+                    found[env] = state
+            self.app.call_from_thread(looked, found)
+
+        def looked(found: dict[str, dict]) -> None:  # type: ignore[type-arg]
+            if self._copying:
+                return
+            if chosen not in found:
+                stopped = next((e for e, st in found.items() if st["phase"] != "done" and e in self.state.databases),
+                               None)
+                if stopped is not None and stopped != self.state.target_env:
+                    self.query_one("#env", Select).value = stopped  # _env_changed saves it and looks again
+                    return
+            env = chosen if chosen in found else "default"
             button = self.query_one("#start", Button)
+            state = found.get(env)
             if state is None:
                 button.label = "Start"
                 return
             done = sum(int(t["rows_done"]) for t in state["tables"].values())
-            button.label = "Resume" if state["phase"] != "done" else "Start"
-            self.log_line(f"this database holds a {'finished' if state['phase'] == 'done' else 'started'} "
-                          f"migration: {done:,} rows already copied")
-
-        def quiet(exc: BaseException) -> None:
-            pass
-
-        def job() -> None:
-            try:
-                state = read_state(spec)
-            except BaseException as exc:
-                self.app.call_from_thread(quiet, exc)
-                return
-            self.app.call_from_thread(looked, state)
+            finished = state["phase"] == "done"
+            button.label = "Start" if finished else "Resume"
+            where = targets[env].dbname
+            self.log_line(f"{where} holds a {'finished' if finished else 'stopped'} migration: {done:,} rows "
+                          "already copied")
+            if not finished:
+                self.message.info(f"▶ The copy into {where} was stopped after {done:,} rows: Resume (Ctrl+T) "
+                                  "continues after its last committed batch, without copying a row twice.")
+            self._show_stored(state)
 
         self.run_worker(job, thread=True, group="copy-state", exit_on_error=False)
+
+    def _show_stored(self, state: dict) -> None:  # type: ignore[type-arg]
+        """The bars of a recorded run, as far as it got (no rate: nothing is flowing)."""
+        plan = self.state.plan
+        if plan is None:
+            return
+        totals = {t.source: t.row_count for t in plan.included_tables}
+        overall = sum(totals.values())
+        done_all = sum(int(t["rows_done"]) for t in state["tables"].values())
+        with self._progress_lock:
+            for name, t in state["tables"].items():
+                if name in totals:
+                    self._latest_progress[name] = Progress(
+                        name, "copied" if t["done"] else "stopped", int(t["rows_done"]), totals[name], 0, 0.0, None,
+                        done_all, overall)
+
+    @property
+    def copying(self) -> bool:
+        return self._copying
 
     def log_line(self, text: str) -> None:
         """Add a line to the log, wrapped to its width: a Log does not wrap, and the end of a long line (the
@@ -134,6 +188,8 @@ class CopyScreen(StepScreen):
         self._cancel_event = threading.Event()
         self._copying = True
         self._post_logged = False
+        self._clear_view()
+        self.message.info(f"… copying into {spec.dbname}; Stop (Ctrl+X) keeps every committed batch.")
         self.query_one("#start", Button).disabled = True
         self.query_one("#stop", Button).disabled = False
         self.log_line(f"copying into {spec} (on error: {'skip rows' if on_error == 'skip' else 'stop'})")
@@ -179,6 +235,7 @@ class CopyScreen(StepScreen):
                 continue
             bar = found.first(ProgressBar)
             bar.update(total=max(p.rows_total, p.rows_done, 1), progress=p.rows_done)
+            self._shown[p.table] = p
             rate = f", {p.rows_per_s:,.0f} rows/s" if p.rows_per_s else ""
             eta = f", ETA {p.eta_s:.0f} s" if p.eta_s else ""
             self.query_one(f"#label-{bar_id}", Label).update(f"{p.table}: {p.phase} {p.rows_done:,}/"
@@ -192,6 +249,10 @@ class CopyScreen(StepScreen):
 
     def _idle(self) -> None:
         self._copying = False
+        for p in self._shown.values():  # no rows flow now: a rate or an ETA would be stale
+            found = self.query(f"#label-bar-{abs(hash(p.table))}")
+            if found:
+                found.first(Label).update(f"{p.table}: {p.phase} {p.rows_done:,}/{p.rows_total:,}")
         self.query_one("#start", Button).disabled = False
         self.query_one("#stop", Button).disabled = True
 
@@ -228,15 +289,30 @@ class CopyScreen(StepScreen):
             self.succeeded(f"✓ Copied {total:,} rows{rejected}. Press Next to verify.")
 
     def _hand_over(self) -> None:
-        """With an app role, the app must own its tables to use them: hand them over after the copy."""
+        """With an app role, the app must own its tables to use them: hand them over after the copy (a quit asked
+        for during the copy waits for this too)."""
         role, spec, plan = self.state.app_role, self.state.target_spec(), self.state.plan
         if not role or not self.state.databases or spec is None or plan is None:
+            self._leave_if_quitting()
             return
         from wizard.target.databases import hand_over
 
-        self.in_thread(lambda: hand_over(spec, plan, role),
-                       lambda count: self.log_line(f"{count} table(s)/view(s) now owned by {role}"),
-                       busy=None, group="copy-owner")
+        def handed(count: int) -> None:
+            self.log_line(f"{count} table(s)/view(s) now owned by {role}")
+            self._leave_if_quitting()
+
+        self.in_thread(lambda: hand_over(spec, plan, role), handed, busy=None, group="copy-owner")
+
+    def quit_during_copy(self) -> None:
+        """Ctrl+Q while rows flow: stop after the current batch, finish what must follow, then quit."""
+        self._quit_after = True
+        self.stop()
+        self.message.info("… stopping after the current batch; the wizard closes once it is committed "
+                          "(Resume continues from there next time).")
+
+    def _leave_if_quitting(self) -> None:
+        if self._quit_after:
+            self.app.exit(0)
 
     def _stopped(self, exc: BaseException) -> None:
         self._idle()
@@ -244,6 +320,11 @@ class CopyScreen(StepScreen):
             self.query_one("#start", Button).label = "Resume"
             self.log_line("stopped: every committed batch is kept")
             self.message.info("Stopped. Resume continues after the last committed batch.")
+            self._leave_if_quitting()
+            return
+        if self._quit_after:  # the copy failed while stopping: what it committed is kept, the error is in the log
+            self.log_line(f"error while stopping: {exc}")
+            self._leave_if_quitting()
             return
         if isinstance(exc, InputError) and exc.title in _RESTARTABLE:
             self._offer_restart(exc)

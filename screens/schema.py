@@ -11,7 +11,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static, TextArea
 
 from screens.base import StepScreen
-from screens.widgets import TypeModal, fill_table
+from screens.widgets import AUTOMATIC, TypeModal, fill_table
 from wizard.plan.ddl import render_script
 from wizard.plan.planner import build_plan
 from wizard.plan.type_mapping import TARGET_TYPES
@@ -53,13 +53,14 @@ class SchemaScreen(StepScreen):
             return None
         return plan.tables[min(table.cursor_row, len(plan.tables) - 1)]
 
-    def _show(self, plan: MigrationPlan, keep_row: int = 0) -> None:
+    def _show(self, plan: MigrationPlan, keep_row: int | None = None) -> None:
         table = self.query_one("#schema-tables", DataTable)
+        row = table.cursor_row if keep_row is None else keep_row  # a refill would put the cursor back on row 0
         counts = Counter(f.table for f in plan.findings)
         fill_table(table, _TABLES, (("✓" if t.include else "✗", t.source, t.target, f"{t.row_count:,}",
                                      str(counts[t.source] or "")) for t in plan.tables))
         if plan.tables:
-            table.move_cursor(row=min(keep_row, len(plan.tables) - 1))
+            table.move_cursor(row=min(max(row, 0), len(plan.tables) - 1))
         self._show_columns()
         self.query_one("#ddl", TextArea).text = render_script(plan)
 
@@ -75,6 +76,9 @@ class SchemaScreen(StepScreen):
                    "value, and re-plans the table if one does not fit)") if t.sampled_rows else ""
         self.query_one("#table-title", Static).update(f"Columns of {t.source}" + ("" if t.include else " (excluded)")
                                                       + sampled)
+        # the same table shown again (after a type change): the cursor stays on its column, so the next T edits it
+        keep = columns.cursor_row if getattr(self, "_columns_of", None) == t.source else 0
+        self._columns_of = t.source
         rows = []
         for c in t.columns:
             notes = [f.message for f in plan.findings if f.table == t.source and f.column == c.source]
@@ -82,6 +86,8 @@ class SchemaScreen(StepScreen):
             rows.append((c.source, c.declared_type or "(none)", c.pg_type + (" *" if c.override else ""),
                          "; ".join(notes)[:90]))
         fill_table(columns, _COLUMNS, rows)
+        if rows:
+            columns.move_cursor(row=min(keep, len(rows) - 1))
 
     def action_toggle_table(self) -> None:
         plan, t = self.state.plan, self._current()
@@ -101,21 +107,30 @@ class SchemaScreen(StepScreen):
         columns = self.query_one("#columns", DataTable)
         col = t.columns[min(columns.cursor_row, len(t.columns) - 1)]
         row = self.query_one("#schema-tables", DataTable).cursor_row
+        key = f"{t.source}.{col.source}"
 
         def chosen(pg_type: str | None) -> None:
             if not pg_type or self.state.sqlite_path is None:
                 return
-            overrides = {**plan.overrides, f"{t.source}.{col.source}": pg_type}
+            overrides = dict(plan.overrides)
+            if pg_type == AUTOMATIC:
+                overrides.pop(key, None)
+            else:
+                overrides[key] = pg_type
+            if overrides == plan.overrides:
+                self.message.info(f"{key} stays {col.pg_type}.")
+                return
             path = self.state.sqlite_path
             sample = Sample(plan.sample_rows) if plan.sample_rows else None
             self.in_thread(lambda: build_plan(path, overrides=overrides, keep_case=plan.keep_case,
                                               excluded=plan.excluded, sample=sample),
-                           lambda new: self._replanned(new, row, f"{t.source}.{col.source} → {pg_type}"),
+                           lambda new: self._replanned(new, row, t.source, col.source, col.pg_type),
                            busy="checking the data against the new type…", group="schema")
 
-        self.app.push_screen(TypeModal(f"{t.source}.{col.source}", col.pg_type, sorted(TARGET_TYPES)), chosen)
+        self.app.push_screen(TypeModal(key, col.pg_type, sorted(TARGET_TYPES), overridden=key in plan.overrides),
+                             chosen)
 
-    def _replanned(self, plan: MigrationPlan, row: int, what: str) -> None:
+    def _replanned(self, plan: MigrationPlan, row: int, table: str, column: str, before: str) -> None:
         old = self.state.plan
         if old is not None:
             plan.wizard_state = old.wizard_state
@@ -123,7 +138,10 @@ class SchemaScreen(StepScreen):
         self.state.changed("schema")
         self.state.save()
         self._show(plan, row)
-        self.succeeded(f"✓ {what}. The plan is saved.")
+        after = next((c.pg_type for c in plan.table(table).columns if c.source == column), before)
+        how = "chosen by hand" if f"{table}.{column}" in plan.overrides else "chosen automatically"
+        change = f"{before} → {after}" if after != before else f"stays {after}"
+        self.succeeded(f"✓ {table}.{column}: {change} ({how}). The plan is saved.")
 
     def can_leave(self) -> str | None:
         plan = self.state.plan

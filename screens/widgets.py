@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, RadioButton, Select, Static
 
 from screens.state import STEPS
 from wizard.errors import WizardError
@@ -42,6 +42,29 @@ class StepList(Static):
         row = event.y - self.styles.padding.top
         if 0 <= row < len(STEPS):
             self.post_message(self.Picked(STEPS[row][0]))
+
+
+class MarkedRadioButton(RadioButton):
+    """A radio button whose state is a character (● chosen, blank not), not only a colour: NO_COLOR terminals and
+    colour-blind users see which one is chosen."""
+
+    def on_mount(self) -> None:
+        self.BUTTON_INNER = "●" if self.value else " "
+
+    def watch_value(self) -> None:
+        self.BUTTON_INNER = "●" if self.value else " "
+        super().watch_value()
+
+
+class MarkedCheckbox(Checkbox):
+    """A checkbox whose state is a character (X ticked, blank not), not only a colour."""
+
+    def on_mount(self) -> None:
+        self.BUTTON_INNER = "X" if self.value else " "
+
+    def watch_value(self) -> None:
+        self.BUTTON_INNER = "X" if self.value else " "
+        super().watch_value()
 
 
 class MessageBox(Static):
@@ -141,35 +164,56 @@ class ConfirmNameModal(ModalScreen[bool]):
         self.dismiss(False)
 
 
+AUTOMATIC = "(automatic)"  # what TypeModal returns to drop a column's override: the planner chooses again
+
+
 class TypeModal(ModalScreen[str | None]):
-    """Pick a column's PostgreSQL type: the common ones, or type any valid one (varchar(50), numeric(12,2))."""
+    """Pick a column's PostgreSQL type: the common ones, or type any valid one (varchar(50), numeric(12,2)); a
+    column whose type was chosen by hand can go back to the automatic choice. A type the tool cannot load into is
+    explained here, and the dialog stays open to fix it."""
 
     BINDINGS = [("escape", "cancel", "Cancel")]
 
-    def __init__(self, column: str, current: str, choices: list[str]) -> None:
+    def __init__(self, column: str, current: str, choices: list[str], overridden: bool = False) -> None:
         super().__init__()
-        self.column, self.current, self.choices = column, current, choices
+        self.column, self.current, self.choices, self.overridden = column, current, choices, overridden
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(f"Type of {self.column} (now {self.current})", classes="dialog-title")
+            yield Label(f"Type of {self.column} (now {self.current}{', chosen by hand' if self.overridden else ''})",
+                        classes="dialog-title")
             yield Select([(c, c) for c in self.choices], prompt="choose a type", id="type-select", compact=True)
             yield Input(placeholder="or type one, e.g. varchar(50)", id="type-text", compact=True)
+            yield Static("", id="type-error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Apply", id="apply", variant="primary", compact=True)
+                yield Button("Automatic", id="automatic", disabled=not self.overridden, compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
 
     @on(Button.Pressed, "#apply")
     @on(Input.Submitted, "#type-text")
     def apply(self) -> None:
+        from wizard.plan.type_mapping import parse_target_type
+
         typed = self.query_one("#type-text", Input).value.strip()
         chosen = self.query_one("#type-select", Select).value
         if typed:
+            try:
+                parse_target_type(typed)
+            except ValueError as exc:
+                self.query_one("#type-error", Static).update(f"✗ {exc}. Pick one from the list, or type one of "
+                                                              "those (varchar(n), numeric(p,s) take sizes).")
+                self.query_one("#type-text", Input).focus()
+                return
             self.dismiss(typed)
         elif isinstance(chosen, str):
             self.dismiss(chosen)
         else:
             self.dismiss(None)
+
+    @on(Button.Pressed, "#automatic")
+    def automatic(self) -> None:
+        self.dismiss(AUTOMATIC)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

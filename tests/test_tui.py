@@ -348,7 +348,7 @@ async def test_copy_step_shows_what_a_stopped_run_already_did(tmp_path: Path, pg
         await _to_copy(app, pilot, pg_db)
         await settle(app, pilot)
         log = "\n".join(str(line) for line in app.screen.query_one("#log", Log).lines)
-        assert f"started migration: {committed:,} rows already copied" in log
+        assert f"stopped migration: {committed:,} rows already copied" in log
         assert str(app.screen.query_one("#start", Button).label) == "Resume"
         await pilot.press("ctrl+t")
         await settle(app, pilot)

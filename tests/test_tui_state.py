@@ -5,9 +5,12 @@ copy cannot continue is offered for a fresh start inside the wizard (no CLI flag
 from __future__ import annotations
 
 import sqlite3
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
+import pytest
 from textual.widgets import Button, Input
 
 from screens.app import WizardApp
@@ -17,14 +20,23 @@ from screens.databases import DatabasesScreen
 from screens.schema import SchemaScreen
 from screens.source import SourceScreen
 from screens.widgets import ChoiceModal, ConfirmNameModal
+from tests.conftest import drop_test_objects
 from tests.test_tui import SIZE, fill_connection, message, settle
 from wizard.target.connection import ConnectionSpec
 
 
-def _db(path: Path, rows: int = 50, table: str = "t") -> Path:
+@pytest.fixture
+def base_name(pg_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    name = f"wiz_{uuid.uuid4().hex[:8]}"
+    yield name
+    drop_test_objects(pg_server, name)
+
+
+def _db(path: Path, rows: int = 50, table: str = "t", pad: int = 0) -> Path:
     c = sqlite3.connect(path)
     c.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT)")
-    c.executemany(f"INSERT INTO {table} VALUES (?, ?)", [(i, f"n{i}") for i in range(1, rows + 1)])
+    c.execute(f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) "
+              f"INSERT INTO {table} SELECT i, 'n' || i || printf('%.{pad}c', 'x') FROM n")
     c.commit()
     c.close()
     return path
@@ -99,7 +111,7 @@ async def test_skipping_databases_is_marked_skipped_and_refused_for_the_maintena
         await settle(app, pilot)
         await pilot.press("ctrl+n")
         await pilot.press("ctrl+n")
-        assert isinstance(app.screen, SchemaScreen)
+        assert isinstance(app.screen, SchemaScreen), message(app)
         assert "– 3. Databases" in steps(app) and "✓ 3. Databases" not in steps(app)
 
 
@@ -159,3 +171,185 @@ async def test_another_source_marks_later_steps_for_redoing(tmp_path: Path, pg_d
             assert cur.fetchone() == (True, 50)  # the first file's table is gone, the second's copied
     finally:
         conn.close()
+
+
+def _stopped_copy(path: Path, spec: ConnectionSpec) -> int:
+    """A copy of `path` into `spec` stopped after its first batches, as a kill or Stop leaves it: the rows
+    committed."""
+    import threading
+
+    from wizard.data_copy.model import CopyOptions
+    from wizard.data_copy.run import migrate
+    from wizard.data_copy.state import read_state
+    from wizard.plan.planner import build_plan
+    from wizard.plan_model import default_plan_path, save_plan
+
+    plan = build_plan(path)
+    save_plan(plan, default_plan_path(path))
+    stop = threading.Event()
+
+    def halt(p) -> None:  # type: ignore[no-untyped-def]
+        if p.rows_done >= 5_000:
+            stop.set()
+
+    with pytest.raises(Exception, match="cancelled"):
+        migrate(plan, spec, CopyOptions(jobs=1, batch_size=1000), on_progress=halt, cancel=stop)
+    state = read_state(spec)
+    assert state is not None
+    return int(state["tables"]["t"]["rows_done"])
+
+
+async def _to_databases(app: WizardApp, pilot, admin: ConnectionSpec, base: str, envs: str) -> None:  # type: ignore[no-untyped-def]
+    await settle(app, pilot)
+    await pilot.press("ctrl+n")
+    fill_connection(app, admin, admin.password)
+    await pilot.press("ctrl+t")
+    await settle(app, pilot)
+    await pilot.press("ctrl+n")
+    assert isinstance(app.screen, DatabasesScreen)
+    app.screen.query_one("#base", Input).value = base
+    app.screen.query_one("#envs", Input).value = envs
+    await pilot.press("ctrl+t")
+    await settle(app, pilot)
+    assert len(app.state.databases) == len(envs.split(",")), message(app)
+
+
+async def test_a_copy_stopped_in_another_environment_is_offered_for_resume(
+        tmp_path: Path, pg_server, base_name: str) -> None:  # type: ignore[no-untyped-def]
+    path = _db(tmp_path / "app.db", rows=100_000)
+    app = WizardApp(sqlite_file=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_databases(app, pilot, pg_server.admin, base_name, "dev,test")
+        test_db = pg_server.admin.with_dbname(f"{base_name}_test")
+        committed = _stopped_copy(path, test_db)  # the copy into test was killed
+        assert 0 < committed < 100_000
+        app.state.target_env = "dev"  # as a restarted wizard had it before: the copy was not into dev
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
+        assert isinstance(app.screen, CopyScreen)
+        await settle(app, pilot)
+        await settle(app, pilot)
+        assert app.state.target_env == "test"
+        assert str(app.screen.query_one("#start", Button).label) == "Resume"
+        assert f"stopped after {committed:,} rows" in message(app) and "Resume" in message(app)
+        labels = " ".join(str(w.content) for w in app.screen.query("#bars Label"))
+        assert f"t: stopped {committed:,}/100,000" in labels and "rows/s" not in labels
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        result = app.state.copy_result
+        assert result is not None and result.tables[0].rows == 100_000 and result.tables[0].resumed_from == committed
+    conn = psycopg2.connect(**test_db.connect_kwargs())
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*), count(DISTINCT id) FROM t")
+            assert cur.fetchone() == (100_000, 100_000)
+    finally:
+        conn.close()
+
+
+async def test_quit_during_a_copy_asks_then_stops_at_a_committed_batch(tmp_path: Path,
+                                                                       pg_db: ConnectionSpec) -> None:
+    import asyncio
+
+    from wizard.data_copy.state import read_state
+
+    path = _db(tmp_path / "app.db", rows=1_500_000, pad=300)  # a copy of several seconds
+    app = WizardApp(sqlite_file=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+n")
+        fill_connection(app, pg_db, pg_db.password)
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n")
+        assert isinstance(app.screen, CopyScreen)
+        app.screen.message.info("Stopped.")  # an earlier run's status: a new start clears it
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert "Stopped." not in message(app) and "copying into" in message(app)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, ChoiceModal) and "copy is running" in app.screen.title_text
+        assert app.is_running
+        app.screen.query_one("#choice-quit", Button).press()
+        for _ in range(600):
+            if not app.is_running:
+                break
+            await asyncio.sleep(0.05)
+        assert not app.is_running, "the wizard did not close after stopping the copy"
+    state = read_state(pg_db)
+    assert state is not None and state["phase"] == "copy"  # stopped before the end, resumable
+    rows = int(state["tables"]["t"]["rows_done"])
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM t")
+            assert cur.fetchone()[0] == rows < 1_500_000  # exactly the committed batches
+    finally:
+        conn.close()
+
+
+async def test_a_type_the_tool_cannot_load_into_is_explained_in_the_dialog(tmp_path: Path) -> None:
+    from textual.widgets import DataTable
+
+    from screens.widgets import TypeModal
+
+    c = sqlite3.connect(tmp_path / "app.db")
+    c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, code TEXT, name TEXT)")
+    c.executemany("INSERT INTO t VALUES (?, ?, ?)", [(i, f"c{i}", f"n{i}") for i in range(1, 50)])
+    c.commit()
+    c.close()
+    app = WizardApp(sqlite_file=tmp_path / "app.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.state.status["connection"] = "skipped"
+        app.show("schema")
+        await settle(app, pilot)
+        assert isinstance(app.screen, SchemaScreen)
+        columns = app.screen.query_one("#columns", DataTable)
+        columns.move_cursor(row=2)  # name
+        await pilot.press("t")
+        assert isinstance(app.screen, TypeModal)
+        app.screen.query_one("#type-text", Input).value = "uuid"
+        app.screen.query_one("#type-text", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TypeModal), "a bad type closed the dialog"
+        error = str(app.screen.query_one("#type-error").content)
+        assert "uuid" in error and "supported" in error and "Unexpected" not in error
+        app.screen.query_one("#type-text", Input).value = "varchar(20)"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert "t.name: text → varchar(20) (chosen by hand)" in message(app)
+        assert app.screen.query_one("#columns", DataTable).cursor_row == 2  # the next T edits the same column
+        await pilot.press("t")
+        assert isinstance(app.screen, TypeModal)
+        app.screen.query_one("#automatic", Button).press()  # back to the planner's choice
+        await settle(app, pilot)
+        assert "t.name: varchar(20) → text (chosen automatically)" in message(app)
+        await pilot.press("t")
+        app.screen.query_one("#type-text", Input).value = "text"
+        app.screen.query_one("#type-text", Input).focus()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert "stays text" in message(app) and "→" not in message(app)
+
+
+async def test_choices_are_marked_by_a_character_not_only_by_colour(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from screens.widgets import MarkedCheckbox, MarkedRadioButton
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = WizardApp(sqlite_file=_db(tmp_path / "app.db"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+n")
+        local = app.screen.query_one("#kind-local", MarkedRadioButton)
+        own = app.screen.query_one("#kind-own", MarkedRadioButton)
+        assert "●" in str(own.render()) and "●" not in str(local.render())
+        local.value = True
+        await pilot.pause()
+        assert "●" in str(local.render()) and "●" not in str(own.render())
+        remember = app.screen.query_one("#remember", MarkedCheckbox)
+        ticked = "X" in str(remember.render())
+        remember.value = not remember.value
+        await pilot.pause()
+        assert ("X" in str(remember.render())) is not ticked
