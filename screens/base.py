@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, cast
@@ -15,7 +16,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Static
 
 from screens.state import WizardState
-from screens.widgets import HelpModal, MessageBox, StepList
+from screens.widgets import LEGEND, HelpModal, MessageBox, PasswordModal, StepList
 
 
 class Wizard(Protocol):
@@ -100,7 +101,16 @@ class StepScreen(Screen[None]):
             button.press()
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpModal(self.HEADING, self.HELP))
+        """F1: the step's keys (as bound now), what the step marks mean, then what the step does."""
+        keys, seen = [], set()
+        for active in self.active_bindings.values():
+            binding = active.binding
+            if binding.description and binding.description not in seen and binding.action != "help":
+                seen.add(binding.description)
+                keys.append(f"  {self.app.get_key_display(binding):<10} {binding.description}")
+        text = "\n".join(["Keys:", *keys, "  Ctrl+P     commands (go to a step, copy, verify, export)",
+                          "  Tab        next field", "", "Step marks: " + LEGEND, "", self.HELP])
+        self.app.push_screen(HelpModal(self.HEADING, text))
 
     @on(Button.Pressed, "#back")
     def _back_pressed(self) -> None:
@@ -143,15 +153,76 @@ class StepScreen(Screen[None]):
         self.query_one(StepList).show(self.STEP, self.state.status)
         self.message.ok(text)
 
-    def in_thread(self, fn: Callable[[], Any], done: Callable[[Any], None], *, busy: str | None, group: str) -> None:
+    def with_password(self, action: Callable[[], None], why: str) -> None:
+        """Run `action` once the connection has a password: the one known (typed this session, PGPASSWORD, the
+        keyring), else asked for here, in a dialog, instead of failing at the server with none sent. A connection
+        that needs none (trust, a password file) is tried first, so it is never asked for needlessly."""
+        server = self.state.server
+        if server is None or server.password:
+            action()
+            return
+        from wizard.target.connection import ConnectFailed
+        from wizard.target.credentials import keyring_status, resolve_password, save_password
+        from wizard.target.server_check import test_connection
+
+        found = resolve_password(server)
+        if found.password:
+            self.state.server = found
+            action()
+            return
+
+        def asked(answer: tuple[str, bool] | None) -> None:
+            if answer is None:
+                self.message.info(f"▶ The password of {server.user} is needed to {why}.")
+                return
+            secret, remember = answer
+            self.state.server = server.with_password(secret)
+            if remember:
+                self.in_thread(lambda: save_password(server, secret), lambda _: action(), busy=None,
+                               group="password")
+            else:
+                action()
+
+        def probe() -> None:
+            try:
+                test_connection(server)
+            except ConnectFailed as exc:
+                if exc.kind in ("no_password", "password"):
+                    who = f"{server.user} on {server.host}:{server.port}"
+                    self.app.call_from_thread(self.app.push_screen, PasswordModal(
+                        who, f"The wizard needs it to {why}; it is not in the OS keyring or PGPASSWORD.",
+                        keyring_status().usable), asked)
+                    return
+                self.app.call_from_thread(self.failed, exc)
+                return
+            except BaseException as exc:  # shown on this step, like any other failure
+                self.app.call_from_thread(self.failed, exc)
+                return
+            self.app.call_from_thread(action)  # the server needs no password from us (trust, a password file)
+
+        self.run_worker(probe, thread=True, group="password", exit_on_error=False)
+
+    def in_thread(self, fn: Callable[[], Any], done: Callable[[Any], None], *, busy: str | None, group: str,
+                  detail: Callable[[], str] | None = None) -> None:
         """Run `fn` in a worker thread; `done(result)` or the failure display runs on the UI thread. `busy` is
-        shown meanwhile (None: a follow-up job that leaves the step's message alone)."""
+        shown meanwhile with the time it has taken so far and `detail()` (how far it got), refreshed every second
+        (None: a follow-up job that leaves the step's message alone)."""
+        ticker = None
         if busy is not None:
+            started = time.monotonic()
+
+            def tick() -> None:
+                more = detail() if detail is not None else ""
+                self.message.info(f"… {busy} {time.monotonic() - started:.0f} s" + (f", {more}" if more else ""))
+
             self.message.info(f"… {busy}")
+            ticker = self.set_interval(1.0, tick)
         self._jobs = getattr(self, "_jobs", 0) + 1
 
         def finish(callback: Callable[[Any], None], value: Any) -> None:
             self._jobs -= 1
+            if ticker is not None:
+                ticker.stop()
             callback(value)
 
         def job() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import textwrap
 import threading
+import time
 from collections.abc import Iterable
 
 from textual import on
@@ -63,6 +64,10 @@ class CopyScreen(StepScreen):
         self._copying = False
         self._post_logged = False
         self._quit_after = False  # Ctrl+Q during the copy: leave once it has stopped and its last steps are done
+        self._started = time.monotonic()
+        self._overall = (0, 0)  # rows copied, rows in all
+        self._stage = "copying"
+        self._ticked = -1
         self._shown: dict[str, Progress] = {}  # what each bar's label says, to repaint it without a rate
         self.set_interval(0.1, self._paint)
 
@@ -178,7 +183,7 @@ class CopyScreen(StepScreen):
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:
-        self.start()
+        self.with_password(self.start, "copy the data")
 
     def start(self, on_error: str = "fail") -> None:
         spec, plan = self.state.target_spec(), self.state.plan
@@ -189,6 +194,10 @@ class CopyScreen(StepScreen):
         self._copying = True
         self._post_logged = False
         self._clear_view()
+        self._started = time.monotonic()
+        self._overall = (0, sum(t.row_count for t in plan.included_tables))
+        self._stage = "copying"
+        self._ticked = -1
         self.message.info(f"… copying into {spec.dbname}; Stop (Ctrl+X) keeps every committed batch.")
         self.query_one("#start", Button).disabled = True
         self.query_one("#stop", Button).disabled = False
@@ -246,6 +255,24 @@ class CopyScreen(StepScreen):
                 self._post_logged = True
                 self.log_line("all rows copied; building keys, indexes and foreign keys…")
             self.query_one("#overall", ProgressBar).update(total=max(p.overall_total, 1), progress=p.overall_done)
+            self._overall = (p.overall_done, p.overall_total)
+            if p.phase == "post":
+                self._stage = "building keys, indexes and foreign keys"
+        self._tick()
+
+    def _tick(self) -> None:
+        """While copying: how long it has run, how far it got, and what it does now (the index stage has no
+        rows to count), once a second."""
+        if not self._copying or self._quit_after:
+            return
+        elapsed = int(time.monotonic() - self._started)
+        if elapsed == self._ticked:
+            return
+        self._ticked = elapsed
+        done, total = self._overall
+        spec = self.state.target_spec()
+        self.message.info(f"… {self._stage} into {spec.dbname if spec else 'the target'}: {elapsed} s, {done:,} of "
+                          f"{total:,} rows; Stop (Ctrl+X) keeps every committed batch.")
 
     def _idle(self) -> None:
         self._copying = False
@@ -286,7 +313,8 @@ class CopyScreen(StepScreen):
             self.succeeded(f"✓ Already migrated: {total:,} rows are in the target. Press Next to verify.")
         else:
             rejected = f", {result.rejected:,} rejected (see the rejects file)" if result.rejected else ""
-            self.succeeded(f"✓ Copied {total:,} rows{rejected}. Press Next to verify.")
+            took = time.monotonic() - self._started
+            self.succeeded(f"✓ Copied {total:,} rows{rejected} in {took:.0f} s. Press Next to verify.")
 
     def _hand_over(self) -> None:
         """With an app role, the app must own its tables to use them: hand them over after the copy (a quit asked

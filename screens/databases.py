@@ -85,11 +85,11 @@ class DatabasesScreen(StepScreen):
 
     @on(Button.Pressed, "#preview")
     def preview(self) -> None:
-        self._plan("preview")
+        self.with_password(lambda: self._plan("preview"), "look at the server")
 
     @on(Button.Pressed, "#create")
     def create(self) -> None:
-        self._plan("create")
+        self.with_password(lambda: self._plan("create"), "create the databases")
 
     def _planned(self, plan: DatabasePlan, then: str) -> None:
         states = [f"{st.env}: {st.name} — " + ("to create" if not st.exists else

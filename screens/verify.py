@@ -12,10 +12,10 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, Static
 
 from screens.base import StepScreen
-from screens.widgets import fill_table
+from screens.widgets import HelpModal, fill_table
 from wizard.errors import StepFailed
 from wizard.verify.report import difference_line, write_report
-from wizard.verify.results import VerifyReport
+from wizard.verify.results import VerifyProgress, VerifyReport
 from wizard.verify.run import verify
 
 _REPORT = ("", "table / check", "SQLite", "PostgreSQL", "detail")
@@ -49,14 +49,27 @@ class VerifyScreen(StepScreen):
             self._show(self.state.report)
 
     @on(Button.Pressed, "#run")
+    def _run_pressed(self) -> None:
+        self.with_password(self.run, "read the copied data")
+
     def run(self) -> None:
         spec, plan = self.state.target_spec(), self.state.plan
         if spec is None or plan is None:
             self.message.info("▶ A source (step 1) and a connection (step 2) are needed first.")
             return
         big = sum(t.row_count for t in plan.included_tables) > 200_000
-        self.in_thread(lambda: verify(plan, spec, jobs=2 if big else 1), self._verified,
-                       busy="comparing every row…", group="verify")
+        total = 2 * sum(t.row_count for t in plan.included_tables)  # each row is read on both sides
+        seen: dict[tuple[str, str], int] = {}
+
+        def progress(p: VerifyProgress) -> None:  # from the verify's threads; the ticker reads it
+            seen[(p.table, p.side)] = p.rows_done
+
+        def detail() -> str:
+            done = sum(seen.values())
+            return f"{done:,} of {total:,} rows read ({100 * done / total:.0f}%)" if total else ""
+
+        self.in_thread(lambda: verify(plan, spec, jobs=2 if big else 1, on_progress=progress), self._verified,
+                       busy="comparing every row…", group="verify", detail=detail)
 
     def _verified(self, report: VerifyReport) -> None:
         self.state.report = report
@@ -74,11 +87,16 @@ class VerifyScreen(StepScreen):
 
     def _show(self, report: VerifyReport) -> None:
         rows = []
+        self._full: list[str] = []  # each row in full, opened with Enter (a narrow terminal cuts the table)
         for t in report.tables:
             detail = "checksums match" if t.ok else (t.note or f"{len(t.differences)} differing row(s) shown below")
             rows.append(("✓" if t.ok else "✗", t.name, f"{t.source_rows:,}", f"{t.target_rows:,}", detail))
+            self._full.append("\n".join([f"{'✓ matches' if t.ok else '✗ differs'}: table {t.name}",
+                                         f"SQLite rows: {t.source_rows:,}", f"PostgreSQL rows: {t.target_rows:,}",
+                                         detail] + [difference_line(d) for d in t.differences]))
         for c in report.checks:
             rows.append(("✓" if c.ok else "✗", f"{c.name} {c.table or ''}".strip(), "", "", c.detail[:80]))
+            self._full.append(f"{'✓ passed' if c.ok else '✗ failed'}: {c.name} {c.table or ''}\n\n{c.detail}")
         fill_table(self.query_one("#report", DataTable), _REPORT, rows)
         lines = []
         for t in report.tables:
@@ -91,16 +109,32 @@ class VerifyScreen(StepScreen):
         self.query_one("#details", Static).update("\n".join(lines))
         self._summary()
 
-    def _summary(self) -> None:
+    @on(DataTable.RowSelected, "#report")
+    def _open_row(self, event: DataTable.RowSelected) -> None:
+        full = getattr(self, "_full", [])
+        if 0 <= event.cursor_row < len(full):
+            self.app.push_screen(HelpModal("verification", full[event.cursor_row]))
+
+    def summary_lines(self) -> list[str]:
+        """What the wizard did, for the terminal after it closes."""
         s = self.state
-        lines = ["Summary:", f"  source: {s.sqlite_path}", f"  plan: {s.plan_path}"]
+        lines = [f"  source: {s.sqlite_path}", f"  plan: {s.plan_path}"]
         lines += [f"  {what}: {where}" for what, where in s.written.items()]
         if s.databases:
             lines.append("  databases: " + ", ".join(f"{e} → {d}" for e, d in s.databases.items()))
         spec = s.target_spec()
         if spec is not None:
             lines.append(f"  data in: {spec}")
-        self.query_one("#summary", Static).update("\n".join(lines))
+        if s.copy_result is not None:
+            rows = sum(t.rows for t in s.copy_result.tables)
+            lines.append(f"  copied: {rows:,} rows in {len(s.copy_result.tables)} table(s)"
+                         + (f", {s.copy_result.rejected:,} rejected" if s.copy_result.rejected else ""))
+        if s.report is not None:
+            lines.append("  verified: every row and check" if s.report.ok else "  NOT verified: see the report")
+        return lines
+
+    def _summary(self) -> None:
+        self.query_one("#summary", Static).update("\n".join(["Summary:", *self.summary_lines()]))
 
     def _export(self, suffix: str) -> None:
         report, source = self.state.report, self.state.sqlite_path
@@ -128,4 +162,5 @@ class VerifyScreen(StepScreen):
         self.state.status[self.STEP] = "done" if self.state.report and self.state.report.ok else \
             self.state.status.get(self.STEP, "todo")
         self.state.save()
+        self.app.summary = ["pgmigrate-wizard finished:", *self.summary_lines()]  # type: ignore[attr-defined,unused-ignore]
         self.app.exit(0 if self.state.report and self.state.report.ok else 1)

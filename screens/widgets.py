@@ -72,10 +72,11 @@ class MessageBox(Static):
 
     def error(self, exc: BaseException) -> None:
         if isinstance(exc, WizardError):
-            text = f"✗ {exc.title}: {exc.message}" + (f"\n  Next step: {exc.hint}" if exc.hint else "")
+            hint = getattr(exc, "ui_hint", "") or exc.hint  # the screens' own next step, not a command-line flag
+            text = f"✗ {exc.title}: {exc.message}" + (f"\n  Next step: {hint}" if hint else "")
         else:
-            text = f"✗ Unexpected {type(exc).__name__}: {exc}\n  Next step: retry; if it persists, run the " \
-                   "headless command with --debug and report it."
+            text = f"✗ Unexpected {type(exc).__name__}: {exc}\n  Next step: retry; if it persists, report it " \
+                   "with this message and what you did just before."
         self.set_classes("message error")
         self.update(text)
 
@@ -131,6 +132,42 @@ class ChoiceModal(ModalScreen[str]):
     @on(Button.Pressed)
     def pressed(self, event: Button.Pressed) -> None:
         self.dismiss((event.button.id or "").removeprefix("choice-"))
+
+
+class PasswordModal(ModalScreen[tuple[str, bool] | None]):
+    """The password a step needs and the wizard does not have (no keyring, a restarted wizard): asked where it is
+    needed, with the choice to keep it in the OS keyring. Returns (password, remember) or None."""
+
+    BINDINGS = [("escape", "cancel", "Cancel")]
+
+    def __init__(self, who: str, why: str, can_remember: bool) -> None:
+        super().__init__()
+        self.who, self.why, self.can_remember = who, why, can_remember
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(f"Password for {self.who}", classes="dialog-title")
+            yield Static(self.why, markup=False)
+            yield Input(password=True, id="secret", compact=True)
+            yield MarkedCheckbox("Remember it in the OS keyring", value=self.can_remember, id="keep",
+                                 disabled=not self.can_remember, compact=True)
+            with Horizontal(classes="buttons"):
+                yield Button("OK", id="ok", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#secret", Input).focus()
+
+    @on(Button.Pressed, "#ok")
+    @on(Input.Submitted, "#secret")
+    def ok(self) -> None:
+        secret = self.query_one("#secret", Input).value
+        if secret:
+            self.dismiss((secret, self.query_one("#keep", MarkedCheckbox).value))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 
 
 class ConfirmNameModal(ModalScreen[bool]):

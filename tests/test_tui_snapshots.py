@@ -1,5 +1,6 @@
-"""Snapshots of every step at 100x30 (pytest-textual-snapshot). The demo database is built deterministically in a
-fixed folder so paths in the screens are the same on every machine; no server is contacted."""
+"""Snapshots of every step at 80x24 (the smallest terminal it must work in) and 120x36 (pytest-textual-snapshot).
+The demo database is built deterministically in a fixed folder so paths in the screens are the same on every
+machine; no server is contacted."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from wizard.target.connection import ConnectionSpec
 
 FOLDER = Path("/tmp/pgmw-snapshots")
 REPO = Path(__file__).resolve().parent.parent
-SIZE = (100, 30)
+SIZES = {"80x24": (80, 24), "120x36": (120, 36)}
 
 
 @pytest.fixture
@@ -59,6 +60,7 @@ def _before(step: str):  # type: ignore[no-untyped-def]
     return run_before
 
 
+@pytest.mark.parametrize("size", list(SIZES))
 @pytest.mark.parametrize("step", ["source", "connection", "databases", "schema", "envfile", "copy", "verify"])
-def test_step_snapshot(step: str, demo: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(WizardApp(sqlite_file=demo), run_before=_before(step), terminal_size=SIZE)
+def test_step_snapshot(step: str, size: str, demo: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(WizardApp(sqlite_file=demo), run_before=_before(step), terminal_size=SIZES[size])

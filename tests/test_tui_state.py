@@ -353,3 +353,142 @@ async def test_choices_are_marked_by_a_character_not_only_by_colour(tmp_path: Pa
         remember.value = not remember.value
         await pilot.pause()
         assert ("X" in str(remember.render())) is not ticked
+
+
+async def test_a_missing_password_is_asked_for_where_it_is_needed(tmp_path: Path, pg_db: ConnectionSpec) -> None:
+    from screens.widgets import MarkedCheckbox, PasswordModal
+    from wizard.target import credentials
+
+    path = _db(tmp_path / "app.db", rows=500)
+    app = WizardApp(sqlite_file=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+n")
+        fill_connection(app, pg_db, pg_db.password)
+        app.screen.query_one("#remember", MarkedCheckbox).value = False  # nothing keeps it past this session
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n")
+        assert isinstance(app.screen, CopyScreen)
+        await pilot.press("ctrl+q")
+    credentials.forget_session()  # a new process: only the keyring (empty here) would remember
+    again = WizardApp(sqlite_file=path)
+    async with again.run_test(size=SIZE) as pilot:
+        await settle(again, pilot)
+        await settle(again, pilot)
+        assert isinstance(again.screen, CopyScreen) and again.state.server is not None
+        assert again.state.server.password is None
+        await pilot.press("ctrl+t")
+        await settle(again, pilot)
+        assert isinstance(again.screen, PasswordModal)
+        assert "rejected" not in str(again.screen_stack[-2].query_one("#message").content)
+        again.screen.query_one("#secret", Input).value = pg_db.password or ""
+        again.screen.query_one("#ok", Button).press()
+        await settle(again, pilot)
+        await settle(again, pilot)
+        assert again.state.copy_result is not None, message(again)
+        assert "Copied 500 rows" in message(again)
+
+
+async def test_the_built_in_servers_password_is_never_asked_for(tmp_path: Path, pg_server, pg_db: ConnectionSpec,  # type: ignore[no-untyped-def]
+                                                                 monkeypatch) -> None:
+    from wizard.target import local_server
+
+    if pg_server.pgdata is None:
+        pytest.skip("the test server is not the built-in one")
+    monkeypatch.setattr(local_server, "default_data_dir", lambda: pg_server.pgdata)
+    path = _db(tmp_path / "app.db", rows=500)
+    from wizard.plan.planner import build_plan
+    from wizard.plan_model import default_plan_path, save_plan
+
+    plan = build_plan(path)
+    plan.wizard_state = {"step": "copy", "status": {"source": "done", "connection": "done", "databases": "skipped",
+                                                     "schema": "done", "envfile": "skipped"},
+                         "server": {"host": pg_db.host, "port": pg_db.port, "user": pg_db.user,
+                                    "dbname": pg_db.dbname, "sslmode": "disable"}, "local": True}
+    save_plan(plan, default_plan_path(path))  # what a wizard that used the built-in server left
+    app = WizardApp(sqlite_file=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await settle(app, pilot)
+        assert isinstance(app.screen, CopyScreen)
+        assert app.state.server is not None and app.state.server.password == pg_server.admin.password
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        await settle(app, pilot)
+        assert app.state.copy_result is not None, message(app)
+
+
+async def test_long_work_shows_its_time_and_progress(tmp_path: Path) -> None:
+    import time
+
+    app = WizardApp(sqlite_file=_db(tmp_path / "app.db"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, SourceScreen)
+        screen.in_thread(lambda: time.sleep(2.4), lambda _: None, busy="working", group="slow",
+                         detail=lambda: "7 of 9 parts")
+        await pilot.pause(2.2)
+        assert "… working 2 s, 7 of 9 parts" in message(app)
+        await app.workers.wait_for_complete()
+
+
+async def test_verify_at_80x24_opens_a_cut_row_in_full_and_finish_prints_a_summary(
+        tmp_path: Path, pg_db: ConnectionSpec) -> None:
+    from textual.widgets import DataTable
+
+    from screens.verify import VerifyScreen
+    from screens.widgets import HelpModal
+
+    path = _db(tmp_path / "app.db", rows=300)
+    app = WizardApp(sqlite_file=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+n")
+        fill_connection(app, pg_db, pg_db.password)
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n")
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert app.state.copy_result is not None, message(app)
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, VerifyScreen)
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert app.state.report is not None and app.state.report.ok, message(app)
+        report = app.screen.query_one("#report", DataTable)
+        last = report.row_count - 1
+        check = app.state.report.checks[-1]
+        report.focus()
+        report.move_cursor(row=last)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpModal)
+        assert check.detail in app.screen.text and check.name in app.screen.text  # in full, whatever the width
+        await pilot.press("escape")
+        await pilot.press("ctrl+n")  # Finish
+    assert app.return_code == 0
+    summary = "\n".join(app.summary)
+    assert str(path) in summary and "copied: 300 rows" in summary and "verified" in summary
+
+
+async def test_the_command_palette_and_the_keys_overlay(tmp_path: Path) -> None:
+    from screens.widgets import LEGEND, HelpModal
+
+    app = WizardApp(sqlite_file=_db(tmp_path / "app.db"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"go to 4")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, SchemaScreen)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpModal)
+        text = app.screen.text
+        assert "Keys:" in text and "Next" in text and "Change type" in text and LEGEND in text

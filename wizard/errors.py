@@ -13,11 +13,12 @@ class WizardError(Exception):
 
     exit_code = EXIT_USAGE
 
-    def __init__(self, message: str, *, title: str = "Error", hint: str = "") -> None:
+    def __init__(self, message: str, *, title: str = "Error", hint: str = "", ui_hint: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.title = title
         self.hint = hint
+        self.ui_hint = ui_hint  # the next step as the wizard's screens say it (no command-line flags), if it differs
 
     def __reduce__(self) -> tuple[object, ...]:
         # Rebuilt from its fields, not by calling __init__ again (subclasses take other arguments): an error

@@ -109,12 +109,15 @@ class Run:
         self.overall_done = 0
         self.notes: list[str] = []  # see MigrationResult.notes
 
-    def emit(self, t: TablePlan, phase: str, done: int, nbytes: int, started: float, delta: int) -> None:
+    def emit(self, t: TablePlan, phase: str, done: int, nbytes: int, started: float, delta: int,
+             before: int = 0) -> None:
+        """Report a table's progress: `done` rows of it in the target, `before` of them copied by an earlier run
+        (not by this one since `started`: they do not count in its rate)."""
         with self.lock:
             self.overall_done += delta
             overall = self.overall_done
         elapsed = max(time.monotonic() - started, 1e-6)
-        rate = done / elapsed if phase == "copy" else 0.0
+        rate = max(done - before, 0) / elapsed if phase == "copy" else 0.0
         eta = (t.row_count - done) / rate if rate > 0 and t.row_count >= done else None
         self.on_progress(Progress(t.source, phase, done, t.row_count, nbytes, rate, eta, overall,
                                   self.overall_total))

@@ -83,7 +83,8 @@ def copy_all(run: Run, snapshot: Snapshot, pool: Processes | None = None) -> lis
         elif kind == "rows":
             done_rows[source] = done_rows.get(source, 0) + rows_delta
             nbytes[source] = nbytes.get(source, 0) + bytes_delta
-            run.emit(t, "copy", done_rows[source], nbytes[source], began.get(source, started), rows_delta)
+            run.emit(t, "copy", done_rows[source], nbytes[source], began.get(source, started), rows_delta,
+                     before=done_before.get(source, 0))
         elif kind == "part-done":
             left[source] -= 1
             if left[source] == 0:

@@ -116,7 +116,8 @@ def completed(snapshot: Snapshot) -> Snapshot:
     if not isinstance(digest, str):
         reason = f": {digest.strerror}" if isinstance(digest, OSError) else ""
         raise InputError(f"The snapshot {snapshot.path} could not be read back for its SHA-256{reason}.",
-                         title="Snapshot failed", hint="Check the backup folder, then rerun with --restart.")
+                         title="Snapshot failed", hint="Check the backup folder, then rerun with --restart.",
+                         ui_hint="Check the backup folder, then start the copy over (Start).")
     return replace(snapshot, sha256=digest)
 
 

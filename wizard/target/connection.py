@@ -170,13 +170,24 @@ class ConnectFailed(InputError):
     """A connection attempt failed; `kind` says which of the known causes it was."""
 
     def __init__(self, kind: str, message: str, hint: str) -> None:
-        super().__init__(message, title="Connection failed", hint=hint)
+        super().__init__(message, title="Connection failed", hint=hint, ui_hint=_UI_HINTS.get(kind, ""))
         self.kind = kind
+
+
+# The next step as the wizard says it, where the command line's differs.
+_UI_HINTS = {
+    "refused": "Is PostgreSQL running, and on this port? Start it (or choose the built-in PostgreSQL in step 2), "
+               "then retry.",
+    "no_password": "Type the password when the wizard asks for it, or in step 2.",
+}
 
 
 # (kind, regular expressions searched in libpq's message, explanation, next step). First match wins.
 _RULES: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
-    ("password", ("password authentication failed", "no password supplied", "password is required"),
+    ("no_password", ("no password supplied", "password is required"),
+     "The server needs a password for user '{user}', and none was given.",
+     "Give it (PGPASSWORD, the OS keyring, the password file, or the prompt) and try again."),
+    ("password", ("password authentication failed",),
      "The server rejected the password for user '{user}'.",
      "Check the password (PGPASSWORD, the OS keyring or the prompt) and try again."),
     ("no_role", (r'role "[^"]*" does not exist',),

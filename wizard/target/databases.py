@@ -135,7 +135,8 @@ def plan_databases(admin: ConnectionSpec, request: DatabaseRequest) -> DatabaseP
         if request.app_role and not role_exists and not given and not keyring_status().usable:
             raise InputError(f"No OS keyring is available to keep the generated password of role "
                              f"'{request.app_role}', so it would be lost.", title="Nowhere to keep the password",
-                             hint=f"Choose the password yourself: set {APP_PASSWORD_ENV} and run again.")
+                             hint=f"Choose the password yourself: set {APP_PASSWORD_ENV} and run again.",
+                             ui_hint="Type the role's password in the 'Its password' field, then Create again.")
         steps: list[Step] = []
         role = request.app_role
         if role and not role_exists:

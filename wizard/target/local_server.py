@@ -39,6 +39,17 @@ def default_data_dir() -> Path:
     return platformdirs.user_data_path("pgmigrate-wizard") / "local-pg"
 
 
+def known_password(pgdata: Path | None = None) -> str | None:
+    """The built-in server's password as this tool set it (kept in its data folder, readable by this user only),
+    without starting it; None before its first start."""
+    try:
+        state = json.loads((Path(pgdata or default_data_dir()) / _STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    password = state.get("password") if isinstance(state, dict) else None
+    return password if isinstance(password, str) else None
+
+
 @dataclass(frozen=True)
 class LocalServer:
     """A running local server: where its data is, its port, and how to reach it."""

@@ -49,9 +49,13 @@ class TargetStopped(StepFailed):
                              f"for {stalled:.0f} s.",
                              title="Connection stalled",
                              hint="Check the network (Wi-Fi, VPN, a laptop that slept) and that the server is up, "
-                                  "then run migrate again: it resumes from the last committed batch.")
+                                  "then run migrate again: it resumes from the last committed batch.",
+                             ui_hint="Check the network (Wi-Fi, VPN, a laptop that slept) and that the server is up, "
+                                     "then press Resume: it continues from the last committed batch.")
             return
         super().__init__(f"The target server stopped the migration while {doing}: {first_line(exc)}.",
                          title="Target stopped",
                          hint="Fix the cause (is the server up? a statement_timeout or a lock held by another "
-                              "session?), then run migrate again: it resumes from the last committed batch.")
+                              "session?), then run migrate again: it resumes from the last committed batch.",
+                         ui_hint="Fix the cause (is the server up? a statement_timeout or a lock held by another "
+                                 "session?), then press Resume: it continues from the last committed batch.")
