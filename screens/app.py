@@ -7,8 +7,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.screen import Screen
+from textual.widgets import Input
 
 from screens.base import StepScreen
 from screens.connection import ConnectionScreen
@@ -71,7 +73,16 @@ class WizardApp(App[int]):
     def show(self, step: str) -> None:
         self.state.step = step
         self.state.save()
+        screen = self.get_screen(step)
+        if isinstance(screen, StepScreen) and screen is not self.screen:
+            screen.settle_on_show = True  # it settles once on screen (see StepScreen.settling)
         self.switch_screen(step)
+
+    async def on_event(self, event: events.Event) -> None:
+        if (isinstance(event, events.Key) and event.is_printable and isinstance(self.screen, StepScreen)
+                and isinstance(self.screen.focused, Input) and self.screen.settling()):
+            return  # typed for the step before this one: dropped rather than put into this step's field
+        await super().on_event(event)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Ctrl+P: the wizard's own commands first (go to a step, start the copy, verify, export, keys), then

@@ -32,6 +32,9 @@ class Wizard(Protocol):
     def restore(self, data: dict[str, Any]) -> None: ...
 
 
+_SETTLE_S = 0.3  # how long a step shown anew ignores typing (keys meant for the step before it)
+
+
 class StepScreen(Screen[None]):
     STEP: ClassVar[str] = ""
     HEADING: ClassVar[str] = ""
@@ -73,6 +76,9 @@ class StepScreen(Screen[None]):
         return self.query_one("#message", MessageBox)
 
     def on_screen_resume(self) -> None:
+        if self.settle_on_show:  # shown by a step change (not back from a dialog)
+            self.settle_on_show = False
+            self.shown_at = time.monotonic()
         self.query_one(StepList).show(self.STEP, self.state.status)
         self.query_one("#back", Button).disabled = self.STEP == "source"
         self.refresh_step()
@@ -88,6 +94,14 @@ class StepScreen(Screen[None]):
         """The step's state once Next leaves it: "done", or "skipped" for an optional step whose work was not
         done (what exists decides, not the key that was pressed)."""
         return "done"
+
+    shown_at = 0.0
+    settle_on_show = False
+
+    def settling(self) -> bool:
+        """Just shown: keys typed on the way here (the end of a password, then Next, then more keys) are meant
+        for the step before, not for this step's first field (WizardApp drops them)."""
+        return time.monotonic() - self.shown_at < _SETTLE_S
 
     @property
     def working(self) -> bool:

@@ -22,7 +22,7 @@ SSLMODES = ["disable", "prefer", "require", "verify-full"]
 
 class ConnectionScreen(StepScreen):
     STEP = "connection"
-    AUTO_FOCUS = "#kind"
+    AUTO_FOCUS = "#url"  # typing starts in the URL field: Enter on the choice above would switch servers
     BINDINGS = [Binding("ctrl+t", "press('#test')", "Test connection"),
                 Binding("ctrl+l", "use_local", "Built-in server")]
     HEADING = "2. Connection: where PostgreSQL is"
@@ -48,7 +48,7 @@ class ConnectionScreen(StepScreen):
             yield Input("postgres", id="dbname", compact=True)
         with Horizontal(classes="row"):
             yield Label("Password", classes="field-label")
-            yield Input(password=True, id="password", placeholder="(PGPASSWORD or keyring if empty)",
+            yield Input(password=True, id="password", placeholder="optional",
                         compact=True)
             yield Label("SSL", classes="field-label")
             yield Select([(m, m) for m in SSLMODES], value="prefer", allow_blank=False, id="sslmode",
@@ -129,7 +129,7 @@ class ConnectionScreen(StepScreen):
             self.failed(exc)
             return
         remember = self.query_one("#remember", MarkedCheckbox).value
-
+        self.query_one("#server", Static).update("")  # the last test's server is not this one
         def work() -> tuple[ConnectionSpec, ServerInfo, str | None]:
             if spec is None:
                 from wizard.target.local_server import start_local_server
@@ -159,7 +159,8 @@ class ConnectionScreen(StepScreen):
                            (("superuser", info.superuser), ("CREATEDB", info.createdb),
                             ("CREATEROLE", info.createrole)))
         version = info.version.split(" on ")[0]
-        self.query_one("#server", Static).update(f"{version} as {info.user} ({rights})\n{spec}")
+        where = f"{spec.user}@{spec.host}:{spec.port}/{spec.dbname}, SSL {spec.sslmode}"  # no URL to wrap mid-word
+        self.query_one("#server", Static).update(f"{version} as {info.user} ({rights})\n{where}")
         self.state.save()
         self.succeeded("✓ Connected." + (f" {note}" if note else "") + " Press Next (Ctrl+N).")
 
@@ -169,4 +170,8 @@ class ConnectionScreen(StepScreen):
             self.message.update(str(self.message.content) + "\n  No server yet? Ctrl+L uses the built-in PostgreSQL.")
 
     def can_leave(self) -> str | None:
+        if self.working:
+            return "Wait: the connection is being tested."
+        if self.state.status.get(self.STEP) == "failed":
+            return "The last test failed (see above): fix the settings and Test connection again (Ctrl+T)."
         return None if self.state.server is not None else "Test the connection first."

@@ -237,8 +237,10 @@ class CopyScreen(StepScreen):
             bar_id = "bar-" + str(abs(hash(p.table)))
             found = bars.query(f"#{bar_id}")
             if not found:
-                bars.mount(Label(p.table, id=f"label-{bar_id}"), ProgressBar(total=max(p.rows_total, 1),
-                                                                             id=bar_id, show_eta=False))
+                # one line per table (its name and counts, then its bar): the log keeps room on a small terminal
+                bars.mount(Horizontal(Label(p.table, id=f"label-{bar_id}", classes="bar-label"),
+                                      ProgressBar(total=max(p.rows_total, 1), id=bar_id, show_eta=False),
+                                      classes="bar-row"))
                 with self._progress_lock:  # painted on the next tick, once the bar is mounted
                     self._latest_progress.setdefault(p.table, p)
                 continue

@@ -39,9 +39,9 @@ class DatabasesScreen(StepScreen):
             yield Input("dev,test,prod", id="envs", compact=True)
         with Horizontal(classes="row"):
             yield Label("App role", classes="field-label")
-            yield Input(placeholder="optional, e.g. shop_app", id="role", compact=True)
+            yield Input(placeholder="optional", id="role", compact=True)
             yield Label("Its password", classes="field-label")
-            yield Input(placeholder="empty: generated, kept in keyring", password=True, id="role-password",
+            yield Input(placeholder="(generate)", password=True, id="role-password",
                         compact=True)
         with Horizontal(classes="row"):
             yield Button("Preview SQL", id="preview", compact=True)

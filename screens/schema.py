@@ -11,7 +11,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static, TextArea
 
 from screens.base import StepScreen
-from screens.widgets import AUTOMATIC, TypeModal, fill_table
+from screens.widgets import AUTOMATIC, TypeModal, fill_table, in_wizard
 from wizard.plan.ddl import render_script
 from wizard.plan.planner import build_plan
 from wizard.plan.type_mapping import TARGET_TYPES
@@ -81,7 +81,7 @@ class SchemaScreen(StepScreen):
         self._columns_of = t.source
         rows = []
         for c in t.columns:
-            notes = [f.message for f in plan.findings if f.table == t.source and f.column == c.source]
+            notes = [in_wizard(f.message) for f in plan.findings if f.table == t.source and f.column == c.source]
             notes += [f"suggestion: {s}" for s in c.suggestions]
             rows.append((c.source, c.declared_type or "(none)", c.pg_type + (" *" if c.override else ""),
                          "; ".join(notes)[:90]))

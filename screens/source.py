@@ -15,7 +15,7 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, DirectoryTree, Input, Label, Static
 
 from screens.base import StepScreen
-from screens.widgets import fill_table
+from screens.widgets import fill_table, in_wizard
 from wizard.data_copy.replan import SAMPLE_ROWS
 from wizard.plan.inspection import human_size
 from wizard.plan.planner import build_plan
@@ -182,7 +182,7 @@ class SourceScreen(StepScreen):
         lines = [f"Findings ({len(plan.findings)}):"] if plan.findings else ["No findings: the data fits as is."]
         for f in sorted(plan.findings, key=lambda f: order.get(f.severity, 3))[:30]:
             where = ".".join(x for x in (f.table, f.column) if x)
-            lines.append(f"[{f.severity}] {where + ': ' if where else ''}{f.message} → {f.resolution}")
+            lines.append(in_wizard(f"[{f.severity}] {where + ': ' if where else ''}{f.message} → {f.resolution}"))
         self.query_one("#findings", Static).update("\n".join(lines))
 
     def can_leave(self) -> str | None:

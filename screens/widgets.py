@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from rich.cells import cell_len
+from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -18,7 +20,21 @@ from wizard.errors import WizardError
 
 # Each state has its own character, so the list reads the same without colour (NO_COLOR, a monochrome terminal).
 MARKS = {"done": "✓", "failed": "✗", "current": "▶", "todo": "·", "skipped": "–", "stale": "!"}
-LEGEND = "✓ done  ✗ failed  ! redo (changed before it)  – skipped  · to do  ▶ / ◀ this step"
+LEGEND = "✓ done  ✗ failed  ! redo (changed before it)  – skipped  · to do  ▶ this step (shown reversed)"
+
+
+_TYPE_FLAG = re.compile(r"(?:use |override with )?(\()?--type ([^\s=]+)=([A-Za-z_]\w*(?:\(\d+(?:,\s*\d+)?\))?)(\))?")
+
+
+def in_wizard(text: str) -> str:
+    """A plan's finding as the wizard says it: the command line's `--type TABLE.COLUMN=TYPE` becomes the Schema
+    step's way to change a type."""
+    def said(m: re.Match[str]) -> str:
+        what = "another type" if m.group(3) == "TYPE" else m.group(3)
+        way = f"choose {what} for {m.group(2)} in step 4 (Schema: T)"
+        return f"({way})" if m.group(1) and m.group(4) else (m.group(1) or "") + way + (m.group(4) or "")
+
+    return _TYPE_FLAG.sub(said, text)
 
 
 class StepList(Static):
@@ -30,13 +46,16 @@ class StepList(Static):
             self.step = step
 
     def show(self, current: str, status: dict[str, str]) -> None:
-        lines = []
+        text = Text()
         for i, (name, label) in enumerate(STEPS, start=1):
             state = status.get(name, "todo")
             here = name == current
             mark = MARKS["current"] if here and state == "todo" else MARKS[state]
-            lines.append(f"{mark} {i}. {label}" + (" ◀" if here and state != "todo" else ""))
-        self.update("\n".join(lines))
+            # the current step is also shown reversed: visible without colour, and its mark still tells its state
+            text.append(f"{mark} {i}. {label}", style="bold reverse" if here else "")
+            if i < len(STEPS):
+                text.append("\n")
+        self.update(text)
 
     def on_click(self, event: events.Click) -> None:
         row = event.y - self.styles.padding.top

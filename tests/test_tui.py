@@ -393,6 +393,7 @@ async def test_an_entered_url_keeps_its_password_off_the_screen(chinook: Path) -
         assert isinstance(app.screen, ConnectionScreen)
         url = app.screen.query_one("#url", Input)
         url.focus()
+        await pilot.pause(0.4)  # a step just shown takes keys after a moment (StepScreen.settling)
         typed = "postgresql://alice:S3cret-pw@db.example.com:6543/shop?sslmode=require"
         await pilot.press(*typed)
         await pilot.pause()

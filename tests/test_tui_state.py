@@ -492,3 +492,29 @@ async def test_the_command_palette_and_the_keys_overlay(tmp_path: Path) -> None:
         assert isinstance(app.screen, HelpModal)
         text = app.screen.text
         assert "Keys:" in text and "Next" in text and "Change type" in text and LEGEND in text
+
+
+async def test_findings_inside_the_wizard_give_the_wizards_way_not_a_flag(tmp_path: Path) -> None:
+    from wizard.demo import make
+
+    make(tmp_path / "shop.db")
+    app = WizardApp(sqlite_file=tmp_path / "shop.db")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        findings = str(app.screen.query_one("#findings").content)
+        assert "--type" not in findings and "choose boolean for posts.published in step 4 (Schema: T)" in findings
+
+
+async def test_keys_typed_during_a_step_change_do_not_land_in_the_next_steps_field(tmp_path: Path) -> None:
+    app = WizardApp(sqlite_file=_db(tmp_path / "app.db"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.state.server = ConnectionSpec("127.0.0.1", 9, "app", "shop", "disable")
+        app.show("databases")
+        await pilot.press(*"secret")  # the end of a password typed on the step before
+        base = app.screen.query_one("#base", Input)
+        assert "secret" not in base.value
+        await pilot.pause(0.5)
+        assert app.focused is base  # then the step takes keys as usual
+        await pilot.press("x")
+        assert base.value.endswith("x")

@@ -55,11 +55,12 @@ class Terminal:
         raise AssertionError(f"{texts!r} did not all appear; the screen shows:\n{self.screen()}")
 
     def enter_url(self, url: str) -> None:
-        """Tab from the server kind to the URL field and type `url`. The first Tab can arrive before the screen has
-        focused its first field (then it only focuses the server kind, where typed text does nothing), so this
-        tries again until the URL is seen in its field."""
+        """Type `url` into the URL field, where the Connection step starts. A step just shown ignores typing for a
+        moment (keys meant for the step before it), so this waits like a person would, and types it again (after
+        clearing the field) until the URL is seen in its field."""
         for _ in range(3):
-            self.keys("Tab")
+            time.sleep(0.5)
+            self.keys("C-u")
             self.type(url)
             try:
                 self.wait_for(url[-20:], timeout=5)

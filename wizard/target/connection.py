@@ -179,6 +179,7 @@ _UI_HINTS = {
     "refused": "Is PostgreSQL running, and on this port? Start it (or choose the built-in PostgreSQL in step 2), "
                "then retry.",
     "no_password": "Type the password when the wizard asks for it, or in step 2.",
+    "password": "Check the password (and the user), then Test connection again.",
 }
 
 
