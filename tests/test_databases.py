@@ -101,11 +101,12 @@ def test_non_empty_database_is_only_dropped_with_the_typed_name(pg_server, names
     conn = connect(dev)
     with conn.cursor() as cur:
         cur.execute("CREATE TABLE precious (v text); INSERT INTO precious VALUES ('keep me')")
+        cur.execute("CREATE SCHEMA pgmigrate; CREATE TABLE pgmigrate.run (id int)")  # a copy's own state
     conn.commit()
     conn.close()
 
     plan = plan_databases(admin, req)
-    assert plan.databases[0].non_empty and plan.databases[0].tables == 1
+    assert plan.databases[0].non_empty and plan.databases[0].tables == 1  # the app's tables, not the tool's
     create_databases(admin, plan)  # no confirmation: reused, untouched
     with pytest.raises(InputError, match="did not match"):
         create_databases(admin, plan, drop_confirmed={dev.dbname: "yes"})

@@ -173,32 +173,6 @@ async def test_another_source_marks_later_steps_for_redoing(tmp_path: Path, pg_d
         conn.close()
 
 
-def _stopped_copy(path: Path, spec: ConnectionSpec) -> int:
-    """A copy of `path` into `spec` stopped after its first batches, as a kill or Stop leaves it: the rows
-    committed."""
-    import threading
-
-    from wizard.data_copy.model import CopyOptions
-    from wizard.data_copy.run import migrate
-    from wizard.data_copy.state import read_state
-    from wizard.plan.planner import build_plan
-    from wizard.plan_model import default_plan_path, save_plan
-
-    plan = build_plan(path)
-    save_plan(plan, default_plan_path(path))
-    stop = threading.Event()
-
-    def halt(p) -> None:  # type: ignore[no-untyped-def]
-        if p.rows_done >= 5_000:
-            stop.set()
-
-    with pytest.raises(Exception, match="cancelled"):
-        migrate(plan, spec, CopyOptions(jobs=1, batch_size=1000), on_progress=halt, cancel=stop)
-    state = read_state(spec)
-    assert state is not None
-    return int(state["tables"]["t"]["rows_done"])
-
-
 async def _to_databases(app: WizardApp, pilot, admin: ConnectionSpec, base: str, envs: str) -> None:  # type: ignore[no-untyped-def]
     await settle(app, pilot)
     await pilot.press("ctrl+n")
@@ -214,15 +188,42 @@ async def _to_databases(app: WizardApp, pilot, admin: ConnectionSpec, base: str,
     assert len(app.state.databases) == len(envs.split(",")), message(app)
 
 
-async def test_a_copy_stopped_in_another_environment_is_offered_for_resume(
+def _killed_copy(path: Path, spec: ConnectionSpec) -> int:
+    """A copy of `path` into `spec` killed (kill -9) once its first batches are committed: the rows committed."""
+    import signal
+    import subprocess
+
+    from tests.test_faults import _cmd, _env, _wait
+    from wizard.data_copy.state import read_state
+
+    def committed() -> int:
+        try:
+            state = read_state(spec)
+        except Exception:  # noqa: BLE001 - not created yet
+            return 0
+        return sum(int(t["rows_done"]) for t in state["tables"].values()) if state else 0
+
+    proc = subprocess.Popen(_cmd(path, spec), env=_env(spec), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        _wait(lambda: committed() >= 10_000, "the killed copy's first batches", timeout=120)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return committed()
+
+
+async def test_a_copy_killed_in_another_environment_is_offered_for_resume(
         tmp_path: Path, pg_server, base_name: str) -> None:  # type: ignore[no-untyped-def]
-    path = _db(tmp_path / "app.db", rows=100_000)
+    path = _db(tmp_path / "app.db", rows=100_000, pad=600)
     app = WizardApp(sqlite_file=path)
     async with app.run_test(size=SIZE) as pilot:
         await _to_databases(app, pilot, pg_server.admin, base_name, "dev,test")
         test_db = pg_server.admin.with_dbname(f"{base_name}_test")
-        committed = _stopped_copy(path, test_db)  # the copy into test was killed
-        assert 0 < committed < 100_000
+        committed = _killed_copy(path, test_db)  # the copy into test was killed
+        assert 0 < committed < 100_000, "the kill came too late"
         app.state.target_env = "dev"  # as a restarted wizard had it before: the copy was not into dev
         await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
         assert isinstance(app.screen, CopyScreen)

@@ -264,3 +264,28 @@ def test_a_constraint_left_not_valid_is_reported_with_its_offending_keys(make_sq
                                             "of p: (pid) = 77 (2 rows).")
     assert "1 row(s) of ch break CHECK (n > 0): (id) = 3." in failed["check"]
     assert not report.ok
+
+
+def test_verify_against_the_built_in_server_does_not_create_the_database_it_checks(pg_server, monkeypatch,  # type: ignore[no-untyped-def]
+                                                                                  make_sqlite) -> None:
+    import uuid
+
+    import pytest
+
+    from wizard.cli.main import main as cli_main
+    from wizard.target import local_server
+
+    if pg_server.pgdata is None:
+        pytest.skip("the test server is not the built-in one")
+    monkeypatch.setattr(local_server, "default_data_dir", lambda: pg_server.pgdata)
+    db = make_sqlite("CREATE TABLE t (id INTEGER PRIMARY KEY);", {"t": [(1,)]})
+    name = f"never_made_{uuid.uuid4().hex[:8]}"
+    code = cli_main(["verify", str(db), "--target", f"local/{name}"])
+    assert code != 0
+    conn = psycopg2.connect(**pg_server.admin.connect_kwargs())
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,))
+            assert cur.fetchone()[0] == 0
+    finally:
+        conn.close()

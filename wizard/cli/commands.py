@@ -162,7 +162,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from wizard.verify.run import verify
 
     stall_time.configure(args.stall_timeout)
-    spec = resolve_target(args.target, default_db=database_name_for(args.sqlite_file))
+    spec = resolve_target(args.target, default_db=database_name_for(args.sqlite_file), create=False)
     plan = _plan_for(args, spec)
     report = verify(plan, spec, jobs=args.jobs, examples=args.examples, stall_timeout_s=args.stall_timeout)
     if args.report:

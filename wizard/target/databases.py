@@ -192,8 +192,8 @@ def _user_tables(spec: ConnectionSpec) -> int:
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                        "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-                        "AND n.nspname NOT LIKE 'pg_toast%'")
+                        "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema', "
+                        "'pgmigrate') AND n.nspname NOT LIKE 'pg_toast%'")  # pgmigrate: a copy's own state
             row = cur.fetchone()
             return int(row[0]) if row else 0
     finally:

@@ -9,15 +9,17 @@ from wizard.target.connection import ConnectionSpec, connect, parse_dsn
 from wizard.target.credentials import resolve_password
 
 
-def resolve_target(text: str, *, default_db: str | None = None) -> ConnectionSpec:
-    """`local[/DBNAME]` starts the built-in server (creating DBNAME); anything else is a DSN."""
+def resolve_target(text: str, *, default_db: str | None = None, create: bool = True) -> ConnectionSpec:
+    """`local[/DBNAME]` starts the built-in server (creating DBNAME when `create`: a command that only reads, like
+    verify, must not make the database it was asked to check); anything else is a DSN."""
     if text == "local" or text.startswith("local/"):
         from wizard.target.local_server import start_local_server
 
         server = start_local_server()
         dbname = text.partition("/")[2] or default_db or "app"
         spec = server.spec(dbname)
-        ensure_database(server.spec("postgres"), dbname)
+        if create:
+            ensure_database(server.spec("postgres"), dbname)
         return spec
     return resolve_password(parse_dsn(text))
 
