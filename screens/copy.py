@@ -15,22 +15,13 @@ from textual.widget import Widget
 from textual.widgets import Button, Label, Log, ProgressBar, Select, Static
 
 from screens.base import StepScreen
+from screens.copy_targets import RESTARTABLE, recorded_runs, stored_progress
 from screens.widgets import ChoiceModal, ConfirmNameModal, StepList
 from wizard.cli.progress_view import failed_statement_line, snapshot_lines
 from wizard.data_copy.model import CopyError, CopyOptions, MigrationResult, Progress
 from wizard.data_copy.run import migrate
-from wizard.data_copy.state import read_state, reset_target
+from wizard.data_copy.state import reset_target
 from wizard.errors import Cancelled, InputError, WizardError
-
-# What a target may hold that a copy cannot continue, and what the Copy step offers instead of the CLI's --restart.
-_RESTARTABLE = {
-    "Different source": "Start over there (its copied tables are dropped), or pick another environment above.",
-    "Different plan": "The tables or their types changed since that copy began: start over there (its copied "
-                      "tables are dropped), or pick another environment above.",
-    "Target not empty": "Start over there (those tables are dropped), or pick another environment above.",
-    "Snapshot changed": "The copy cannot continue exactly from another snapshot: start over there (its copied "
-                        "tables are dropped).",
-}
 
 
 class CopyScreen(StepScreen):
@@ -116,15 +107,7 @@ class CopyScreen(StepScreen):
             {"default": server}
 
         def job() -> None:
-            found: dict[str, dict] = {}  # type: ignore[type-arg]
-            for env, spec in targets.items():
-                try:
-                    state = read_state(spec)
-                except BaseException:  # noqa: BLE001 - unreachable or not ours to read: nothing to resume there
-                    continue
-                if state is not None:
-                    found[env] = state
-            self.app.call_from_thread(looked, found)
+            self.app.call_from_thread(looked, recorded_runs(targets))
 
         def looked(found: dict[str, dict]) -> None:  # type: ignore[type-arg]
             if self._copying:
@@ -155,19 +138,9 @@ class CopyScreen(StepScreen):
         self.run_worker(job, thread=True, group="copy-state", exit_on_error=False)
 
     def _show_stored(self, state: dict) -> None:  # type: ignore[type-arg]
-        """The bars of a recorded run, as far as it got (no rate: nothing is flowing)."""
-        plan = self.state.plan
-        if plan is None:
-            return
-        totals = {t.source: t.row_count for t in plan.included_tables}
-        overall = sum(totals.values())
-        done_all = sum(int(t["rows_done"]) for t in state["tables"].values())
-        with self._progress_lock:
-            for name, t in state["tables"].items():
-                if name in totals:
-                    self._latest_progress[name] = Progress(
-                        name, "copied" if t["done"] else "stopped", int(t["rows_done"]), totals[name], 0, 0.0, None,
-                        done_all, overall)
+        if self.state.plan is not None:
+            with self._progress_lock:
+                self._latest_progress.update((p.table, p) for p in stored_progress(self.state.plan, state))
 
     @property
     def copying(self) -> bool:
@@ -356,7 +329,7 @@ class CopyScreen(StepScreen):
             self.log_line(f"error while stopping: {exc}")
             self._leave_if_quitting()
             return
-        if isinstance(exc, InputError) and exc.title in _RESTARTABLE:
+        if isinstance(exc, InputError) and exc.title in RESTARTABLE:
             self._offer_restart(exc)
             return
         self.failed(exc)
@@ -386,7 +359,7 @@ class CopyScreen(StepScreen):
         assert spec is not None and plan is not None
         self.state.status[self.STEP] = "failed"
         self.query_one(StepList).show(self.STEP, self.state.status)
-        self.message.error(InputError(exc.message, title=exc.title, hint=_RESTARTABLE[exc.title]))
+        self.message.error(InputError(exc.message, title=exc.title, hint=RESTARTABLE[exc.title]))
         self.query_one("#start", Button).label = "Start"
         self.log_line(f"error: {exc.message}")
 
@@ -406,7 +379,7 @@ class CopyScreen(StepScreen):
             else:
                 self.log_line(f"not restarted: {spec.dbname} is unchanged")
 
-        self.app.push_screen(ChoiceModal(exc.title, exc.message + "\n\n" + _RESTARTABLE[exc.title],
+        self.app.push_screen(ChoiceModal(exc.title, exc.message + "\n\n" + RESTARTABLE[exc.title],
                                          [("restart", "Start over there"), ("abort", "Cancel")]), chosen)
 
     def _restarted(self, dbname: str) -> None:
