@@ -101,7 +101,7 @@ class StepScreen(Screen[None]):
     def settling(self) -> bool:
         """Just shown: keys typed on the way here (the end of a password, then Next, then more keys) are meant
         for the step before, not for this step's first field (WizardApp drops them)."""
-        return time.monotonic() - self.shown_at < _SETTLE_S
+        return self.settle_on_show or time.monotonic() - self.shown_at < _SETTLE_S  # (not on screen yet, or just)
 
     @property
     def working(self) -> bool:
@@ -227,7 +227,8 @@ class StepScreen(Screen[None]):
 
             def tick() -> None:
                 more = detail() if detail is not None else ""
-                self.message.info(f"… {busy} {time.monotonic() - started:.0f} s" + (f", {more}" if more else ""))
+                self.message.info(f"… {busy.rstrip('…')}: {time.monotonic() - started:.0f} s"
+                                  + (f", {more}" if more else ""))
 
             self.message.info(f"… {busy}")
             ticker = self.set_interval(1.0, tick)

@@ -55,6 +55,8 @@ class CopyScreen(StepScreen):
         self._copying = False
         self._post_logged = False
         self._quit_after = False  # Ctrl+Q during the copy: leave once it has stopped and its last steps are done
+        self._asked = False  # the password dialog was shown on arrival (not again each time a dialog closes)
+        self._last_found = ""
         self._started = time.monotonic()
         self._overall = (0, 0)  # rows copied, rows in all
         self._stage = "copying"
@@ -71,8 +73,15 @@ class CopyScreen(StepScreen):
         select.set_options(options)
         select.value = self.state.target_env if self.state.target_env in envs else options[0][1]
         self._show_target()
-        if not self._copying:
-            self._show_resumable()
+        if self._copying:
+            return
+        if server is not None and server.password is None and not self._asked:
+            # a restarted wizard without a keyring: whether a copy there can be resumed is only known by looking,
+            # so the password is asked for now (once), not after Start has failed
+            self._asked = True
+            self.with_password(self._show_resumable, "look for a stopped copy in the target")
+            return
+        self._show_resumable()
 
     @on(Select.Changed, "#env")
     def _env_changed(self, event: Select.Changed) -> None:
@@ -128,8 +137,10 @@ class CopyScreen(StepScreen):
             finished = state["phase"] == "done"
             button.label = "Start" if finished else "Resume"
             where = targets[env].dbname
-            self.log_line(f"{where} holds a {'finished' if finished else 'stopped'} migration: {done:,} rows "
-                          "already copied")
+            line = f"{where} holds a {'finished' if finished else 'stopped'} migration: {done:,} rows already copied"
+            if line != self._last_found:  # looked again (a dialog closed): said once
+                self._last_found = line
+                self.log_line(line)
             if not finished:
                 self.message.info(f"▶ The copy into {where} was stopped after {done:,} rows: Resume (Ctrl+T) "
                                   "continues after its last committed batch, without copying a row twice.")
@@ -289,7 +300,9 @@ class CopyScreen(StepScreen):
         else:
             rejected = f", {result.rejected:,} rejected (see the rejects file)" if result.rejected else ""
             took = time.monotonic() - self._started
-            self.succeeded(f"✓ Copied {total:,} rows{rejected} in {took:.0f} s. Press Next to verify.")
+            earlier = sum(t.resumed_from for t in result.tables)
+            this_run = f"{total - earlier:,} of them in this run, " if earlier else ""
+            self.succeeded(f"✓ Copied {total:,} rows{rejected} ({this_run}{took:.0f} s). Press Next to verify.")
 
     def _hand_over(self) -> None:
         """With an app role, the app must own its tables to use them: hand them over after the copy (a quit asked

@@ -12,7 +12,7 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, Static
 
 from screens.base import StepScreen
-from screens.widgets import HelpModal, fill_table
+from screens.widgets import HelpModal, StepList, fill_table
 from wizard.errors import StepFailed
 from wizard.verify.report import difference_line, write_report
 from wizard.verify.results import VerifyProgress, VerifyReport
@@ -79,6 +79,8 @@ class VerifyScreen(StepScreen):
         for b in ("#export-md", "#export-json"):
             self.query_one(b, Button).disabled = False
         if report.ok:
+            self.state.status[self.STEP] = "done"
+            self.query_one(StepList).show(self.STEP, self.state.status)
             self.state.save()
             self.succeeded(f"✓ Verified: every row arrived and every check passed ({report.seconds:.1f} s).")
         else:

@@ -167,7 +167,7 @@ class PasswordModal(ModalScreen[tuple[str, bool] | None]):
         with Vertical(id="dialog"):
             yield Label(f"Password for {self.who}", classes="dialog-title")
             yield Static(self.why, markup=False)
-            yield Input(password=True, id="secret", compact=True)
+            yield Input(password=True, id="secret", placeholder="password", compact=True)
             yield MarkedCheckbox("Remember it in the OS keyring", value=self.can_remember, id="keep",
                                  disabled=not self.can_remember, compact=True)
             with Horizontal(classes="buttons"):

@@ -38,7 +38,7 @@ def _before(step: str):  # type: ignore[no-untyped-def]
             await app.workers.wait_for_complete()
         if step != "source":
             # a connection as step 2 would leave it (nothing listens on port 9: no server is needed)
-            app.state.server = ConnectionSpec("127.0.0.1", 9, "app", "shop", "disable")
+            app.state.server = ConnectionSpec("127.0.0.1", 9, "app", "shop", "disable", "not-asked-for")
             if step == "copy":
                 app.state.databases = {"dev": "shop_dev", "test": "shop_test"}
             app.show(step)

@@ -238,6 +238,7 @@ async def test_a_copy_killed_in_another_environment_is_offered_for_resume(
         await settle(app, pilot)
         result = app.state.copy_result
         assert result is not None and result.tables[0].rows == 100_000 and result.tables[0].resumed_from == committed
+        assert f"({100_000 - committed:,} of them in this run" in message(app)
     conn = psycopg2.connect(**test_db.connect_kwargs())
     try:
         with conn.cursor() as cur:
@@ -377,14 +378,15 @@ async def test_a_missing_password_is_asked_for_where_it_is_needed(tmp_path: Path
     async with again.run_test(size=SIZE) as pilot:
         await settle(again, pilot)
         await settle(again, pilot)
-        assert isinstance(again.screen, CopyScreen) and again.state.server is not None
-        assert again.state.server.password is None
-        await pilot.press("ctrl+t")
-        await settle(again, pilot)
-        assert isinstance(again.screen, PasswordModal)
+        # the Copy step needs the server to know whether a copy there can be resumed: it asks on arrival
+        assert isinstance(again.screen, PasswordModal), message(again)
+        assert again.state.server is not None and again.state.server.password is None
         assert "rejected" not in str(again.screen_stack[-2].query_one("#message").content)
         again.screen.query_one("#secret", Input).value = pg_db.password or ""
         again.screen.query_one("#ok", Button).press()
+        await settle(again, pilot)
+        assert isinstance(again.screen, CopyScreen)
+        await pilot.press("ctrl+t")
         await settle(again, pilot)
         await settle(again, pilot)
         assert again.state.copy_result is not None, message(again)
@@ -431,7 +433,7 @@ async def test_long_work_shows_its_time_and_progress(tmp_path: Path) -> None:
         screen.in_thread(lambda: time.sleep(2.4), lambda _: None, busy="working", group="slow",
                          detail=lambda: "7 of 9 parts")
         await pilot.pause(2.2)
-        assert "… working 2 s, 7 of 9 parts" in message(app)
+        assert "… working: 2 s, 7 of 9 parts" in message(app)
         await app.workers.wait_for_complete()
 
 
