@@ -102,7 +102,8 @@ class CopyScreen(StepScreen):
 
     def _show_target(self) -> None:
         spec = self.state.target_spec()
-        self.query_one("#target", Static).update(f"target: {spec}" if spec else "Test a connection first (step 2).")
+        where = f"{spec.user}@{spec.host}:{spec.port}/{spec.dbname}" if spec else ""  # no URL to wrap mid-word
+        self.query_one("#target", Static).update(f"target: {where}" if spec else "Test a connection first (step 2).")
 
     def _show_resumable(self) -> None:
         """Look at the chosen target and every other environment's database for a copy that was stopped or killed:

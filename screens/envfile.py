@@ -87,6 +87,15 @@ class EnvFileScreen(StepScreen):
         self.query_one("#password-note", Static).update(
             f"The password goes into {PASSWORD_PLACES[self._password_in()]}.")
 
+    @on(Select.Changed)
+    @on(Input.Changed, "#env-path")
+    def _choice_changed(self) -> None:
+        """A diff shown for other choices (another file, style or password place) is not what Write would do."""
+        diff = self.query_one("#diff", Static)
+        if str(diff.content):
+            diff.update("")
+            self.message.info("The choices changed: Preview shows the new diff.")
+
     def on_mount(self) -> None:
         self.password_place()
 

@@ -161,3 +161,16 @@ def test_compose_file_has_no_password_and_a_healthcheck(tmp_path: Path) -> None:
         write_compose(path, text)
     with pytest.raises(InputError, match="not a usable"):
         compose_text(user="x; rm -rf /")
+
+
+def test_the_diff_masks_passwords_where_they_stand_not_names_that_look_like_them(tmp_path: Path) -> None:
+    from wizard.target.connection import ConnectionSpec
+
+    env = tmp_path / ".env"
+    env.write_text("DATABASE_URL='postgresql://shop:an-older-secret@db:5432/shop_dev'\n")
+    spec = ConnectionSpec("db", 5432, "shop", "shop_dev", "prefer", "shop")  # the password is the user's name
+    plan = plan_env(EnvRequest(env, spec, "both", password_in="inline"))
+    assert "an-older-secret" not in plan.diff  # the password already in the file is masked too
+    assert "+PG_USER='shop'" in plan.diff and "PG_DATABASE_DEV='shop_dev'" in plan.diff
+    assert "postgresql://shop:***@db:5432/shop_dev" in plan.diff and "+PG_PASSWORD='***'" in plan.diff
+    assert "***_dev" not in plan.diff and "PG_USER='***'" not in plan.diff

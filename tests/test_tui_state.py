@@ -29,7 +29,7 @@ from wizard.target.connection import ConnectionSpec
 def base_name(pg_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
     name = f"wiz_{uuid.uuid4().hex[:8]}"
     yield name
-    drop_test_objects(pg_server, name)
+    drop_test_objects(pg_server, name, (f"{name}_app",))
 
 
 def _db(path: Path, rows: int = 50, table: str = "t", pad: int = 0) -> Path:
@@ -521,3 +521,73 @@ async def test_keys_typed_during_a_step_change_do_not_land_in_the_next_steps_fie
         assert app.focused is base  # then the step takes keys as usual
         await pilot.press("x")
         assert base.value.endswith("x")
+
+
+async def test_no_stale_status_and_no_command_line_advice_on_the_databases_and_env_steps(
+        tmp_path: Path, pg_server, base_name: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import Select
+
+    from wizard.target import databases
+    from wizard.target.credentials import KeyringStatus
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(databases, "keyring_status", lambda: KeyringStatus(False, "none", "no keyring here"))
+    app = WizardApp(sqlite_file=_db(tmp_path / "app.db"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+n")
+        fill_connection(app, pg_server.admin, pg_server.admin.password)
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        await pilot.press("ctrl+n")
+        app.screen.query_one("#base", Input).value = base_name
+        app.screen.query_one("#envs", Input).value = "dev"
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        assert "to create" in str(app.screen.query_one("#sql").content), message(app)
+        app.screen.query_one("#role", Input).value = f"{base_name}_app"
+        await pilot.press("ctrl+t")  # no keyring for a generated password: the wizard's own way out
+        await settle(app, pilot)
+        assert "PGMIGRATE_APP_PASSWORD" not in message(app) and "'Its password' field" in message(app)
+        app.screen.query_one("#role-password", Input).value = "Role-Pass-1"
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert app.state.databases == {"dev": f"{base_name}_dev"}, message(app)
+        assert "to create" not in str(app.screen.query_one("#sql").content)  # what is, not what was
+        assert "— created" in str(app.screen.query_one("#sql").content)
+
+        await pilot.press("ctrl+n", "ctrl+n")
+        assert str(app.screen.query_one("#diff").content) == ""
+        app.screen.query_one("#preview", Button).press()
+        await settle(app, pilot)
+        assert "+++" in str(app.screen.query_one("#diff").content)
+        app.screen.query_one("#style", Select).value = "pg-vars"
+        await pilot.pause()
+        assert str(app.screen.query_one("#diff").content) == ""  # the diff of other choices is gone
+        app.screen.query_one("#preview", Button).press()
+        await settle(app, pilot)
+        app.screen.query_one("#gitignore", Button).press()
+        await settle(app, pilot)
+        assert "updating" not in message(app) and ".gitignore" in message(app)
+        (tmp_path / ".gitignore").unlink()
+
+
+async def test_switching_the_copys_target_forgets_the_other_targets_bars(tmp_path: Path, pg_server,  # type: ignore[no-untyped-def]
+                                                                        base_name: str) -> None:
+    from textual.widgets import Select
+
+    app = WizardApp(sqlite_file=_db(tmp_path / "app.db", rows=3000))
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_databases(app, pilot, pg_server.admin, base_name, "dev,test")
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
+        assert isinstance(app.screen, CopyScreen)
+        await settle(app, pilot)
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert app.state.copy_result is not None, message(app)
+        assert app.screen.query(".bar-row")
+        app.screen.query_one("#env", Select).value = "test"
+        await settle(app, pilot)
+        assert app.state.target_env == "test"
+        assert not app.screen.query(".bar-row")  # dev's 100% bars are not test's state
+        assert str(app.screen.query_one("#start", Button).label) == "Start"

@@ -10,12 +10,12 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote
 
 from dotenv import dotenv_values, set_key
 
@@ -163,10 +163,21 @@ def _apply(path: Path, values: dict[str, str], comment: str | None) -> list[str]
     return changed
 
 
-def _mask(text: str, password: str | None) -> str:
-    if not password:
-        return text
-    return text.replace(quote(password, safe=""), "***").replace(password, "***")
+_URL_SECRET = re.compile(r"(://[^:/@\s'\"]*:)([^@\s'\"]+)(@)")
+_SECRET_KEY = re.compile(r"^([+\- ]?\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*PASSWORD[A-Za-z0-9_]*\s*=\s*)(.+)$")
+
+
+def _mask(text: str) -> str:
+    """The diff as shown: a password in a URL, and any *PASSWORD* setting's value, read `***`. Masked by where a
+    password stands, not by searching its text: a user or database named like the password stays readable, and
+    an older password already in the file is masked as well."""
+    lines = []
+    for line in text.splitlines(keepends=True):
+        end = "\n" if line.endswith("\n") else ""
+        body = _URL_SECRET.sub(r"\1***\3", line.rstrip("\n"))
+        m = _SECRET_KEY.match(body)
+        lines.append((f"{m.group(1)}'***'" if m and not m.group(2).startswith("#") else body) + end)
+    return "".join(lines)
 
 
 def plan_env(req: EnvRequest) -> EnvPlan:
@@ -187,7 +198,7 @@ def plan_env(req: EnvRequest) -> EnvPlan:
     diff = "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
                                         fromfile=f"{path} (now)", tofile=f"{path} (after)"))
     covered, gitignore = gitignore_status(path)
-    return EnvPlan(req, values, comment, _mask(diff, req.target.password), covered, gitignore, pgpass)
+    return EnvPlan(req, values, comment, _mask(diff), covered, gitignore, pgpass)
 
 
 def write_env(plan: EnvPlan) -> EnvResult:
