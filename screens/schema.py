@@ -11,7 +11,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static, TextArea
 
 from screens.base import StepScreen
-from screens.widgets import AUTOMATIC, TypeModal, fill_table, in_wizard
+from screens.widgets import AUTOMATIC, HelpModal, TypeModal, fill_table, in_wizard
 from wizard.plan.ddl import render_script
 from wizard.plan.planner import build_plan
 from wizard.plan.type_mapping import TARGET_TYPES
@@ -28,7 +28,8 @@ class SchemaScreen(StepScreen):
     HEADING = "4. Schema: tables, column types, DDL"
     HELP = ("The upper table lists the SQLite tables: Space includes or excludes the highlighted one. The lower "
             "table shows its columns: SQLite type → PostgreSQL type, with the findings. Highlight a column and "
-            "press T to change its type (the data is checked again). The DDL below is what will run.")
+            "press T to change its type (the data is checked again), Enter to read its notes in full. The DDL "
+            "below is what will run.")
     BINDINGS = [Binding("space", "toggle_table", "Include/exclude", show=True),
                 Binding("t", "change_type", "Change type", show=True)]
 
@@ -88,6 +89,19 @@ class SchemaScreen(StepScreen):
         fill_table(columns, _COLUMNS, rows)
         if rows:
             columns.move_cursor(row=min(keep, len(rows) - 1))
+
+    @on(DataTable.RowSelected, "#columns")
+    def _open_column(self, event: DataTable.RowSelected) -> None:
+        """Enter on a column: its notes in full (the table cuts them to its width)."""
+        plan, t = self.state.plan, self._current()
+        if plan is None or t is None or not 0 <= event.cursor_row < len(t.columns):
+            return
+        c = t.columns[event.cursor_row]
+        notes = [in_wizard(f"{f.message} → {f.resolution}") for f in plan.findings
+                 if f.table == t.source and f.column == c.source] + [f"suggestion: {s}" for s in c.suggestions]
+        text = "\n".join([f"SQLite type: {c.declared_type or '(none)'}", f"PostgreSQL type: {c.pg_type}"
+                          + (" (chosen by hand)" if c.override else ""), "", *(notes or ["No findings."])])
+        self.app.push_screen(HelpModal(f"{t.source}.{c.source}", text))
 
     def action_toggle_table(self) -> None:
         plan, t = self.state.plan, self._current()

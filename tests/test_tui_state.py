@@ -591,3 +591,43 @@ async def test_switching_the_copys_target_forgets_the_other_targets_bars(tmp_pat
         assert app.state.target_env == "test"
         assert not app.screen.query(".bar-row")  # dev's 100% bars are not test's state
         assert str(app.screen.query_one("#start", Button).label) == "Start"
+
+
+async def test_a_columns_notes_open_in_full_and_the_index_stage_says_what_it_does(tmp_path: Path) -> None:
+    from textual.widgets import DataTable
+
+    from screens.widgets import HelpModal
+    from wizard.data_copy.model import Progress
+    from wizard.demo import make
+
+    make(tmp_path / "shop.db")
+    app = WizardApp(sqlite_file=tmp_path / "shop.db")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        app.state.server = ConnectionSpec("127.0.0.1", 9, "app", "shop", "disable", "x")
+        app.show("schema")
+        await settle(app, pilot)
+        tables = app.screen.query_one("#schema-tables", DataTable)
+        tables.move_cursor(row=[t.source for t in app.state.plan.tables].index("posts"))
+        await settle(app, pilot)
+        columns = app.screen.query_one("#columns", DataTable)
+        columns.focus()
+        columns.move_cursor(row=[c.source for c in app.state.plan.table("posts").columns].index("published"))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpModal)
+        assert "choose boolean for posts.published in step 4 (Schema: T)" in app.screen.text
+        await pilot.press("escape")
+
+        app.show("copy")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, CopyScreen)
+        screen._copying = True  # rows all copied, keys and indexes being built: the line says so, with the time
+        screen._latest_progress["posts"] = Progress("posts", "post", 85, 85, 0, 0.0, None, 248, 248)
+        screen._paint()  # mounts the table's bar; the next paint fills it
+        await pilot.pause()
+        screen._ticked = -1
+        screen._paint()
+        assert "building keys, indexes and foreign keys" in message(app) and "248 of 248 rows" in message(app)
+        screen._copying = False
