@@ -34,6 +34,7 @@ class SchemaScreen(StepScreen):
                 Binding("t", "change_type", "Change type", show=True)]
 
     def body(self) -> Iterable[Widget]:
+        yield Static("", id="framework", markup=False)
         yield DataTable(id="schema-tables", cursor_type="row", zebra_stripes=True)
         yield Static("", id="table-title", markup=False)
         yield DataTable(id="columns", cursor_type="row", zebra_stripes=True)
@@ -58,6 +59,9 @@ class SchemaScreen(StepScreen):
         table = self.query_one("#schema-tables", DataTable)
         row = table.cursor_row if keep_row is None else keep_row  # a refill would put the cursor back on row 0
         counts = Counter(f.table for f in plan.findings)
+        made_by = next((f.message for f in plan.findings if f.code == "framework"), "")
+        self.query_one("#framework", Static).update(made_by)
+        self.query_one("#framework", Static).display = bool(made_by)
         fill_table(table, _TABLES, (("✓" if t.include else "✗", t.source, t.target, f"{t.row_count:,}",
                                      str(counts[t.source] or "")) for t in plan.tables))
         if plan.tables:
@@ -137,7 +141,8 @@ class SchemaScreen(StepScreen):
             path = self.state.sqlite_path
             sample = Sample(plan.sample_rows) if plan.sample_rows else None
             self.in_thread(lambda: build_plan(path, overrides=overrides, keep_case=plan.keep_case,
-                                              excluded=plan.excluded, sample=sample),
+                                              excluded=plan.excluded, sample=sample,
+                                              framework=plan.framework_choice or None),
                            lambda new: self._replanned(new, row, t.source, col.source, col.pg_type),
                            busy="checking the data against the new type…", group="schema")
 

@@ -160,6 +160,8 @@ class MigrationPlan:
     format: int = PLAN_FORMAT
     wizard_state: dict[str, Any] = field(default_factory=dict)  # the TUI's last step and choices (no secrets)
     sample_rows: int = 0  # made for the copy, big tables' types from this many rows each (data_copy.replan)
+    framework: str = ""  # the framework that made the database (source.frameworks key), "" for none
+    framework_choice: str = ""  # how it was chosen: "" found in the data, else --framework's value ("none" too)
 
     def table(self, source: str) -> TablePlan:
         for t in self.tables:

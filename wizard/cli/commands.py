@@ -19,7 +19,7 @@ def run_tui(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from wizard.plan.inspection import inspect_database, render_inspection
 
-    report = inspect_database(args.sqlite_file)
+    report = inspect_database(args.sqlite_file, framework=args.framework)
     if args.json:
         json.dump(report.to_dict(), sys.stdout, indent=2, ensure_ascii=False, default=str)
         sys.stdout.write("\n")
@@ -34,7 +34,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from wizard.plan_model import default_plan_path, save_plan
 
     overrides = parse_overrides(args.types)
-    plan = build_plan(args.sqlite_file, overrides=overrides, keep_case=args.keep_case)
+    plan = build_plan(args.sqlite_file, overrides=overrides, keep_case=args.keep_case, framework=args.framework)
     if args.json:
         sys.stdout.write(plan.to_json() + "\n")
     else:
@@ -94,7 +94,8 @@ def _sampled_plan(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
     sys.stderr.write(f"no saved plan: choosing types from a sample of {args.sqlite_file}'s data; the copy "
                      "checks every value ('pgmigrate-wizard plan FILE --save' keeps a plan to review)\n")
-    return build_plan(args.sqlite_file, jobs=args.jobs, sample=Sample(SAMPLE_ROWS))
+    return build_plan(args.sqlite_file, jobs=args.jobs, sample=Sample(SAMPLE_ROWS),
+                      framework=getattr(args, "framework", None))
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

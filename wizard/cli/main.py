@@ -79,9 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors")
         return sp
 
-    sp = add("inspect", "Show the tables, rows, size and data findings of an SQLite database.")
+    sp = add("inspect", "Show the tables, rows, size and data findings of an SQLite database, and the framework "
+                        "that made it.")
     sp.add_argument("sqlite_file", type=Path, metavar="SQLITE_FILE")
     sp.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    _framework_option(sp)
 
     sp = add("plan", "Translate the schema and print the PostgreSQL DDL of every phase.")
     sp.add_argument("sqlite_file", type=Path, metavar="SQLITE_FILE")
@@ -90,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--keep-case", action="store_true", help="keep identifiers' exact case (default: lower case)")
     sp.add_argument("--json", action="store_true", help="print the plan as JSON")
     sp.add_argument("--save", action="store_true", help="write the plan file for later steps")
+    _framework_option(sp)
 
     sp = add("create-databases", "Create one database per environment (and optionally an app role).")
     sp.add_argument("--server", required=True, metavar="DSN", help="an account allowed to create databases")
@@ -156,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "keeping its own for verify and any an unfinished migration still needs)")
     sp.add_argument("--owner", metavar="ROLE", default=None,
                     help="afterwards make this role (e.g. the app role) the owner of the migrated tables")
+    _framework_option(sp)
     _stall_option(sp)
 
     sp = add("verify", "Prove every row arrived: counts, checksums and the differing rows.")
@@ -169,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="differing rows listed per table (default: 10)")
     _stall_option(sp)
     return p
+
+
+def _framework_option(sp: argparse.ArgumentParser) -> None:
+    from wizard.source.frameworks import FRAMEWORKS
+
+    sp.add_argument("--framework", default=None, metavar="NAME",
+                    help="the framework that made the database, when not found from its migrations table: "
+                         f"{', '.join(FRAMEWORKS)}, or none (default: found in the data)")
 
 
 def _stall_option(sp: argparse.ArgumentParser) -> None:

@@ -30,7 +30,8 @@ def replan(run: Run, snapshot: Snapshot, miss: SampleMiss) -> list[str]:
     old = run.plan
     whole = frozenset(t.source for t in old.tables if not t.sampled_rows) | {miss.table}
     fresh = build_plan(snapshot.path, overrides=old.overrides, keep_case=old.keep_case, excluded=old.excluded,
-                       jobs=run.options.jobs, sample=Sample(old.sample_rows, whole))
+                       jobs=run.options.jobs, sample=Sample(old.sample_rows, whole),
+                       framework=old.framework_choice or None)
     # the plan of the source file, made from its snapshot's bytes
     new = replace(fresh, source_path=old.source_path, source_size=old.source_size, wizard_state=old.wizard_state,
                   sample_rows=old.sample_rows)

@@ -201,8 +201,9 @@ def render(obj: sql.Composable, conn: Any = None) -> str:
 
 def render_script(plan: MigrationPlan, schema: str = "public") -> str:
     """The whole DDL as one SQL script with phase headings (for `plan` and the wizard's preview)."""
-    lines = ["-- pgmigrate-wizard DDL", f"-- source: {plan.source_path}", "",
-             "-- Phase 1: tables (before the data)"]
+    lines = ["-- pgmigrate-wizard DDL", f"-- source: {plan.source_path}"]
+    lines += [f"-- {f.message}" for f in plan.findings if f.code == "framework"]  # "Made by Django (...)."
+    lines += ["", "-- Phase 1: tables (before the data)"]
     lines += [render(s.sql) + ";" for s in phase1(plan, schema)]
     lines += ["", "-- Phase 2: keys, indexes, constraints, foreign keys, views, sequences (after the data)"]
     lines += [render(s.sql) + ";" for s in phase2(plan, schema)]

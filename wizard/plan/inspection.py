@@ -9,6 +9,7 @@ from typing import Any
 
 from wizard.plan.planner import build_plan
 from wizard.plan_model import Finding
+from wizard.source.frameworks import FRAMEWORKS
 
 
 @dataclass
@@ -28,6 +29,7 @@ class InspectionReport:
     views: list[str]
     triggers: list[str]
     findings: list[Finding]
+    framework: str = ""  # the framework that made it, as people call it ("" none found)
 
     @property
     def total_rows(self) -> int:
@@ -39,13 +41,14 @@ class InspectionReport:
         return d
 
 
-def inspect_database(path: Path | str) -> InspectionReport:
-    plan = build_plan(path)
+def inspect_database(path: Path | str, framework: str | None = None) -> InspectionReport:
+    plan = build_plan(path, framework=framework)
     tables = [TableSummary(t.source, t.row_count, len(t.columns), t.without_rowid,
                            [c.source for c in t.columns if c.target in t.primary_key]) for t in plan.tables]
     return InspectionReport(path=plan.source_path, size_bytes=plan.source_size, tables=tables,
                             views=[v.source for v in plan.views],
-                            triggers=[m.name for m in plan.manual if m.kind == "trigger"], findings=plan.findings)
+                            triggers=[m.name for m in plan.manual if m.kind == "trigger"], findings=plan.findings,
+                            framework=FRAMEWORKS.get(plan.framework, ""))
 
 
 def human_size(n: float) -> str:
@@ -58,7 +61,8 @@ def human_size(n: float) -> str:
 
 def render_inspection(r: InspectionReport) -> str:
     lines = [f"{r.path}: {human_size(r.size_bytes)}, {len(r.tables)} table(s), {r.total_rows:,} row(s), "
-             f"{len(r.views)} view(s), {len(r.triggers)} trigger(s)", ""]
+             f"{len(r.views)} view(s), {len(r.triggers)} trigger(s)"]
+    lines += [f"made by: {r.framework}", ""] if r.framework else [""]
     width = max([len(t.name) for t in r.tables] + [5])
     lines.append(f"{'table'.ljust(width)}  {'rows':>12}  cols  key")
     for t in r.tables:

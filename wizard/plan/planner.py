@@ -17,7 +17,8 @@ from wizard.plan.tables import complete_table, plan_columns
 from wizard.plan.triggers import plan_trigger
 from wizard.plan.type_mapping import parse_target_type
 from wizard.plan.views import dependency_order, plan_view, view_names
-from wizard.plan_model import ManualItem, MigrationPlan
+from wizard.plan_model import Finding, ManualItem, MigrationPlan
+from wizard.source import frameworks
 from wizard.source.profile_jobs import Sample, profile_tables
 from wizard.source.schema import SqliteSchema, read_schema
 from wizard.source.sqlite_file import open_readonly
@@ -42,22 +43,31 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
 
 def build_plan(sqlite_path: Path | str, *, overrides: dict[str, str] | None = None, keep_case: bool = False,
                excluded: list[str] | None = None, jobs: int | None = None,
-               sample: Sample | None = None) -> MigrationPlan:
+               sample: Sample | None = None, framework: str | None = None) -> MigrationPlan:
     """The plan for an SQLite file. A big file's data is profiled on `jobs` processes (default: one per core);
     with `sample`, a big table's types are chosen from a sample of its rows (the copy then checks every value,
-    see data_copy.replan)."""
+    see data_copy.replan). `framework` names the framework that made it ("none": no framework), instead of
+    finding it in the data."""
     overrides = dict(overrides or {})
     excluded = list(excluded or [])
     schema = read_schema(sqlite_path)
     _check_override_targets(schema, overrides)
+    made_by = frameworks.choose(schema, framework)
     conn = open_readonly(sqlite_path, leave_no_files=True)
     try:
-        return _plan(PlanContext(schema, conn, overrides, keep_case), excluded, jobs or os.cpu_count() or 1, sample)
+        plan = _plan(PlanContext(schema, conn, overrides, keep_case), excluded, jobs or os.cpu_count() or 1, sample)
     except sqlite3.DatabaseError as exc:
         raise InputError(f"{sqlite_path} could not be read completely: {exc}.", title="Unreadable data",
                          hint="The file may be damaged; try 'sqlite3 FILE .recover' to salvage it.") from None
     finally:
         conn.close()
+    plan.framework_choice = (framework or "").strip().lower()
+    if made_by is not None:
+        plan.framework = made_by.key
+        plan.findings.insert(0, Finding(
+            "framework", "info", None, None, f"Made by {made_by.describe()}.",
+            "Named so you know which app reads the data."))
+    return plan
 
 
 def _check_override_targets(schema: SqliteSchema, overrides: dict[str, str]) -> None:
