@@ -94,3 +94,54 @@ async def test_the_wizard_names_the_framework_on_the_schema_step(django_db: Path
         await settle(app, pilot)
         assert isinstance(app.screen, SchemaScreen)
         assert "Made by Django" in str(app.screen.query_one("#framework").content)
+
+
+@pytest.mark.parametrize("clause", ["DEFERRABLE INITIALLY DEFERRED", "NOT DEFERRABLE INITIALLY DEFERRED",
+                                    "DEFERRABLE", "DEFERRABLE INITIALLY IMMEDIATE", ""])
+def test_a_foreign_key_is_deferred_exactly_when_sqlite_defers_it(tmp_path: Path, clause: str) -> None:
+    from wizard.source.schema import read_schema
+
+    path = tmp_path / "app.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(f"""PRAGMA foreign_keys = ON;
+        CREATE TABLE p (id INTEGER PRIMARY KEY);
+        CREATE TABLE c (id INTEGER PRIMARY KEY, p INTEGER REFERENCES p (id) {clause}, q INTEGER,
+                        FOREIGN KEY (q) REFERENCES p (id) {clause});""")
+    conn.execute("BEGIN")
+    try:  # what SQLite itself does: the child first, its parent later in the same transaction
+        conn.execute("INSERT INTO c VALUES (1, 5, 5)")
+        conn.execute("INSERT INTO p VALUES (5)")
+        conn.execute("COMMIT")
+        deferred = True
+    except sqlite3.IntegrityError:
+        deferred = False
+    conn.close()
+    fks = read_schema(path).table("c").foreign_keys
+    assert [fk.deferred for fk in fks] == [deferred, deferred]
+
+
+def test_djangos_deferred_foreign_keys_stay_deferred_on_postgresql(django_db: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                  pg_db) -> None:
+    import shutil
+
+    import psycopg2
+
+    from wizard.data_copy.model import CopyOptions
+    from wizard.data_copy.run import migrate
+
+    path = tmp_path / "db.sqlite3"
+    shutil.copyfile(django_db, path)
+    migrate(build_plan(path), pg_db, CopyOptions(jobs=1))
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT conname, condeferrable, condeferred FROM pg_constraint "
+                        "WHERE conrelid = 'auth_permission'::regclass AND contype = 'f'")
+            keys = cur.fetchall()
+            assert keys and all(d and i for _, d, i in keys), keys
+            # as Django does in a transaction: the row that points first, the row it points to after
+            cur.execute("INSERT INTO auth_permission (name, content_type_id, codename) VALUES ('x', 999, 'x')")
+            cur.execute("INSERT INTO django_content_type (id, app_label, model) VALUES (999, 'shop', 'order')")
+        conn.commit()
+    finally:
+        conn.close()

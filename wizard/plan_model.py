@@ -73,6 +73,7 @@ class ForeignKeyPlan:
     on_delete: str = "NO ACTION"
     violations: int = 0
     skipped: str | None = None
+    deferred: bool = False  # DEFERRABLE INITIALLY DEFERRED, as SQLite had it: checked at commit
 
 
 @dataclass

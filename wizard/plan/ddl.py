@@ -86,8 +86,11 @@ def phase2(plan: MigrationPlan, schema: str = "public") -> list[Statement]:
             ref = next((x for x in tables if x.target == fk.ref_table), None)
             if ref is None:
                 continue
+            # a key SQLite checked at commit is checked at commit here too: an app that saves a row before the
+            # row it points to (Django does, in a transaction) keeps working
             stmt = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) "
-                           "ON UPDATE {} ON DELETE {} NOT VALID").format(
+                           "ON UPDATE {} ON DELETE {}" + (" DEFERRABLE INITIALLY DEFERRED" if fk.deferred else "")
+                           + " NOT VALID").format(
                 table_ident(t, schema), sql.Identifier(fk.name), sql.SQL(", ").join(map(sql.Identifier, fk.columns)),
                 table_ident(ref, schema), sql.SQL(", ").join(map(sql.Identifier, fk.ref_columns)),
                 sql.SQL(fk.on_update), sql.SQL(fk.on_delete))

@@ -24,7 +24,7 @@ def plan_foreign_keys(ctx: PlanContext, t: SqliteTable, tp: TablePlan,
         name, _ = ctx.relations.assign(derived_name(tp.target, *fk.from_columns, suffix="fkey"))
         plan = ForeignKeyPlan(name=name, columns=cols, ref_table=ref.target if ref else fk.ref_table,
                               ref_columns=[], on_update=_action(fk.on_update), on_delete=_action(fk.on_delete),
-                              violations=violations.get(n, 0))
+                              violations=violations.get(n, 0), deferred=fk.deferred)
         if ref is None:
             plan.skipped = f"the referenced table {fk.ref_table} does not exist"
         elif len(cols) != len(fk.from_columns):

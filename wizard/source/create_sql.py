@@ -1,5 +1,5 @@
 """What the PRAGMAs leave out, read from a CREATE TABLE or CREATE INDEX statement: CHECKs, collations,
-AUTOINCREMENT, generated columns, partial-index predicates and index expressions.
+AUTOINCREMENT, generated columns, deferred foreign keys, partial-index predicates and index expressions.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ class _ParsedTable:
     strict: bool
     autoincrement: bool
     pk_desc: bool
+    # the foreign keys checked at commit (DEFERRABLE INITIALLY DEFERRED), by their columns (lower case)
+    deferred_fks: set[tuple[str, ...]] = field(default_factory=set)
 
 
 _CONSTRAINT_STARTS = ("CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN")
@@ -46,6 +48,11 @@ def parse_create_table(sql: str) -> _ParsedTable:
             continue
         if is_word(sig[0], *_CONSTRAINT_STARTS):
             result.checks.extend(_checks_in(part))
+            foreign = next((i for i, t in enumerate(sig) if is_word(t, "FOREIGN")), None)
+            if foreign is not None and _deferred(sig) and foreign + 2 < len(sig) and sig[foreign + 2].text == "(":
+                inner, _ = paren_body(part, part.index(sig[foreign + 2]))
+                result.deferred_fks.add(tuple(t.value.lower() for t in significant(inner)
+                                              if t.kind in ("ident", "qident")))
             continue
         col = ParsedColumn(checks=_checks_in(part))
         for i, t in enumerate(sig):
@@ -60,7 +67,19 @@ def parse_create_table(sql: str) -> _ParsedTable:
                 inner, _ = paren_body(part, start)
                 col.generated = join(inner)
         result.columns[sig[0].value.lower()] = col
+        if any(is_word(t, "REFERENCES") for t in sig) and _deferred(sig):
+            result.deferred_fks.add((sig[0].value.lower(),))
     return result
+
+
+def _deferred(sig: list[Token]) -> bool:
+    """A foreign key clause SQLite checks at commit: DEFERRABLE INITIALLY DEFERRED (NOT DEFERRABLE, a bare
+    DEFERRABLE or INITIALLY IMMEDIATE check each statement)."""
+    words = [t.text.upper() for t in sig if t.kind == "ident"]
+    for i in range(len(words) - 2):
+        if words[i:i + 3] == ["DEFERRABLE", "INITIALLY", "DEFERRED"] and (i == 0 or words[i - 1] != "NOT"):
+            return True
+    return False
 
 
 def _checks_in(part: list[Token]) -> list[str]:

@@ -58,6 +58,7 @@ class SqliteForeignKey:
     to_columns: list[str]  # empty in SQLite means "the referenced table's primary key"; resolved on read
     on_update: str
     on_delete: str
+    deferred: bool = False  # DEFERRABLE INITIALLY DEFERRED: SQLite checks it at commit
 
 
 @dataclass
@@ -159,6 +160,8 @@ def _read_table(conn: sqlite3.Connection, name: str, sql: str, count_rows: bool)
             rowid_alias = col.name
     indexes = _read_indexes(conn, name)
     fks = _read_foreign_keys(conn, name)
+    for fk in fks:
+        fk.deferred = tuple(c.lower() for c in fk.from_columns) in parsed.deferred_fks
     count = conn.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0] if count_rows else 0
     return SqliteTable(name=name, columns=cols, primary_key=pk, without_rowid=parsed.without_rowid,
                        strict=parsed.strict, autoincrement=parsed.autoincrement, rowid_alias=rowid_alias,
