@@ -145,3 +145,37 @@ def test_djangos_deferred_foreign_keys_stay_deferred_on_postgresql(django_db: Pa
         conn.commit()
     finally:
         conn.close()
+
+
+def test_text_that_may_only_hold_json_becomes_jsonb_without_its_check(tmp_path: Path, pg_db) -> None:  # type: ignore[no-untyped-def]
+    import psycopg2
+
+    from wizard.data_copy.model import CopyOptions
+    from wizard.data_copy.run import migrate
+    from wizard.verify.run import verify
+
+    path = tmp_path / "shop.db"
+    conn = sqlite3.connect(path)
+    # as Django writes a JSONField on SQLite
+    conn.executescript("""CREATE TABLE "shop_item" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+        "meta" text NOT NULL CHECK ((JSON_VALID("meta") OR "meta" IS NULL)),
+        "extra" text NULL CHECK ((JSON_VALID("extra") OR "extra" IS NULL)));""")
+    conn.executemany("INSERT INTO shop_item (meta, extra) VALUES (?, ?)",
+                     [('{"color": "red", "size": 3}', None), ('{"color": "blue", "tags": ["a", "b"]}', "[1, 2.50]"),
+                      ('[]', '"just text"')])
+    conn.commit()
+    conn.close()
+    plan = build_plan(path)
+    t = plan.table("shop_item")
+    assert [c.pg_type for c in t.columns] == ["bigint", "jsonb", "jsonb"]
+    assert t.checks == [] and sum(f.code == "json_check" for f in plan.findings) == 2
+    assert not any(f.code == "check_skipped" for f in plan.findings)
+    migrate(plan, pg_db, CopyOptions(jobs=1))
+    assert verify(plan, pg_db, jobs=1).ok
+    pg = psycopg2.connect(**pg_db.connect_kwargs())
+    try:
+        with pg.cursor() as cur:  # what a JSON key lookup of the app sends
+            cur.execute("SELECT id FROM shop_item WHERE meta ->> 'color' = 'blue' AND meta ? 'tags'")
+            assert cur.fetchall() == [(2,)]
+    finally:
+        pg.close()

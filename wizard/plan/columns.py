@@ -41,6 +41,8 @@ def initial_mapping(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, p: Column
         return parse_target_type(ctx.overrides[key])
     if c.name == t.rowid_alias:
         return Mapping("bigint", "int")
+    if json_checked(t, c.name):
+        return Mapping("jsonb", "json")  # text that may only hold JSON (Django's JSONField, for one)
     declared = map_declared(c.declared_type)
     if declared is not None:
         if declared.conversion == "numeric" and declared.precision is None and not c.declared_type.upper() \
@@ -48,6 +50,24 @@ def initial_mapping(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, p: Column
             return _from_data(p) or declared  # NUMERIC affinity by fallback: let the data decide
         return declared
     return _from_data(p) or Mapping("text", "text")
+
+
+def _json_valid(column: str) -> re.Pattern[str]:
+    name = re.escape(column)
+    return re.compile(rf'^\(*\s*json_valid\s*\(\s*(?:"{name}"|`{name}`|\[{name}\]|{name})\s*\)'
+                      rf'(?:\s+or\s+(?:"{name}"|`{name}`|\[{name}\]|{name})\s+is\s+null)?\s*\)*\s*$',
+                      re.IGNORECASE)
+
+
+def json_check(check: str, column: str) -> bool:
+    """Whether a CHECK only says that `column` holds valid JSON (or NULL): jsonb itself makes sure of that."""
+    return bool(_json_valid(column).match(check.strip()))
+
+
+def json_checked(t: SqliteTable, column: str) -> bool:
+    """A column whose CHECK only allows valid JSON (or NULL)."""
+    col = next((c for c in t.columns if c.name == column), None)
+    return any(json_check(ch, column) for ch in t.checks + (col.checks if col else []))
 
 
 def candidates(c: SqliteColumn, m: Mapping, p: ColumnProfile) -> list[Candidate]:

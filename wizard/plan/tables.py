@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from wizard.plan.affinity import Affinity, affinity, text_arithmetic_note
-from wizard.plan.columns import decide_column, mappings
+from wizard.plan.columns import decide_column, json_check, mappings
 from wizard.plan.context import PlanContext
 from wizard.plan.expressions import translate
 from wizard.plan.identifiers import NameSpace, derived_name
@@ -60,7 +60,14 @@ def complete_table(ctx: PlanContext, t: SqliteTable, tp: TablePlan) -> None:
     resolve = column_resolver(tp)
     kinds = affinity([tp])
     tp.indexes += plan_indexes(ctx, t, tp, resolve, kinds)
+    json_columns = [c for c in tp.columns if c.conversion == "json"]
     for n, src in enumerate(t.checks + [ch for c in t.columns for ch in c.checks], start=1):
+        covered = next((c for c in json_columns if json_check(src, c.source)), None)
+        if covered is not None:  # the jsonb column only takes valid JSON: the CHECK has nothing left to do
+            ctx.find("json_check", "info", t.name, covered.source,
+                     f"'{covered.source}' may only hold JSON (CHECK ({src})).",
+                     f"It becomes {covered.pg_type}, which only takes valid JSON, so the CHECK is not needed.")
+            continue
         tp.checks.append(plan_check(ctx, t, tp, src, n, resolve, kinds))
     for col in t.columns:
         if col.generated:
