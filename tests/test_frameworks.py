@@ -179,3 +179,34 @@ def test_text_that_may_only_hold_json_becomes_jsonb_without_its_check(tmp_path: 
             assert cur.fetchall() == [(2,)]
     finally:
         pg.close()
+
+
+SHOP = Path(__file__).parent / "django_shop" / "run.py"
+
+
+def test_the_unchanged_django_app_works_on_the_migrated_database(tmp_path: Path, pg_db) -> None:  # type: ignore[no-untyped-def]
+    """A Django project's database built and filled by Django itself, migrated, then the same project pointed at
+    PostgreSQL: a lookup by UUID, a JSON key lookup, a new row without an id in a transaction that saves it before
+    the row it points to."""
+    import json
+
+    from wizard.data_copy.model import CopyOptions
+    from wizard.data_copy.run import migrate
+    from wizard.verify.run import verify
+
+    path = tmp_path / "db.sqlite3"
+    made = subprocess.run([sys.executable, str(SHOP), "make", str(path)], capture_output=True, text=True,
+                          timeout=120)
+    assert made.returncode == 0, made.stderr
+    uid = json.loads(made.stdout)["uid"]
+    plan = build_plan(path)
+    item = plan.table("shop_item")
+    assert {c.source: c.pg_type for c in item.columns}["uid"] == "uuid"
+    assert {c.source: c.pg_type for c in item.columns}["meta"] == "jsonb"
+    assert any(f.code == "framework_type" and f.column == "uid" for f in plan.findings)
+    migrate(plan, pg_db, CopyOptions(jobs=1))
+    assert verify(plan, pg_db, jobs=1).ok
+    used = subprocess.run([sys.executable, str(SHOP), "check", pg_db.host, str(pg_db.port), pg_db.user,
+                           pg_db.password or "", pg_db.dbname, uid], capture_output=True, text=True, timeout=120)
+    assert used.returncode == 0, used.stderr[-2000:]
+    assert json.loads(used.stdout) == {"n": 7, "blue": 10, "new_id": 21, "uid_type": "UUID"}

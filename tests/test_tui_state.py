@@ -311,13 +311,13 @@ async def test_a_type_the_tool_cannot_load_into_is_explained_in_the_dialog(tmp_p
         columns.move_cursor(row=2)  # name
         await pilot.press("t")
         assert isinstance(app.screen, TypeModal)
-        app.screen.query_one("#type-text", Input).value = "uuid"
+        app.screen.query_one("#type-text", Input).value = "tsvector"
         app.screen.query_one("#type-text", Input).focus()
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, TypeModal), "a bad type closed the dialog"
         error = str(app.screen.query_one("#type-error").content)
-        assert "uuid" in error and "supported" in error and "Unexpected" not in error
+        assert "tsvector" in error and "supported" in error and "Unexpected" not in error
         app.screen.query_one("#type-text", Input).value = "varchar(20)"
         await pilot.press("enter")
         await settle(app, pilot)

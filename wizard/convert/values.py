@@ -12,6 +12,7 @@ import json
 import math
 import re
 import sys
+import uuid
 from collections.abc import Callable
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -312,7 +313,22 @@ def converter(kind: str, *, text_fix: str | None = None, epoch_unit: str = "s", 
             return as_text(v).encode("utf-8")
         return conv_bytea
 
+    if kind == "uuid":
+        def conv_uuid(v: Any) -> Any:
+            if v is None:
+                return None
+            if isinstance(v, bytes) and len(v) == 16:
+                return str(uuid.UUID(bytes=v))  # a UUID stored as its 16 bytes
+            if isinstance(v, str) and _UUID_TEXT.match(v):
+                return str(uuid.UUID(v))  # 32 hex digits (Django on SQLite) or the dashed form: the same UUID
+            raise BadValue("is not a UUID (32 hex digits, dashed or not, or 16 bytes)")
+        return conv_uuid
+
     raise ValueError(f"unknown conversion {kind!r}")
+
+
+_UUID_TEXT = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                        r"[0-9a-fA-F]{12})\Z")
 
 
 class JsonValue:

@@ -43,6 +43,8 @@ def initial_mapping(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, p: Column
         return Mapping("bigint", "int")
     if json_checked(t, c.name):
         return Mapping("jsonb", "json")  # text that may only hold JSON (Django's JSONField, for one)
+    if django_uuid(ctx, c):
+        return Mapping("uuid", "uuid")
     declared = map_declared(c.declared_type)
     if declared is not None:
         if declared.conversion == "numeric" and declared.precision is None and not c.declared_type.upper() \
@@ -50,6 +52,16 @@ def initial_mapping(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, p: Column
             return _from_data(p) or declared  # NUMERIC affinity by fallback: let the data decide
         return declared
     return _from_data(p) or Mapping("text", "text")
+
+
+_DJANGO_UUID = re.compile(r"^char\s*\(\s*32\s*\)$", re.IGNORECASE)
+
+
+def django_uuid(ctx: PlanContext, c: SqliteColumn) -> bool:
+    """Django writes a UUIDField as char(32) on SQLite (32 hex digits) and as uuid on PostgreSQL, where its queries
+    compare with '...'::uuid: a char(32) column of a Django database is planned as uuid (text if a value is not
+    one)."""
+    return ctx.framework == "django" and bool(_DJANGO_UUID.match(c.declared_type.strip()))
 
 
 def _json_valid(column: str) -> re.Pattern[str]:
@@ -109,6 +121,10 @@ def decide_column(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, target: str
     if col.identity:
         col.nullable = False
     fit_column(ctx, t, col, p)
+    if col.conversion == "uuid" and django_uuid(ctx, c) and not col.override:
+        ctx.find("framework_type", "info", t.name, c.name,
+                 f"'{c.name}' holds Django UUIDField values (char(32), 32 hex digits).",
+                 "It becomes uuid, as Django creates the field on PostgreSQL; each value is the same UUID.")
     text_issues(ctx, t, col, p)
     suggest(ctx, t, col, p)
     col.default = plan_default(ctx, t, c, col)

@@ -26,6 +26,8 @@ class PlanContext:
     """Source table -> its PostgreSQL name."""
     fk_counts: dict[str, dict[int, int]] = field(default_factory=dict)
     """Foreign key violations per table and key, when the profile's workers counted them."""
+    framework: str = ""
+    """The framework that made the database (source.frameworks key): its types follow its conventions."""
 
     def __post_init__(self) -> None:
         self.relations = NameSpace(self.keep_case)

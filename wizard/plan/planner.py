@@ -55,7 +55,8 @@ def build_plan(sqlite_path: Path | str, *, overrides: dict[str, str] | None = No
     made_by = frameworks.choose(schema, framework)
     conn = open_readonly(sqlite_path, leave_no_files=True)
     try:
-        plan = _plan(PlanContext(schema, conn, overrides, keep_case), excluded, jobs or os.cpu_count() or 1, sample)
+        ctx = PlanContext(schema, conn, overrides, keep_case, framework=made_by.key if made_by else "")
+        plan = _plan(ctx, excluded, jobs or os.cpu_count() or 1, sample)
     except sqlite3.DatabaseError as exc:
         raise InputError(f"{sqlite_path} could not be read completely: {exc}.", title="Unreadable data",
                          hint="The file may be damaged; try 'sqlite3 FILE .recover' to salvage it.") from None

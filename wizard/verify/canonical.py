@@ -184,7 +184,7 @@ def value_canon(col: ColumnPlan) -> Canon | None:
     kind = col.conversion
     if kind == "float" and col.pg_type == "real":  # stored in 4 bytes: compare what fits in them
         return lambda v: None if v is None else struct.pack("<f", v)
-    if kind in ("text", "int", "float", "bool"):
+    if kind in ("text", "int", "float", "bool", "uuid"):  # a UUID converts to PostgreSQL's own text of it
         return None
     if kind in ("timestamp", "timestamptz", "date", "time"):
         return lambda v: None if v is None else pg_time_text(v)
@@ -320,7 +320,7 @@ def target_column_canon(col: ColumnPlan) -> Callable[[Sequence[Any]], Sequence[A
     """Values of a column as the verify connection returns them (times and numbers as PostgreSQL's text, see
     verify) -> canonical values; None when they are canonical as they arrive."""
     kind = col.conversion
-    if kind in ("text", "int", "bool", "timestamp", "timestamptz", "date", "time") or (
+    if kind in ("text", "int", "bool", "timestamp", "timestamptz", "date", "time", "uuid") or (
             kind == "float" and col.pg_type != "real"):
         return None
     if kind == "numeric":

@@ -1,0 +1,44 @@
+"""Run the django_shop project against SQLite (`make PATH`) or PostgreSQL (`check DSN-PARTS`), for the tests."""
+
+import json
+import sys
+from pathlib import Path
+
+import django
+from django.conf import settings
+
+sys.path.insert(0, str(Path(__file__).parent))
+if sys.argv[1] == "make":
+    database = {"ENGINE": "django.db.backends.sqlite3", "NAME": sys.argv[2]}
+else:
+    host, port, user, password, name = sys.argv[2:7]
+    database = {"ENGINE": "django.db.backends.postgresql", "HOST": host, "PORT": port, "USER": user,
+                "PASSWORD": password, "NAME": name}
+settings.configure(DATABASES={"default": database}, USE_TZ=True, DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+                   INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "shop"])
+django.setup()
+
+from datetime import datetime, timezone  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+from django.core.management import call_command  # noqa: E402
+from django.db import transaction  # noqa: E402
+from shop.models import Category, Item  # noqa: E402
+
+if sys.argv[1] == "make":
+    call_command("migrate", run_syncdb=True, verbosity=0)
+    tools = Category.objects.create(name="tools")
+    for i in range(20):
+        Item.objects.create(category=tools, meta={"color": "red" if i % 2 else "blue", "n": i},
+                            price=Decimal(f"{i}.50"), added=datetime(2024, 1, 1 + i, 12, tzinfo=timezone.utc))
+    print(json.dumps({"uid": str(Item.objects.get(meta__n=7).uid)}))
+else:
+    uid = sys.argv[7]
+    found = Item.objects.get(uid=uid)  # Django sends '...'::uuid
+    blue = Item.objects.filter(meta__color="blue").count()  # a JSON key lookup
+    with transaction.atomic():  # a new row, without an id, and its category created after it (deferred key)
+        item = Item(category_id=999, meta={"new": True}, price=Decimal("1.00"),
+                    added=datetime(2025, 1, 1, tzinfo=timezone.utc))
+        item.save()
+        Category.objects.create(id=999, name="late")
+    print(json.dumps({"n": found.meta["n"], "blue": blue, "new_id": item.id, "uid_type": type(found.uid).__name__}))
