@@ -61,6 +61,9 @@ class IndexPlan:
     where: str | None = None
     source_sql: str | None = None
     skipped: str | None = None
+    # a UNIQUE constraint in SQLite (of plain columns): a UNIQUE constraint in PostgreSQL too, under the name
+    # PostgreSQL itself gives one (table_column_key), where an app's later migration looks for it
+    constraint: bool = False
 
 
 @dataclass

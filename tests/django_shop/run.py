@@ -41,4 +41,14 @@ else:
                     added=datetime(2025, 1, 1, tzinfo=timezone.utc))
         item.save()
         Category.objects.create(id=999, name="late")
+    # what a later migration does: AlterField(unique=False), RemoveConstraint; both find what they drop by name
+    from django.db import connection, models
+
+    with connection.schema_editor() as editor:
+        old = Category._meta.get_field("name")
+        new = models.CharField(max_length=50, unique=False)
+        new.set_attributes_from_name("name")
+        new.model = Category
+        editor.alter_field(Category, old, new)
+        editor.remove_constraint(Item, Item._meta.constraints[0])
     print(json.dumps({"n": found.meta["n"], "blue": blue, "new_id": item.id, "uid_type": type(found.uid).__name__}))

@@ -67,6 +67,11 @@ def phase2(plan: MigrationPlan, schema: str = "public") -> list[Statement]:
         for ix in t.indexes:
             if ix.skipped:
                 continue
+            if ix.constraint:  # its index, of the same name, comes with it
+                stmt = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({})").format(
+                    ti, sql.Identifier(ix.name), sql.SQL(", ").join(sql.SQL(p) for p in ix.parts))
+                out.append(Statement(2, "index", t.target, ix.name, stmt, True))
+                continue
             stmt = sql.SQL("CREATE {}INDEX {} ON {} ({})").format(
                 sql.SQL("UNIQUE " if ix.unique else ""), sql.Identifier(ix.name), ti,
                 sql.SQL(", ").join(sql.SQL(p) for p in ix.parts))

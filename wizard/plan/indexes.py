@@ -56,8 +56,9 @@ def plan_indexes(ctx: PlanContext, t: SqliteTable, tp: TablePlan, resolve: Calla
         name = idx.name if idx.origin == "c" else "_".join([tp.target, *(p.column or "expr" for p in
                                                                            idx.parts)])
         target_name, _ = ctx.relations.assign(name if idx.origin == "c" else name + "_key")
+        plain = all(p.column is not None and not p.descending and not p.collation for p in idx.parts)
         plan = IndexPlan(name=target_name, unique=idx.unique, parts=parts, where=where, source_sql=idx.sql,
-                         skipped=reason)
+                         skipped=reason, constraint=idx.origin == "u" and plain and not nocase and where is None)
         if reason:
             ctx.find("index_skipped", "warning", t.name, None, f"Index {idx.name} cannot be translated: "
                      f"{reason}.", "It is not created; its SQL is listed for manual translation.")

@@ -86,7 +86,8 @@ def column_resolver(tp: TablePlan) -> Callable[[str], str | None]:
 
 def plan_check(ctx: PlanContext, t: SqliteTable, tp: TablePlan, src: str, n: int, resolve: Callable[[str], str | None],
                kinds: Affinity) -> CheckPlan:
-    name, _ = ctx.relations.assign(derived_name(tp.target, f"check{n}", suffix="ck"))
+    given = t.check_names.get(src)  # kept: the app's later migrations drop or alter it by that name
+    name, _ = ctx.relations.assign(given if given else derived_name(tp.target, f"check{n}", suffix="ck"))
     tr = translate(src, resolve, kinds=kinds)
     if tr.sql is None:
         ctx.find("check_skipped", "warning", t.name, None, f"CHECK ({src}) cannot be translated: {tr.reason}.",

@@ -26,6 +26,7 @@ class _ParsedTable:
     pk_desc: bool
     # the foreign keys checked at commit (DEFERRABLE INITIALLY DEFERRED), by their columns (lower case)
     deferred_fks: set[tuple[str, ...]] = field(default_factory=set)
+    check_names: dict[str, str] = field(default_factory=dict)  # a CHECK's text -> its CONSTRAINT name
 
 
 _CONSTRAINT_STARTS = ("CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN")
@@ -47,7 +48,10 @@ def parse_create_table(sql: str) -> _ParsedTable:
         if not sig:
             continue
         if is_word(sig[0], *_CONSTRAINT_STARTS):
-            result.checks.extend(_checks_in(part))
+            found = _checks_in(part)
+            result.checks.extend(found)
+            if found and is_word(sig[0], "CONSTRAINT") and len(sig) > 2 and is_word(sig[2], "CHECK"):
+                result.check_names[found[0]] = sig[1].value  # CONSTRAINT name CHECK (...), as an app names it
             foreign = next((i for i, t in enumerate(sig) if is_word(t, "FOREIGN")), None)
             if foreign is not None and _deferred(sig) and foreign + 2 < len(sig) and sig[foreign + 2].text == "(":
                 inner, _ = paren_body(part, part.index(sig[foreign + 2]))

@@ -75,6 +75,7 @@ class SqliteTable:
     checks: list[str]  # table-level CHECK expressions
     sql: str
     row_count: int = 0
+    check_names: dict[str, str] = field(default_factory=dict)  # a table-level CHECK's text -> its given name
 
 
 @dataclass
@@ -165,7 +166,8 @@ def _read_table(conn: sqlite3.Connection, name: str, sql: str, count_rows: bool)
     count = conn.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0] if count_rows else 0
     return SqliteTable(name=name, columns=cols, primary_key=pk, without_rowid=parsed.without_rowid,
                        strict=parsed.strict, autoincrement=parsed.autoincrement, rowid_alias=rowid_alias,
-                       indexes=indexes, foreign_keys=fks, checks=parsed.checks, sql=sql, row_count=int(count))
+                       indexes=indexes, foreign_keys=fks, checks=parsed.checks, sql=sql, row_count=int(count),
+                       check_names=parsed.check_names)
 
 
 def _read_indexes(conn: sqlite3.Connection, table: str) -> list[SqliteIndex]:
