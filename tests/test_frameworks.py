@@ -203,10 +203,12 @@ def test_the_unchanged_django_app_works_on_the_migrated_database(tmp_path: Path,
     item = plan.table("shop_item")
     assert {c.source: c.pg_type for c in item.columns}["uid"] == "uuid"
     assert {c.source: c.pg_type for c in item.columns}["meta"] == "jsonb"
+    assert {c.source: c.pg_type for c in item.columns}["added"] == "timestamptz"
     assert any(f.code == "framework_type" and f.column == "uid" for f in plan.findings)
     migrate(plan, pg_db, CopyOptions(jobs=1))
     assert verify(plan, pg_db, jobs=1).ok
     used = subprocess.run([sys.executable, str(SHOP), "check", pg_db.host, str(pg_db.port), pg_db.user,
                            pg_db.password or "", pg_db.dbname, uid], capture_output=True, text=True, timeout=120)
     assert used.returncode == 0, used.stderr[-2000:]
-    assert json.loads(used.stdout) == {"n": 7, "blue": 10, "new_id": 21, "uid_type": "UUID"}
+    assert json.loads(used.stdout) == {"n": 7, "blue": 10, "new_id": 21, "uid_type": "UUID", "aware": True,
+                                       "on_8th": 1}

@@ -51,4 +51,8 @@ else:
         new.model = Category
         editor.alter_field(Category, old, new)
         editor.remove_constraint(Item, Item._meta.constraints[0])
-    print(json.dumps({"n": found.meta["n"], "blue": blue, "new_id": item.id, "uid_type": type(found.uid).__name__}))
+    from datetime import date
+
+    on_8th = Item.objects.filter(added__date=date(2024, 1, 8)).count()  # a date lookup on aware datetimes
+    print(json.dumps({"n": found.meta["n"], "blue": blue, "new_id": item.id, "uid_type": type(found.uid).__name__,
+                      "aware": found.added.tzinfo is not None and found.added.hour == 12, "on_8th": on_8th}))

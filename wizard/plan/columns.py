@@ -45,6 +45,8 @@ def initial_mapping(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, p: Column
         return Mapping("jsonb", "json")  # text that may only hold JSON (Django's JSONField, for one)
     if django_uuid(ctx, c):
         return Mapping("uuid", "uuid")
+    if ctx.framework == "django" and c.declared_type.strip().lower() == "datetime":
+        return Mapping("timestamptz", "timestamptz")  # see _DJANGO_DATETIME
     declared = map_declared(c.declared_type)
     if declared is not None:
         if declared.conversion == "numeric" and declared.precision is None and not c.declared_type.upper() \
@@ -62,6 +64,14 @@ def django_uuid(ctx: PlanContext, c: SqliteColumn) -> bool:
     compare with '...'::uuid: a char(32) column of a Django database is planned as uuid (text if a value is not
     one)."""
     return ctx.framework == "django" and bool(_DJANGO_UUID.match(c.declared_type.strip()))
+
+
+# Django writes a DateTimeField as datetime on SQLite and, with USE_TZ = True (its default, and in every project
+# template since 1.4), stores UTC without an offset there; on PostgreSQL the field is timestamp with time zone and
+# comes back aware. The values are read as UTC.
+_DJANGO_DATETIME = ("'{column}' is a Django DateTimeField (datetime, UTC without an offset when USE_TZ = True).",
+                    "It becomes timestamptz, as Django creates the field on PostgreSQL, each value read as UTC; a "
+                    "project with USE_TZ = False keeps timestamp (--type {table}.{column}=timestamp).")
 
 
 def _json_valid(column: str) -> re.Pattern[str]:
@@ -121,6 +131,10 @@ def decide_column(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, target: str
     if col.identity:
         col.nullable = False
     fit_column(ctx, t, col, p)
+    if col.conversion == "timestamptz" and ctx.framework == "django" and not col.override \
+            and c.declared_type.strip().lower() == "datetime":
+        ctx.find("framework_type", "info", t.name, c.name, _DJANGO_DATETIME[0].format(column=c.name),
+                 _DJANGO_DATETIME[1].format(table=t.name, column=c.name))
     if col.conversion == "uuid" and django_uuid(ctx, c) and not col.override:
         ctx.find("framework_type", "info", t.name, c.name,
                  f"'{c.name}' holds Django UUIDField values (char(32), 32 hex digits).",
