@@ -204,6 +204,7 @@ def test_the_unchanged_django_app_works_on_the_migrated_database(tmp_path: Path,
     assert {c.source: c.pg_type for c in item.columns}["uid"] == "uuid"
     assert {c.source: c.pg_type for c in item.columns}["meta"] == "jsonb"
     assert {c.source: c.pg_type for c in item.columns}["added"] == "timestamptz"
+    assert {c.source: c.pg_type for c in item.columns}["seen_from"] == "inet"
     assert any(f.code == "framework_type" and f.column == "uid" for f in plan.findings)
     migrate(plan, pg_db, CopyOptions(jobs=1))
     assert verify(plan, pg_db, jobs=1).ok
@@ -211,4 +212,39 @@ def test_the_unchanged_django_app_works_on_the_migrated_database(tmp_path: Path,
                            pg_db.password or "", pg_db.dbname, uid], capture_output=True, text=True, timeout=120)
     assert used.returncode == 0, used.stderr[-2000:]
     assert json.loads(used.stdout) == {"n": 7, "blue": 10, "new_id": 21, "uid_type": "UUID", "aware": True,
-                                       "on_8th": 1}
+                                       "on_8th": 1, "by_ip": 7}
+
+
+def test_addresses_load_into_inet_exactly_and_verify(tmp_path: Path, pg_db) -> None:  # type: ignore[no-untyped-def]
+    import psycopg2
+
+    from wizard.data_copy.model import CopyOptions
+    from wizard.data_copy.run import migrate
+    from wizard.verify.run import verify
+
+    path = tmp_path / "log.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE hits (id INTEGER PRIMARY KEY, ip TEXT)")
+    ips = ["10.0.0.1", "2001:DB8::1", "::ffff:1.2.3.4", "192.168.0.0/24", "::1", None, "fe80::1:2:3:4"]
+    conn.executemany("INSERT INTO hits (ip) VALUES (?)", [(v,) for v in ips])
+    conn.commit()
+    conn.close()
+    plan = build_plan(path, overrides={"hits.ip": "inet"})
+    migrate(plan, pg_db, CopyOptions(jobs=1))
+    assert verify(plan, pg_db, jobs=1).ok
+    pg = psycopg2.connect(**pg_db.connect_kwargs())
+    try:
+        with pg.cursor() as cur:
+            cur.execute("SELECT ip::text FROM hits ORDER BY id")
+            assert [r[0] for r in cur.fetchall()] == ["10.0.0.1/32", "2001:db8::1/128", "::ffff:1.2.3.4/128",
+                                                     "192.168.0.0/24", "::1/128", None, "fe80::1:2:3:4/128"]
+    finally:
+        pg.close()
+    bad = tmp_path / "bad.db"
+    conn = sqlite3.connect(bad)
+    conn.execute("CREATE TABLE hits (id INTEGER PRIMARY KEY, ip TEXT)")
+    conn.executemany("INSERT INTO hits (ip) VALUES (?)", [("10.0.0.1",), ("not an address",)])
+    conn.commit()
+    conn.close()
+    fell_back = build_plan(bad, overrides={"hits.ip": "inet"})
+    assert any(f.code == "type_fallback" and f.column == "ip" for f in fell_back.findings)

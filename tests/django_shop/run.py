@@ -30,7 +30,8 @@ if sys.argv[1] == "make":
     tools = Category.objects.create(name="tools")
     for i in range(20):
         Item.objects.create(category=tools, meta={"color": "red" if i % 2 else "blue", "n": i},
-                            price=Decimal(f"{i}.50"), added=datetime(2024, 1, 1 + i, 12, tzinfo=timezone.utc))
+                            price=Decimal(f"{i}.50"), added=datetime(2024, 1, 1 + i, 12, tzinfo=timezone.utc),
+                            seen_from=None if i == 3 else f"10.0.0.{i}" if i % 2 else f"2001:db8::{i:x}")
     print(json.dumps({"uid": str(Item.objects.get(meta__n=7).uid)}))
 else:
     uid = sys.argv[7]
@@ -54,5 +55,7 @@ else:
     from datetime import date
 
     on_8th = Item.objects.filter(added__date=date(2024, 1, 8)).count()  # a date lookup on aware datetimes
+    by_ip = Item.objects.get(seen_from="10.0.0.7").meta["n"]  # Django binds an inet parameter
     print(json.dumps({"n": found.meta["n"], "blue": blue, "new_id": item.id, "uid_type": type(found.uid).__name__,
-                      "aware": found.added.tzinfo is not None and found.added.hour == 12, "on_8th": on_8th}))
+                      "aware": found.added.tzinfo is not None and found.added.hour == 12, "on_8th": on_8th,
+                      "by_ip": by_ip}))

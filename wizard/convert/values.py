@@ -8,6 +8,7 @@ COPY text; verification canonicalises them and compares against what PostgreSQL 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import math
 import re
@@ -323,6 +324,18 @@ def converter(kind: str, *, text_fix: str | None = None, epoch_unit: str = "s", 
                 return str(uuid.UUID(v))  # 32 hex digits (Django on SQLite) or the dashed form: the same UUID
             raise BadValue("is not a UUID (32 hex digits, dashed or not, or 16 bytes)")
         return conv_uuid
+
+    if kind == "inet":
+        def conv_inet(v: Any) -> Any:
+            if v is None:
+                return None
+            try:
+                iface = ipaddress.ip_interface(as_text(v).strip())
+            except ValueError:
+                raise BadValue("is not an IP address") from None
+            # the same address (a network's /len stays), written as PostgreSQL reads it
+            return str(iface.ip) if iface.network.prefixlen == iface.max_prefixlen else str(iface)
+        return conv_inet
 
     raise ValueError(f"unknown conversion {kind!r}")
 

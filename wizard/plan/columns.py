@@ -45,6 +45,8 @@ def initial_mapping(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, p: Column
         return Mapping("jsonb", "json")  # text that may only hold JSON (Django's JSONField, for one)
     if django_uuid(ctx, c):
         return Mapping("uuid", "uuid")
+    if ctx.framework == "django" and _DJANGO_IP.match(c.declared_type.strip()):
+        return Mapping("inet", "inet")  # GenericIPAddressField: Django binds inet on PostgreSQL
     if ctx.framework == "django" and c.declared_type.strip().lower() == "datetime":
         return Mapping("timestamptz", "timestamptz")  # see _DJANGO_DATETIME
     declared = map_declared(c.declared_type)
@@ -56,6 +58,7 @@ def initial_mapping(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, p: Column
     return _from_data(p) or Mapping("text", "text")
 
 
+_DJANGO_IP = re.compile(r"^char\s*\(\s*39\s*\)$", re.IGNORECASE)
 _DJANGO_UUID = re.compile(r"^char\s*\(\s*32\s*\)$", re.IGNORECASE)
 
 
@@ -135,6 +138,10 @@ def decide_column(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, target: str
             and c.declared_type.strip().lower() == "datetime":
         ctx.find("framework_type", "info", t.name, c.name, _DJANGO_DATETIME[0].format(column=c.name),
                  _DJANGO_DATETIME[1].format(table=t.name, column=c.name))
+    if col.conversion == "inet" and ctx.framework == "django" and not col.override:
+        ctx.find("framework_type", "info", t.name, c.name,
+                 f"'{c.name}' is a Django GenericIPAddressField (char(39)).",
+                 "It becomes inet, as Django creates the field on PostgreSQL; each value is the same address.")
     if col.conversion == "uuid" and django_uuid(ctx, c) and not col.override:
         ctx.find("framework_type", "info", t.name, c.name,
                  f"'{c.name}' holds Django UUIDField values (char(32), 32 hex digits).",

@@ -14,6 +14,7 @@ expressions over a whole chunk where the copy sent the values as written.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import marshal
 import re
@@ -198,7 +199,17 @@ def value_canon(col: ColumnPlan) -> Canon | None:
         return canon_json
     if kind == "bytea":
         return lambda v: None if v is None else bytes(v)
+    if kind == "inet":
+        return lambda v: None if v is None else inet_text(v)
     raise ValueError(f"unknown conversion {kind!r}")
+
+
+def inet_text(v: str) -> str:
+    """An address as one text, whoever wrote it: PostgreSQL prints a host address without /32 or /128, and an
+    IPv4-mapped IPv6 address with its IPv4 part dotted; both sides are read back the same way."""
+    iface = ipaddress.ip_interface(v)
+    full = iface.network.prefixlen == iface.max_prefixlen
+    return str(iface.ip) if full else str(iface)
 
 
 def source_canon(col: ColumnPlan) -> Canon:

@@ -15,6 +15,7 @@ class Item(models.Model):
     meta = models.JSONField(default=dict)
     price = models.DecimalField(max_digits=12, decimal_places=2)
     added = models.DateTimeField()
+    seen_from = models.GenericIPAddressField(null=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(price__gte=0), name="item_price_nonneg")]
