@@ -58,7 +58,7 @@ def test_framework_none_and_an_unknown_name(django_db: Path, capsys) -> None:  #
 
 
 @pytest.mark.parametrize(("tables", "expected"), [
-    ("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)", "alembic"),
+    ("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)", "sqlalchemy"),
     ("CREATE TABLE schema_migrations (version varchar PRIMARY KEY); "
      "CREATE TABLE ar_internal_metadata (key varchar PRIMARY KEY, value varchar)", "rails"),
     ("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, inserted_at TEXT)", "ecto"),
@@ -248,3 +248,32 @@ def test_addresses_load_into_inet_exactly_and_verify(tmp_path: Path, pg_db) -> N
     conn.close()
     fell_back = build_plan(bad, overrides={"hits.ip": "inet"})
     assert any(f.code == "type_fallback" and f.column == "ip" for f in fell_back.findings)
+
+
+def test_the_unchanged_sqlalchemy_app_works_on_the_migrated_database(tmp_path: Path, pg_db) -> None:  # type: ignore[no-untyped-def]
+    """An SQLAlchemy 2.x app whose SQLite tables come from metadata.create_all (nothing in the database names the
+    framework: --framework sqlalchemy), filled through its ORM, migrated, then the same code on PostgreSQL."""
+    import json
+
+    from wizard.data_copy.model import CopyOptions
+    from wizard.data_copy.run import migrate
+    from wizard.verify.run import verify
+
+    app = Path(__file__).parent / "sqlalchemy_shop" / "run.py"
+    path = tmp_path / "parts.db"
+    made = subprocess.run([sys.executable, str(app), "make", str(path)], capture_output=True, text=True,
+                          timeout=120)
+    assert made.returncode == 0, made.stderr
+    uid = json.loads(made.stdout)["uid"]
+    assert build_plan(path).framework == ""  # create_all leaves no trace
+    plan = build_plan(path, framework="sqlalchemy")
+    types = {c.source: c.pg_type for c in plan.table("part").columns}
+    assert types["uid"] == "uuid" and types["spec"] == "jsonb" and types["price"] == "numeric(12,2)"
+    migrate(plan, pg_db, CopyOptions(jobs=1))
+    assert verify(plan, pg_db, jobs=1).ok
+    url = (f"postgresql+psycopg2://{pg_db.user}:{pg_db.password or ''}@{pg_db.host}:{pg_db.port}/{pg_db.dbname}")
+    used = subprocess.run([sys.executable, str(app), "check", url, uid], capture_output=True, text=True,
+                          timeout=120)
+    assert used.returncode == 0, used.stderr[-2000:]
+    assert json.loads(used.stdout) == {"id": 5, "n": 4, "red": 6, "price": "4.25", "new_id": 13,
+                                       "uid_type": "UUID"}

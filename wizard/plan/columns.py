@@ -63,10 +63,10 @@ _DJANGO_UUID = re.compile(r"^char\s*\(\s*32\s*\)$", re.IGNORECASE)
 
 
 def django_uuid(ctx: PlanContext, c: SqliteColumn) -> bool:
-    """Django writes a UUIDField as char(32) on SQLite (32 hex digits) and as uuid on PostgreSQL, where its queries
-    compare with '...'::uuid: a char(32) column of a Django database is planned as uuid (text if a value is not
-    one)."""
-    return ctx.framework == "django" and bool(_DJANGO_UUID.match(c.declared_type.strip()))
+    """Django (UUIDField) and SQLAlchemy (Uuid) write a UUID as char(32) on SQLite (32 hex digits) and as uuid on
+    PostgreSQL, where their queries compare with a uuid: a char(32) column of such a database is planned as uuid
+    (text if a value is not one)."""
+    return ctx.framework in ("django", "sqlalchemy") and bool(_DJANGO_UUID.match(c.declared_type.strip()))
 
 
 # Django writes a DateTimeField as datetime on SQLite and, with USE_TZ = True (its default, and in every project
@@ -143,9 +143,11 @@ def decide_column(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, target: str
                  f"'{c.name}' is a Django GenericIPAddressField (char(39)).",
                  "It becomes inet, as Django creates the field on PostgreSQL; each value is the same address.")
     if col.conversion == "uuid" and django_uuid(ctx, c) and not col.override:
+        field_name = "UUIDField" if ctx.framework == "django" else "Uuid"
+        name = "Django" if ctx.framework == "django" else "SQLAlchemy"
         ctx.find("framework_type", "info", t.name, c.name,
-                 f"'{c.name}' holds Django UUIDField values (char(32), 32 hex digits).",
-                 "It becomes uuid, as Django creates the field on PostgreSQL; each value is the same UUID.")
+                 f"'{c.name}' holds {name} {field_name} values (char(32), 32 hex digits).",
+                 f"It becomes uuid, as {name} creates the column on PostgreSQL; each value is the same UUID.")
     text_issues(ctx, t, col, p)
     suggest(ctx, t, col, p)
     col.default = plan_default(ctx, t, c, col)

@@ -33,7 +33,7 @@ class _Rule:
 # First match wins: Rails and Ecto share schema_migrations, Active Record also keeps ar_internal_metadata.
 _RULES = (
     _Rule("django", "Django", ("django_migrations",), ("app", "name", "applied")),
-    _Rule("alembic", "SQLAlchemy with Alembic", ("alembic_version",), ("version_num",)),
+    _Rule("sqlalchemy", "SQLAlchemy", ("alembic_version",), ("version_num",)),
     _Rule("rails", "Ruby on Rails (Active Record)", ("schema_migrations", "ar_internal_metadata")),
     _Rule("ecto", "Phoenix (Ecto)", ("schema_migrations",), ("version", "inserted_at"),
           unless=("ar_internal_metadata",)),
@@ -44,6 +44,7 @@ _RULES = (
     _Rule("diesel", "Diesel", ("__diesel_schema_migrations",)),
     _Rule("flyway", "Flyway", ("flyway_schema_history",)),
 )
+# (an SQLAlchemy app without Alembic, made by metadata.create_all, leaves nothing to tell: --framework sqlalchemy)
 FRAMEWORKS = {r.key: r.name for r in _RULES}
 
 
