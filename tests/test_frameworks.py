@@ -199,7 +199,8 @@ def test_the_unchanged_django_app_works_on_the_migrated_database(tmp_path: Path,
                           timeout=120)
     assert made.returncode == 0, made.stderr
     uid = json.loads(made.stdout)["uid"]
-    plan = build_plan(path)
+    # a DurationField is bigint on SQLite, like a BigIntegerField: told with --type
+    plan = build_plan(path, overrides={"shop_item.took": "interval"})
     item = plan.table("shop_item")
     assert {c.source: c.pg_type for c in item.columns}["uid"] == "uuid"
     assert {c.source: c.pg_type for c in item.columns}["meta"] == "jsonb"
@@ -212,7 +213,7 @@ def test_the_unchanged_django_app_works_on_the_migrated_database(tmp_path: Path,
                            pg_db.password or "", pg_db.dbname, uid], capture_output=True, text=True, timeout=120)
     assert used.returncode == 0, used.stderr[-2000:]
     assert json.loads(used.stdout) == {"n": 7, "blue": 10, "new_id": 21, "uid_type": "UUID", "aware": True,
-                                       "on_8th": 1, "by_ip": 7}
+                                       "on_8th": 1, "by_ip": 7, "took": True, "longer": 10}
 
 
 def test_addresses_load_into_inet_exactly_and_verify(tmp_path: Path, pg_db) -> None:  # type: ignore[no-untyped-def]
@@ -266,7 +267,8 @@ def test_the_unchanged_sqlalchemy_app_works_on_the_migrated_database(tmp_path: P
     assert made.returncode == 0, made.stderr
     uid = json.loads(made.stdout)["uid"]
     assert build_plan(path).framework == ""  # create_all leaves no trace
-    plan = build_plan(path, framework="sqlalchemy")
+    # SQLAlchemy's Interval is DATETIME on SQLite (the epoch plus the duration), like a DateTime: told with --type
+    plan = build_plan(path, framework="sqlalchemy", overrides={"part.wait": "interval"})
     types = {c.source: c.pg_type for c in plan.table("part").columns}
     assert types["uid"] == "uuid" and types["spec"] == "jsonb" and types["price"] == "numeric(12,2)"
     migrate(plan, pg_db, CopyOptions(jobs=1))
@@ -276,4 +278,4 @@ def test_the_unchanged_sqlalchemy_app_works_on_the_migrated_database(tmp_path: P
                           timeout=120)
     assert used.returncode == 0, used.stderr[-2000:]
     assert json.loads(used.stdout) == {"id": 5, "n": 4, "red": 6, "price": "4.25", "new_id": 13,
-                                       "uid_type": "UUID"}
+                                       "uid_type": "UUID", "wait": True}

@@ -18,7 +18,7 @@ settings.configure(DATABASES={"default": database}, USE_TZ=True, DEFAULT_AUTO_FI
                    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "shop"])
 django.setup()
 
-from datetime import datetime, timezone  # noqa: E402
+from datetime import datetime, timedelta, timezone  # noqa: E402
 from decimal import Decimal  # noqa: E402
 
 from django.core.management import call_command  # noqa: E402
@@ -31,7 +31,8 @@ if sys.argv[1] == "make":
     for i in range(20):
         Item.objects.create(category=tools, meta={"color": "red" if i % 2 else "blue", "n": i},
                             price=Decimal(f"{i}.50"), added=datetime(2024, 1, 1 + i, 12, tzinfo=timezone.utc),
-                            seen_from=None if i == 3 else f"10.0.0.{i}" if i % 2 else f"2001:db8::{i:x}")
+                            seen_from=None if i == 3 else f"10.0.0.{i}" if i % 2 else f"2001:db8::{i:x}",
+                            took=timedelta(days=i, hours=1, microseconds=i))
     print(json.dumps({"uid": str(Item.objects.get(meta__n=7).uid)}))
 else:
     uid = sys.argv[7]
@@ -56,6 +57,8 @@ else:
 
     on_8th = Item.objects.filter(added__date=date(2024, 1, 8)).count()  # a date lookup on aware datetimes
     by_ip = Item.objects.get(seen_from="10.0.0.7").meta["n"]  # Django binds an inet parameter
+    took = found.took == timedelta(days=7, hours=1, microseconds=7)  # a duration comes back as a timedelta
+    longer = Item.objects.filter(took__gt=timedelta(days=10)).count()
     print(json.dumps({"n": found.meta["n"], "blue": blue, "new_id": item.id, "uid_type": type(found.uid).__name__,
                       "aware": found.added.tzinfo is not None and found.added.hour == 12, "on_8th": on_8th,
-                      "by_ip": by_ip}))
+                      "by_ip": by_ip, "took": took, "longer": longer}))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +35,9 @@ _ESCAPES = str.maketrans(dict(_ESCAPE_PAIRS))
 
 
 NULL = "\\N"
+
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def format_value(v: Any) -> str:
@@ -61,6 +64,8 @@ def format_value(v: Any) -> str:
         return format(v, "f") if v.is_finite() else str(v)
     if isinstance(v, (date, time)):
         return v.isoformat()
+    if isinstance(v, timedelta):  # exact, and kept as a time span (not justified into days)
+        return f"{v // _MICROSECOND} microseconds"
     return json.dumps(v).translate(_ESCAPES)
 
 

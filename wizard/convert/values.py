@@ -325,6 +325,24 @@ def converter(kind: str, *, text_fix: str | None = None, epoch_unit: str = "s", 
             raise BadValue("is not a UUID (32 hex digits, dashed or not, or 16 bytes)")
         return conv_uuid
 
+    if kind == "interval":
+        def conv_interval(v: Any) -> Any:
+            if v is None:
+                return None
+            try:
+                if type(v) is int:
+                    return timedelta(microseconds=v)  # Django's DurationField: microseconds
+                if isinstance(v, str) and _WHOLE.match(v):
+                    return timedelta(microseconds=int(v))
+                if isinstance(v, str):
+                    dt, aware = parse_timestamp(v)  # SQLAlchemy's Interval: the epoch plus the duration
+                    if not aware:
+                        return dt - _EPOCH
+            except (OverflowError, BadValue):
+                pass
+            raise BadValue("is not a duration (microseconds, or the epoch plus a duration)")
+        return conv_interval
+
     if kind == "inet":
         def conv_inet(v: Any) -> Any:
             if v is None:
@@ -340,6 +358,8 @@ def converter(kind: str, *, text_fix: str | None = None, epoch_unit: str = "s", 
     raise ValueError(f"unknown conversion {kind!r}")
 
 
+_WHOLE = re.compile(r"^\s*-?\d+\s*\Z")
+_EPOCH = datetime(1970, 1, 1)
 _UUID_TEXT = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
                         r"[0-9a-fA-F]{12})\Z")
 

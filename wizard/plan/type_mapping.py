@@ -48,7 +48,7 @@ TARGET_TYPES: dict[str, str] = {
     "bigint": "int", "integer": "int", "smallint": "int", "boolean": "bool", "text": "text",
     "double precision": "float", "real": "float", "numeric": "numeric", "date": "date",
     "timestamp": "timestamp", "timestamptz": "timestamptz", "time": "time", "jsonb": "json", "json": "json",
-    "bytea": "bytea", "uuid": "uuid", "inet": "inet",
+    "bytea": "bytea", "uuid": "uuid", "inet": "inet", "interval": "interval",
 }
 _PARAM_TYPES = {"varchar": "text", "numeric": "numeric"}
 

@@ -21,7 +21,7 @@ import re
 import struct
 import zlib
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from hashlib import blake2b
 from typing import Any
@@ -201,6 +201,8 @@ def value_canon(col: ColumnPlan) -> Canon | None:
         return lambda v: None if v is None else bytes(v)
     if kind == "inet":
         return lambda v: None if v is None else inet_text(v)
+    if kind == "interval":  # psycopg2 gives a timedelta; the converter too
+        return lambda v: None if v is None else v // timedelta(microseconds=1)
     raise ValueError(f"unknown conversion {kind!r}")
 
 

@@ -16,6 +16,7 @@ class Item(models.Model):
     price = models.DecimalField(max_digits=12, decimal_places=2)
     added = models.DateTimeField()
     seen_from = models.GenericIPAddressField(null=True)
+    took = models.DurationField(null=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(price__gte=0), name="item_price_nonneg")]
