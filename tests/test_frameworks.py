@@ -199,8 +199,8 @@ def test_the_unchanged_django_app_works_on_the_migrated_database(tmp_path: Path,
                           timeout=120)
     assert made.returncode == 0, made.stderr
     uid = json.loads(made.stdout)["uid"]
-    # a DurationField is bigint on SQLite, like a BigIntegerField: told with --type
-    plan = build_plan(path, overrides={"shop_item.took": "interval"})
+    # a DurationField is bigint on SQLite, like a BigIntegerField, and a DecimalField plain decimal: told with --type
+    plan = build_plan(path, overrides={"shop_item.took": "interval", "shop_item.price": "numeric(12,2)"})
     item = plan.table("shop_item")
     assert {c.source: c.pg_type for c in item.columns}["uid"] == "uuid"
     assert {c.source: c.pg_type for c in item.columns}["meta"] == "jsonb"
@@ -209,6 +209,11 @@ def test_the_unchanged_django_app_works_on_the_migrated_database(tmp_path: Path,
     assert any(f.code == "framework_type" and f.column == "uid" for f in plan.findings)
     migrate(plan, pg_db, CopyOptions(jobs=1))
     assert verify(plan, pg_db, jobs=1).ok
+    pg_args = [pg_db.host, str(pg_db.port), pg_db.user, pg_db.password or "", pg_db.dbname]
+    dumps = [subprocess.run([sys.executable, str(SHOP), "dump", *args], capture_output=True, text=True, timeout=120)
+             for args in ([str(path)], pg_args)]
+    assert all(d.returncode == 0 for d in dumps), dumps[1].stderr[-2000:]
+    assert json.loads(dumps[0].stdout) == json.loads(dumps[1].stdout)  # dumpdata: the same objects on both sides
     used = subprocess.run([sys.executable, str(SHOP), "check", pg_db.host, str(pg_db.port), pg_db.user,
                            pg_db.password or "", pg_db.dbname, uid], capture_output=True, text=True, timeout=120)
     assert used.returncode == 0, used.stderr[-2000:]

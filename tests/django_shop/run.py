@@ -1,4 +1,5 @@
-"""Run the django_shop project against SQLite (`make PATH`) or PostgreSQL (`check DSN-PARTS`), for the tests."""
+"""Run the django_shop project against SQLite (`make PATH`, `dump PATH`) or PostgreSQL (`check HOST PORT USER
+PASSWORD NAME UID`, `dump HOST PORT USER PASSWORD NAME`), for the tests."""
 
 import json
 import sys
@@ -8,7 +9,7 @@ import django
 from django.conf import settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-if sys.argv[1] == "make":
+if len(sys.argv) == 3:  # a SQLite file
     database = {"ENGINE": "django.db.backends.sqlite3", "NAME": sys.argv[2]}
 else:
     host, port, user, password, name = sys.argv[2:7]
@@ -25,7 +26,9 @@ from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 from shop.models import Category, Item  # noqa: E402
 
-if sys.argv[1] == "make":
+if sys.argv[1] == "dump":
+    call_command("dumpdata", "shop", "auth", "contenttypes")
+elif sys.argv[1] == "make":
     call_command("migrate", run_syncdb=True, verbosity=0)
     tools = Category.objects.create(name="tools")
     for i in range(20):
