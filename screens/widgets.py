@@ -63,27 +63,27 @@ class StepList(Static):
             self.post_message(self.Picked(STEPS[row][0]))
 
 
-class MarkedRadioButton(RadioButton):
-    """A radio button whose state is a character (● chosen, blank not), not only a colour: NO_COLOR terminals and
-    colour-blind users see which one is chosen."""
+class _MarkedToggle:
+    """A toggle whose state is a character (MARK when on, blank when off), not only a colour: NO_COLOR terminals
+    and colour-blind users see which one is chosen."""
+
+    MARK = ""
+    value: bool
 
     def on_mount(self) -> None:
-        self.BUTTON_INNER = "●" if self.value else " "
+        self.BUTTON_INNER = self.MARK if self.value else " "
 
     def watch_value(self) -> None:
-        self.BUTTON_INNER = "●" if self.value else " "
-        super().watch_value()
+        self.BUTTON_INNER = self.MARK if self.value else " "
+        super().watch_value()  # type: ignore[misc]
 
 
-class MarkedCheckbox(Checkbox):
-    """A checkbox whose state is a character (X ticked, blank not), not only a colour."""
+class MarkedRadioButton(_MarkedToggle, RadioButton):
+    MARK = "●"
 
-    def on_mount(self) -> None:
-        self.BUTTON_INNER = "X" if self.value else " "
 
-    def watch_value(self) -> None:
-        self.BUTTON_INNER = "X" if self.value else " "
-        super().watch_value()
+class MarkedCheckbox(_MarkedToggle, Checkbox):
+    MARK = "X"
 
 
 class MessageBox(Static):

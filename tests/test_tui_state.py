@@ -21,7 +21,7 @@ from screens.schema import SchemaScreen
 from screens.source import SourceScreen
 from screens.widgets import ChoiceModal, ConfirmNameModal
 from tests.conftest import drop_test_objects
-from tests.test_tui import SIZE, fill_connection, message, settle
+from tests.test_tui import SIZE, _to_copy, fill_connection, message, settle
 from wizard.target.connection import ConnectionSpec
 
 
@@ -120,14 +120,7 @@ async def test_another_source_marks_later_steps_for_redoing(tmp_path: Path, pg_d
     second = _db(tmp_path / "second.db", table="u")
     app = WizardApp(sqlite_file=first)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("ctrl+n")
-        fill_connection(app, pg_db, pg_db.password)
-        await pilot.press("ctrl+t")
-        await settle(app, pilot)
-        for _ in range(4):
-            await pilot.press("ctrl+n")
-        assert isinstance(app.screen, CopyScreen)
+        await _to_copy(app, pilot, pg_db)  # the connection's own database, .env skipped
         await pilot.press("ctrl+t")
         await settle(app, pilot)
         assert app.state.copy_result is not None, message(app)
@@ -257,13 +250,7 @@ async def test_quit_during_a_copy_asks_then_stops_at_a_committed_batch(tmp_path:
     path = _db(tmp_path / "app.db", rows=1_500_000, pad=300)  # a copy of several seconds
     app = WizardApp(sqlite_file=path)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("ctrl+n")
-        fill_connection(app, pg_db, pg_db.password)
-        await pilot.press("ctrl+t")
-        await settle(app, pilot)
-        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n")
-        assert isinstance(app.screen, CopyScreen)
+        await _to_copy(app, pilot, pg_db)  # the connection's own database, .env skipped
         app.screen.message.info("Stopped.")  # an earlier run's status: a new start clears it
         await pilot.press("ctrl+t")
         await pilot.pause()
@@ -447,12 +434,7 @@ async def test_verify_at_80x24_opens_a_cut_row_in_full_and_finish_prints_a_summa
     path = _db(tmp_path / "app.db", rows=300)
     app = WizardApp(sqlite_file=path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await pilot.press("ctrl+n")
-        fill_connection(app, pg_db, pg_db.password)
-        await pilot.press("ctrl+t")
-        await settle(app, pilot)
-        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n")
+        await _to_copy(app, pilot, pg_db)  # the connection's own database, .env skipped
         await pilot.press("ctrl+t")
         await settle(app, pilot)
         assert app.state.copy_result is not None, message(app)
