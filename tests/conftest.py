@@ -141,6 +141,16 @@ def pg_server() -> Iterator[PgServer]:
 @pytest.fixture
 def pg_db(pg_server: PgServer) -> Iterator[ConnectionSpec]:
     """A fresh, empty database for one test (dropped afterwards); the spec carries the superuser password."""
+    yield from _fresh_database(pg_server)
+
+
+@pytest.fixture
+def other_pg_db(pg_server: PgServer) -> Iterator[ConnectionSpec]:
+    """A second fresh database, for what the test compares with pg_db."""
+    yield from _fresh_database(pg_server)
+
+
+def _fresh_database(pg_server: PgServer) -> Iterator[ConnectionSpec]:
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = pg_server.connect()
     admin.autocommit = True

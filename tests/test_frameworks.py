@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.schema_compare import describe, differences
 from wizard.cli.main import main as cli_main
 from wizard.errors import InputError
 from wizard.plan.planner import build_plan
@@ -184,10 +185,18 @@ def test_text_that_may_only_hold_json_becomes_jsonb_without_its_check(tmp_path: 
 SHOP = Path(__file__).parent / "django_shop" / "run.py"
 
 
-def test_the_unchanged_django_app_works_on_the_migrated_database(tmp_path: Path, pg_db) -> None:  # type: ignore[no-untyped-def]
+# What still differs from the schema Django creates itself on an empty PostgreSQL database, and why it does no harm.
+DJANGO_HARMLESS = {
+    # Django writes the Decimal 0 of Q(price__gte=0) as '0' on SQLite and as 0 on PostgreSQL: the same test
+    "constraint shop_item.item_price_nonneg": ("CHECK ((price >= '0'::numeric))", "CHECK ((price >= (0)::numeric))"),
+}
+
+
+def test_the_unchanged_django_app_works_on_the_migrated_database(tmp_path: Path, pg_db, other_pg_db) -> None:  # type: ignore[no-untyped-def]
     """A Django project's database built and filled by Django itself, migrated, then the same project pointed at
-    PostgreSQL: a lookup by UUID, a JSON key lookup, a new row without an id in a transaction that saves it before
-    the row it points to."""
+    PostgreSQL: nothing for `migrate --check` to apply, a lookup by UUID, a JSON key lookup, a new row without an
+    id in a transaction that saves it before the row it points to, a later migration; and the schema is the one
+    Django makes itself on an empty PostgreSQL database, but for DJANGO_HARMLESS."""
     import json
 
     from wizard.data_copy.model import CopyOptions
@@ -209,6 +218,7 @@ def test_the_unchanged_django_app_works_on_the_migrated_database(tmp_path: Path,
     assert any(f.code == "framework_type" and f.column == "uid" for f in plan.findings)
     migrate(plan, pg_db, CopyOptions(jobs=1))
     assert verify(plan, pg_db, jobs=1).ok
+    migrated = describe(pg_db)  # before the app's later migration changes it
     pg_args = [pg_db.host, str(pg_db.port), pg_db.user, pg_db.password or "", pg_db.dbname]
     dumps = [subprocess.run([sys.executable, str(SHOP), "dump", *args], capture_output=True, text=True, timeout=120)
              for args in ([str(path)], pg_args)]
@@ -219,6 +229,12 @@ def test_the_unchanged_django_app_works_on_the_migrated_database(tmp_path: Path,
     assert used.returncode == 0, used.stderr[-2000:]
     assert json.loads(used.stdout) == {"n": 7, "blue": 10, "new_id": 21, "uid_type": "UUID", "aware": True,
                                        "on_8th": 1, "by_ip": 7, "took": True, "longer": 10}
+
+    made_there = subprocess.run([sys.executable, str(SHOP), "create", other_pg_db.host, str(other_pg_db.port),
+                                 other_pg_db.user, other_pg_db.password or "", other_pg_db.dbname],
+                                capture_output=True, text=True, timeout=120)
+    assert made_there.returncode == 0, made_there.stderr[-2000:]
+    assert differences(migrated, describe(other_pg_db)) == DJANGO_HARMLESS
 
 
 def test_addresses_load_into_inet_exactly_and_verify(tmp_path: Path, pg_db) -> None:  # type: ignore[no-untyped-def]
@@ -256,9 +272,20 @@ def test_addresses_load_into_inet_exactly_and_verify(tmp_path: Path, pg_db) -> N
     assert any(f.code == "type_fallback" and f.column == "ip" for f in fell_back.findings)
 
 
-def test_the_unchanged_sqlalchemy_app_works_on_the_migrated_database(tmp_path: Path, pg_db) -> None:  # type: ignore[no-untyped-def]
+# What still differs from the schema SQLAlchemy's create_all makes on an empty PostgreSQL database, and why it
+# does no harm.
+SQLALCHEMY_HARMLESS = {
+    # Enum is VARCHAR(longest label) on SQLite and nothing there names the type or lists its labels (one no row
+    # uses is nowhere): it stays varchar, which SQLAlchemy reads and writes as the same labels
+    "column part.status": ("character varying(7) not null", "status not null"),
+    "enum status": (None, "draft,listed,retired"),
+}
+
+
+def test_the_unchanged_sqlalchemy_app_works_on_the_migrated_database(tmp_path: Path, pg_db, other_pg_db) -> None:  # type: ignore[no-untyped-def]
     """An SQLAlchemy 2.x app whose SQLite tables come from metadata.create_all (nothing in the database names the
-    framework: --framework sqlalchemy), filled through its ORM, migrated, then the same code on PostgreSQL."""
+    framework: --framework sqlalchemy), filled through its ORM, migrated, then the same code on PostgreSQL; the
+    schema is the one create_all makes there itself, but for SQLALCHEMY_HARMLESS."""
     import json
 
     from wizard.data_copy.model import CopyOptions
@@ -272,15 +299,94 @@ def test_the_unchanged_sqlalchemy_app_works_on_the_migrated_database(tmp_path: P
     assert made.returncode == 0, made.stderr
     uid = json.loads(made.stdout)["uid"]
     assert build_plan(path).framework == ""  # create_all leaves no trace
-    # SQLAlchemy's Interval is DATETIME on SQLite (the epoch plus the duration), like a DateTime: told with --type
-    plan = build_plan(path, framework="sqlalchemy", overrides={"part.wait": "interval"})
+    # On SQLite, Interval is DATETIME (the epoch plus the duration) and DateTime(timezone=True) a DATETIME without
+    # its offset, both like a DateTime: told with --type
+    plan = build_plan(path, framework="sqlalchemy", overrides={"part.wait": "interval", "part.seen": "timestamptz"})
     types = {c.source: c.pg_type for c in plan.table("part").columns}
-    assert types["uid"] == "uuid" and types["spec"] == "jsonb" and types["price"] == "numeric(12,2)"
+    assert types == {"id": "integer", "uid": "uuid", "spec": "json", "price": "numeric(12,2)", "made": "timestamp",
+                     "wait": "interval", "status": "varchar(7)", "seen": "timestamptz", "qty": "integer",
+                     "sku": "varchar(20)", "shelf_id": "integer"}
+    assert plan.table("part").identity_column.identity_kind == "serial"
     migrate(plan, pg_db, CopyOptions(jobs=1))
     assert verify(plan, pg_db, jobs=1).ok
-    url = (f"postgresql+psycopg2://{pg_db.user}:{pg_db.password or ''}@{pg_db.host}:{pg_db.port}/{pg_db.dbname}")
-    used = subprocess.run([sys.executable, str(app), "check", url, uid], capture_output=True, text=True,
+    migrated = describe(pg_db)
+
+    def url(spec) -> str:  # type: ignore[no-untyped-def]
+        return f"postgresql+psycopg2://{spec.user}:{spec.password or ''}@{spec.host}:{spec.port}/{spec.dbname}"
+
+    used = subprocess.run([sys.executable, str(app), "check", url(pg_db), uid], capture_output=True, text=True,
                           timeout=120)
     assert used.returncode == 0, used.stderr[-2000:]
     assert json.loads(used.stdout) == {"id": 5, "n": 4, "red": 6, "price": "4.25", "new_id": 13,
-                                       "uid_type": "UUID", "wait": True}
+                                       "uid_type": "UUID", "wait": True, "status": "listed", "listed": 4,
+                                       "aware": True, "on_5th": 8, "shelf": None, "new_shelf": 2}
+    made_there = subprocess.run([sys.executable, str(app), "create", url(other_pg_db)], capture_output=True,
+                                text=True, timeout=120)
+    assert made_there.returncode == 0, made_there.stderr[-2000:]
+    assert differences(migrated, describe(other_pg_db)) == SQLALCHEMY_HARMLESS
+
+
+def test_constraints_keep_the_names_postgresql_gives_them(tmp_path: Path, pg_db, other_pg_db) -> None:  # type: ignore[no-untyped-def]
+    """Unnamed CHECKs get the names PostgreSQL gives them in a CREATE TABLE (table_col_check, table_check), a named
+    UNIQUE constraint keeps its name, and an index on a parenthesised expression is created: the migrated schema
+    equals the same CREATE TABLE run on PostgreSQL itself."""
+    import psycopg2
+
+    from wizard.data_copy.model import CopyOptions
+    from wizard.data_copy.run import migrate
+
+    table = ("CREATE TABLE acct (id integer PRIMARY KEY, a integer CHECK (a > 0), b integer NOT NULL, c text, "
+             "CHECK (a < b), CONSTRAINT acct_b_c_uniq UNIQUE (b, c))")
+    index = "CREATE INDEX acct_lower_c ON acct ((lower(c)))"
+    path = tmp_path / "acct.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(f"{table}; {index}; INSERT INTO acct VALUES (1, 1, 2, 'x'), (2, 2, 3, 'y');")
+    conn.close()
+    plan = build_plan(path, overrides={"acct.id": "integer", "acct.a": "integer", "acct.b": "integer"})
+    result = migrate(plan, pg_db, CopyOptions(jobs=1))
+    assert all(r.ok for r in result.post), [r.error for r in result.post if not r.ok]
+    pg = psycopg2.connect(**other_pg_db.connect_kwargs())
+    with pg, pg.cursor() as cur:
+        cur.execute(table.replace("id integer PRIMARY KEY", "id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"))
+        cur.execute(index)
+    pg.close()
+    assert differences(describe(pg_db), describe(other_pg_db)) == {}
+
+
+def _django_like(path: Path, script: str) -> Path:
+    conn = sqlite3.connect(path)
+    conn.executescript("CREATE TABLE django_migrations (id integer NOT NULL PRIMARY KEY AUTOINCREMENT, "
+                       "app varchar(255) NOT NULL, name varchar(255) NOT NULL, applied datetime NOT NULL);" + script)
+    conn.close()
+    return path
+
+
+def test_django_integer_widths_follow_the_fields(tmp_path: Path) -> None:
+    """Django's integer fields keep their width (integer, smallint), unless a value needs more; an AutoField
+    key is told from a BigAutoField by the keys pointing at it, and a key nothing points at follows the project's
+    default as its other tables show it."""
+    small = _django_like(tmp_path / "small.db", """
+        CREATE TABLE app_a (id integer NOT NULL PRIMARY KEY AUTOINCREMENT, n integer NOT NULL, s smallint unsigned,
+                            big integer);
+        CREATE TABLE app_b (id integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+                            a_id integer NOT NULL REFERENCES app_a (id) DEFERRABLE INITIALLY DEFERRED);
+        INSERT INTO app_a VALUES (1, 5, 3, 3000000000);""")
+    plan = build_plan(small)
+    a = {c.source: c.pg_type for c in plan.table("app_a").columns}
+    assert a == {"id": "integer", "n": "integer", "s": "smallint", "big": "bigint"}
+    # the project's keys are AutoFields (app_a's key is pointed at by an integer): so is app_b's, and Django's own
+    assert plan.table("app_b").column("id").pg_type == "integer"
+    assert plan.table("django_migrations").column("id").pg_type == "integer"
+    assert build_plan(small, framework="none").table("app_a").column("n").pg_type == "bigint"  # generic: 64-bit
+    big = _django_like(tmp_path / "big.db", """
+        CREATE TABLE app_a (id integer NOT NULL PRIMARY KEY AUTOINCREMENT);
+        CREATE TABLE app_b (id integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+                            a_id bigint NOT NULL REFERENCES app_a (id) DEFERRABLE INITIALLY DEFERRED);
+        CREATE TABLE auth_group (id integer NOT NULL PRIMARY KEY AUTOINCREMENT, name varchar(150) NOT NULL UNIQUE);""")
+    plan = build_plan(big)
+    assert [plan.table(t).column("id").pg_type for t in ("app_a", "app_b", "django_migrations", "auth_group")] == \
+        ["bigint", "bigint", "bigint", "integer"]  # BigAutoField keys; Django's own Group keeps an AutoField
+    assert any(f.code == "framework_type" and f.table == "app_b" and "BigAutoField" in f.message
+               for f in plan.findings)
+    assert [ix.name for ix in plan.table("auth_group").indexes] == ["auth_group_name_key",
+                                                                    "auth_group_name_a6ea08ec_like"]

@@ -39,6 +39,7 @@ class ColumnPlan:
     nullable: bool = True
     default: str | None = None  # PostgreSQL DEFAULT expression
     identity: bool = False
+    identity_kind: str = "identity"  # how the key generates values: "identity" column, or "serial" (SQLAlchemy)
     length: int | None = None
     precision: int | None = None
     scale: int | None = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from wizard.convert.values import guess_epoch_unit
+from wizard.plan import conventions
 from wizard.plan.context import PlanContext
 from wizard.plan.defaults import plan_default
 from wizard.plan.type_mapping import Mapping, map_declared, parse_target_type
@@ -21,6 +22,7 @@ _FLAG_NAME = re.compile(r"^(is|has|can|should|allow|enable|use)_|_(flag|enabled|
                         re.IGNORECASE)
 
 
+_KEY_TYPES = ("bigint", "integer", "smallint")  # an integer key generates its values whatever its width
 _DATE_LIKE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}")
 
 
@@ -39,16 +41,13 @@ def initial_mapping(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, p: Column
     key = f"{t.name}.{c.name}"
     if key in ctx.overrides:
         return parse_target_type(ctx.overrides[key])
+    framework = conventions.column_mapping(ctx, t, c, p)
+    if framework is not None:
+        return framework
     if c.name == t.rowid_alias:
         return Mapping("bigint", "int")
     if json_checked(t, c.name):
         return Mapping("jsonb", "json")  # text that may only hold JSON (Django's JSONField, for one)
-    if django_uuid(ctx, c):
-        return Mapping("uuid", "uuid")
-    if ctx.framework == "django" and _DJANGO_IP.match(c.declared_type.strip()):
-        return Mapping("inet", "inet")  # GenericIPAddressField: Django binds inet on PostgreSQL
-    if ctx.framework == "django" and c.declared_type.strip().lower() == "datetime":
-        return Mapping("timestamptz", "timestamptz")  # see _DJANGO_DATETIME
     declared = map_declared(c.declared_type)
     if declared is not None:
         if declared.conversion == "numeric" and declared.precision is None and not c.declared_type.upper() \
@@ -56,25 +55,6 @@ def initial_mapping(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, p: Column
             return _from_data(p) or declared  # NUMERIC affinity by fallback: let the data decide
         return declared
     return _from_data(p) or Mapping("text", "text")
-
-
-_DJANGO_IP = re.compile(r"^char\s*\(\s*39\s*\)$", re.IGNORECASE)
-_DJANGO_UUID = re.compile(r"^char\s*\(\s*32\s*\)$", re.IGNORECASE)
-
-
-def django_uuid(ctx: PlanContext, c: SqliteColumn) -> bool:
-    """Django (UUIDField) and SQLAlchemy (Uuid) write a UUID as char(32) on SQLite (32 hex digits) and as uuid on
-    PostgreSQL, where their queries compare with a uuid: a char(32) column of such a database is planned as uuid
-    (text if a value is not one)."""
-    return ctx.framework in ("django", "sqlalchemy") and bool(_DJANGO_UUID.match(c.declared_type.strip()))
-
-
-# Django writes a DateTimeField as datetime on SQLite and, with USE_TZ = True (its default, and in every project
-# template since 1.4), stores UTC without an offset there; on PostgreSQL the field is timestamp with time zone and
-# comes back aware. The values are read as UTC.
-_DJANGO_DATETIME = ("'{column}' is a Django DateTimeField (datetime, UTC without an offset when USE_TZ = True).",
-                    "It becomes timestamptz, as Django creates the field on PostgreSQL, each value read as UTC; a "
-                    "project with USE_TZ = False keeps timestamp (--type {table}.{column}=timestamp).")
 
 
 def _json_valid(column: str) -> re.Pattern[str]:
@@ -130,24 +110,12 @@ def decide_column(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, target: str
                      scale=m.scale, epoch_unit=guess_epoch_unit(p.max_abs_integer),
                      override=ctx.overrides.get(key), mapped_type=m.pg_type,
                      generated_sql=c.generated_expr, classes=p.classes, nulls=p.nulls)
-    col.identity = c.name == t.rowid_alias and m.conversion == "int" and m.pg_type == "bigint"
+    col.identity = c.name == t.rowid_alias and m.conversion == "int" and m.pg_type in _KEY_TYPES
     if col.identity:
         col.nullable = False
+        col.identity_kind = conventions.key_style(ctx)
     fit_column(ctx, t, col, p)
-    if col.conversion == "timestamptz" and ctx.framework == "django" and not col.override \
-            and c.declared_type.strip().lower() == "datetime":
-        ctx.find("framework_type", "info", t.name, c.name, _DJANGO_DATETIME[0].format(column=c.name),
-                 _DJANGO_DATETIME[1].format(table=t.name, column=c.name))
-    if col.conversion == "inet" and ctx.framework == "django" and not col.override:
-        ctx.find("framework_type", "info", t.name, c.name,
-                 f"'{c.name}' is a Django GenericIPAddressField (char(39)).",
-                 "It becomes inet, as Django creates the field on PostgreSQL; each value is the same address.")
-    if col.conversion == "uuid" and django_uuid(ctx, c) and not col.override:
-        field_name = "UUIDField" if ctx.framework == "django" else "Uuid"
-        name = "Django" if ctx.framework == "django" else "SQLAlchemy"
-        ctx.find("framework_type", "info", t.name, c.name,
-                 f"'{c.name}' holds {name} {field_name} values (char(32), 32 hex digits).",
-                 f"It becomes uuid, as {name} creates the column on PostgreSQL; each value is the same UUID.")
+    conventions.column_findings(ctx, t, c, col)
     text_issues(ctx, t, col, p)
     suggest(ctx, t, col, p)
     col.default = plan_default(ctx, t, c, col)

@@ -28,6 +28,8 @@ class PlanContext:
     """Foreign key violations per table and key, when the profile's workers counted them."""
     framework: str = ""
     """The framework that made the database (source.frameworks key): its types follow its conventions."""
+    memo: dict[str, object] = field(default_factory=dict)
+    """What a convention worked out once for the whole schema (plan.conventions)."""
 
     def __post_init__(self) -> None:
         self.relations = NameSpace(self.keep_case)

@@ -3,6 +3,7 @@ requires of the referenced columns, and the rows that break a key (SQLite does n
 
 from __future__ import annotations
 
+from wizard.plan import django_names
 from wizard.plan.context import PlanContext
 from wizard.plan.identifiers import derived_name
 from wizard.plan_model import ForeignKeyPlan, TablePlan
@@ -21,8 +22,7 @@ def plan_foreign_keys(ctx: PlanContext, t: SqliteTable, tp: TablePlan,
         ref = tables.get(fk.ref_table) or next((x for x in tables.values()
                                                 if x.source.lower() == fk.ref_table.lower()), None)
         cols = [tp.column(c).target for c in fk.from_columns if c in {x.source for x in tp.columns}]
-        name, _ = ctx.relations.assign(derived_name(tp.target, *fk.from_columns, suffix="fkey"))
-        plan = ForeignKeyPlan(name=name, columns=cols, ref_table=ref.target if ref else fk.ref_table,
+        plan = ForeignKeyPlan(name="", columns=cols, ref_table=ref.target if ref else fk.ref_table,
                               ref_columns=[], on_update=_action(fk.on_update), on_delete=_action(fk.on_delete),
                               violations=violations.get(n, 0), deferred=fk.deferred)
         if ref is None:
@@ -41,6 +41,7 @@ def plan_foreign_keys(ctx: PlanContext, t: SqliteTable, tp: TablePlan,
                                 "unique (PostgreSQL requires that)")
             if not plan.skipped and not ref.include:
                 plan.skipped = f"the referenced table {fk.ref_table} is excluded"
+        plan.name, _ = ctx.relations.assign(_name(ctx, tp, plan, fk.from_columns))
         if plan.skipped:
             ctx.find("fk_skipped", "warning", t.name, None,
                      f"Foreign key ({', '.join(fk.from_columns)}) -> {fk.ref_table} cannot be created: "
@@ -53,6 +54,13 @@ def plan_foreign_keys(ctx: PlanContext, t: SqliteTable, tp: TablePlan,
                      "offending rows are listed by the copy's report.", count=plan.violations)
         out.append(plan)
     return out
+
+
+def _name(ctx: PlanContext, tp: TablePlan, plan: ForeignKeyPlan, from_columns: list[str]) -> str:
+    """PostgreSQL's own name for the key (`table_col_fkey`), or the one Django gives it there."""
+    if ctx.framework == "django" and len(plan.columns) == 1 and len(plan.ref_columns) == 1:
+        return django_names.foreign_key_name(tp.target, plan.columns[0], plan.ref_table, plan.ref_columns[0])
+    return derived_name(tp.target, *from_columns, suffix="fkey")
 
 
 def _fk_violations(ctx: PlanContext, t: SqliteTable) -> dict[int, int]:

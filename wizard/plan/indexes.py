@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from wizard.plan import django_names
 from wizard.plan.affinity import Affinity
 from wizard.plan.context import PlanContext
 from wizard.plan.expressions import translate
 from wizard.plan.keys import find_key_collisions
 from wizard.plan_model import IndexPlan, TablePlan
-from wizard.source.schema import SqliteTable
+from wizard.source.schema import SqliteIndex, SqliteTable
 from wizard.source.sql_tokens import quote
 
 
@@ -53,12 +54,13 @@ def plan_indexes(ctx: PlanContext, t: SqliteTable, tp: TablePlan, resolve: Calla
                 reason = f"its WHERE clause {tr.reason}"
             else:
                 where = tr.sql
-        name = idx.name if idx.origin == "c" else "_".join([tp.target, *(p.column or "expr" for p in
-                                                                           idx.parts)])
-        target_name, _ = ctx.relations.assign(name if idx.origin == "c" else name + "_key")
         plain = all(p.column is not None and not p.descending and not p.collation for p in idx.parts)
+        target_name, _ = ctx.relations.assign(_name(ctx, t, tp, idx, plain))
+        # a UNIQUE constraint stays one (an app's migration drops it as a constraint); Django makes its unique
+        # indexes (unique_together) constraints on PostgreSQL
+        as_constraint = idx.origin == "u" or (ctx.framework == "django" and idx.unique)
         plan = IndexPlan(name=target_name, unique=idx.unique, parts=parts, where=where, source_sql=idx.sql,
-                         skipped=reason, constraint=idx.origin == "u" and plain and not nocase and where is None)
+                         skipped=reason, constraint=as_constraint and plain and not nocase and where is None)
         if reason:
             ctx.find("index_skipped", "warning", t.name, None, f"Index {idx.name} cannot be translated: "
                      f"{reason}.", "It is not created; its SQL is listed for manual translation.")
@@ -80,6 +82,50 @@ def plan_indexes(ctx: PlanContext, t: SqliteTable, tp: TablePlan, resolve: Calla
                      "It is built on lower(column); queries must compare lower(column) to use it, or "
                      "choose the citext type for the column.")
         out.append(plan)
+    if ctx.framework == "django":
+        out += _django_like_indexes(ctx, t, tp)
+    return out
+
+
+def _name(ctx: PlanContext, t: SqliteTable, tp: TablePlan, idx: SqliteIndex, plain: bool) -> str:
+    columns = [tp.column(p.column).target if p.column in {c.source for c in tp.columns} else p.column or "expr"
+               for p in idx.parts]
+    if idx.origin == "u":  # a UNIQUE constraint: its own name, else PostgreSQL's (`table_col_key`)
+        given = t.unique_names.get(tuple(p.column.lower() for p in idx.parts if p.column))
+        return given or "_".join([tp.target, *columns]) + "_key"
+    if ctx.framework == "django" and plain:
+        return django_names.on_postgresql(idx.name, tp.target, columns)
+    return idx.name
+
+
+def _django_like_indexes(ctx: PlanContext, t: SqliteTable, tp: TablePlan) -> list[IndexPlan]:
+    """The second index Django adds on PostgreSQL to a text field it indexes (db_index, unique or primary key):
+    with varchar_pattern_ops / text_pattern_ops, so LIKE 'abc%' (startswith, contains) can use an index under
+    any collation. Made for the columns Django indexed here, under the name Django gives it there."""
+    columns: list[str] = []
+    if len(t.primary_key) == 1 and t.primary_key[0] != t.rowid_alias:
+        columns.append(t.primary_key[0])
+    for idx in t.indexes:
+        if len(idx.parts) != 1 or idx.parts[0].column is None or idx.parts[0].collation or idx.where:
+            continue
+        column = idx.parts[0].column
+        if idx.origin == "u" or (idx.origin == "c" and not idx.unique
+                                 and idx.name == django_names.index_name(t.name, [column],
+                                                                         limit=django_names.SQLITE_LIMIT)):
+            columns.append(column)
+    out = []
+    for column in dict.fromkeys(columns):
+        col = tp.column(column)
+        ops = "varchar_pattern_ops" if col.pg_type.startswith("varchar") else \
+            "text_pattern_ops" if col.pg_type == "text" else None
+        if ops is None:
+            continue
+        name, _ = ctx.relations.assign(django_names.index_name(tp.target, [col.target], "_like"))
+        out.append(IndexPlan(name=name, unique=False, parts=[f"{quote(col.target)} {ops}"], where=None,
+                             source_sql=None))
+        ctx.find("framework_index", "info", t.name, column,
+                 f"Django indexes '{column}' for LIKE on PostgreSQL too ({name}, {ops}).",
+                 "The index is created, as Django creates it there.")
     return out
 
 

@@ -14,7 +14,7 @@ from wizard.plan.keys import plan_primary_key
 from wizard.plan_model import CheckPlan, TablePlan
 from wizard.source.profile import ColumnProfile
 from wizard.source.schema import SqliteTable
-from wizard.source.sql_tokens import quote
+from wizard.source.sql_tokens import quote, tokenize
 
 # Bytes a value takes in a PostgreSQL row for types that cannot move out of line (TOAST); others count 0.
 _FIXED_WIDTH = {"bigint": 8, "integer": 4, "smallint": 2, "double precision": 8, "real": 4, "boolean": 1,
@@ -61,14 +61,14 @@ def complete_table(ctx: PlanContext, t: SqliteTable, tp: TablePlan) -> None:
     kinds = affinity([tp])
     tp.indexes += plan_indexes(ctx, t, tp, resolve, kinds)
     json_columns = [c for c in tp.columns if c.conversion == "json"]
-    for n, src in enumerate(t.checks + [ch for c in t.columns for ch in c.checks], start=1):
+    for src in t.checks + [ch for c in t.columns for ch in c.checks]:
         covered = next((c for c in json_columns if json_check(src, c.source)), None)
         if covered is not None:  # the jsonb column only takes valid JSON: the CHECK has nothing left to do
             ctx.find("json_check", "info", t.name, covered.source,
                      f"'{covered.source}' may only hold JSON (CHECK ({src})).",
                      f"It becomes {covered.pg_type}, which only takes valid JSON, so the CHECK is not needed.")
             continue
-        tp.checks.append(plan_check(ctx, t, tp, src, n, resolve, kinds))
+        tp.checks.append(plan_check(ctx, t, tp, src, resolve, kinds))
     for col in t.columns:
         if col.generated:
             ctx.find("generated", "warning", t.name, col.name,
@@ -84,10 +84,19 @@ def column_resolver(tp: TablePlan) -> Callable[[str], str | None]:
     return lambda name: lookup.get(name.lower())
 
 
-def plan_check(ctx: PlanContext, t: SqliteTable, tp: TablePlan, src: str, n: int, resolve: Callable[[str], str | None],
+def _check_name(tp: TablePlan, src: str) -> str:
+    """The name PostgreSQL gives an unnamed CHECK, as the framework's own CREATE TABLE there gets it:
+    `table_column_check` when it reads one column, else `table_check`."""
+    names = {c.source.lower(): c.target for c in tp.columns}
+    used = {names[t.value.lower()] for t in tokenize(src) if t.kind in ("ident", "qident") and t.value.lower()
+            in names}
+    return derived_name(tp.target, *(used if len(used) == 1 else ()), suffix="check")
+
+
+def plan_check(ctx: PlanContext, t: SqliteTable, tp: TablePlan, src: str, resolve: Callable[[str], str | None],
                kinds: Affinity) -> CheckPlan:
     given = t.check_names.get(src)  # kept: the app's later migrations drop or alter it by that name
-    name, _ = ctx.relations.assign(given if given else derived_name(tp.target, f"check{n}", suffix="ck"))
+    name, _ = ctx.relations.assign(given or _check_name(tp, src))
     tr = translate(src, resolve, kinds=kinds)
     if tr.sql is None:
         ctx.find("check_skipped", "warning", t.name, None, f"CHECK ({src}) cannot be translated: {tr.reason}.",

@@ -27,6 +27,8 @@ class _ParsedTable:
     # the foreign keys checked at commit (DEFERRABLE INITIALLY DEFERRED), by their columns (lower case)
     deferred_fks: set[tuple[str, ...]] = field(default_factory=set)
     check_names: dict[str, str] = field(default_factory=dict)  # a CHECK's text -> its CONSTRAINT name
+    # CONSTRAINT name UNIQUE (columns): its columns (lower case) -> the name (SQLite's own index is autoindex_N)
+    unique_names: dict[tuple[str, ...], str] = field(default_factory=dict)
 
 
 _CONSTRAINT_STARTS = ("CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN")
@@ -52,6 +54,10 @@ def parse_create_table(sql: str) -> _ParsedTable:
             result.checks.extend(found)
             if found and is_word(sig[0], "CONSTRAINT") and len(sig) > 2 and is_word(sig[2], "CHECK"):
                 result.check_names[found[0]] = sig[1].value  # CONSTRAINT name CHECK (...), as an app names it
+            if is_word(sig[0], "CONSTRAINT") and len(sig) > 3 and is_word(sig[2], "UNIQUE") and sig[3].text == "(":
+                inner, _ = paren_body(part, part.index(sig[3]))
+                result.unique_names[tuple(t.value.lower() for t in significant(inner)
+                                          if t.kind in ("ident", "qident"))] = sig[1].value
             foreign = next((i for i, t in enumerate(sig) if is_word(t, "FOREIGN")), None)
             if foreign is not None and _deferred(sig) and foreign + 2 < len(sig) and sig[foreign + 2].text == "(":
                 inner, _ = paren_body(part, part.index(sig[foreign + 2]))
@@ -122,7 +128,9 @@ def parse_create_index(sql: str) -> _ParsedIndex:
         if len(sig) == 1 and sig[0].kind in ("ident", "qident"):
             exprs.append(None)
         else:
-            exprs.append(join(strip_ws(part[: part.index(sig[-1]) + 1])) if sig else None)
+            # up to the last significant token itself: an equal token (a ")" of an inner call) may come earlier
+            end = max(i for i, t in enumerate(part) if t is sig[-1]) + 1 if sig else 0
+            exprs.append(join(strip_ws(part[:end])) if sig else None)
     rest = tokens[after:]
     where = None
     for i, t in enumerate(rest):

@@ -76,6 +76,7 @@ class SqliteTable:
     sql: str
     row_count: int = 0
     check_names: dict[str, str] = field(default_factory=dict)  # a table-level CHECK's text -> its given name
+    unique_names: dict[tuple[str, ...], str] = field(default_factory=dict)  # UNIQUE constraint columns -> name
 
 
 @dataclass
@@ -167,7 +168,7 @@ def _read_table(conn: sqlite3.Connection, name: str, sql: str, count_rows: bool)
     return SqliteTable(name=name, columns=cols, primary_key=pk, without_rowid=parsed.without_rowid,
                        strict=parsed.strict, autoincrement=parsed.autoincrement, rowid_alias=rowid_alias,
                        indexes=indexes, foreign_keys=fks, checks=parsed.checks, sql=sql, row_count=int(count),
-                       check_names=parsed.check_names)
+                       check_names=parsed.check_names, unique_names=parsed.unique_names)
 
 
 def _read_indexes(conn: sqlite3.Connection, table: str) -> list[SqliteIndex]:
