@@ -228,13 +228,19 @@ def test_the_unchanged_django_app_works_on_the_migrated_database(tmp_path: Path,
                            pg_db.password or "", pg_db.dbname, uid], capture_output=True, text=True, timeout=120)
     assert used.returncode == 0, used.stderr[-2000:]
     assert json.loads(used.stdout) == {"n": 7, "blue": 10, "new_id": 21, "uid_type": "UUID", "aware": True,
-                                       "on_8th": 1, "by_ip": 7, "took": True, "longer": 10}
+                                       "on_8th": 1, "by_ip": 7, "took": True, "longer": 10, "starts": 10}
 
     made_there = subprocess.run([sys.executable, str(SHOP), "create", other_pg_db.host, str(other_pg_db.port),
                                  other_pg_db.user, other_pg_db.password or "", other_pg_db.dbname],
                                 capture_output=True, text=True, timeout=120)
     assert made_there.returncode == 0, made_there.stderr[-2000:]
     assert differences(migrated, describe(other_pg_db)) == DJANGO_HARMLESS
+    # the project's next migration (AlterField(unique=False), RemoveConstraint) finds what it drops
+    upgraded = subprocess.run([sys.executable, str(SHOP), "upgrade", *pg_args], capture_output=True, text=True,
+                              timeout=120)
+    assert upgraded.returncode == 0, upgraded.stderr[-2000:]
+    gone = set(migrated) - set(describe(pg_db))
+    assert {"constraint shop_category.shop_category_name_key", "constraint shop_item.item_price_nonneg"} <= gone
 
 
 def test_addresses_load_into_inet_exactly_and_verify(tmp_path: Path, pg_db) -> None:  # type: ignore[no-untyped-def]

@@ -1,6 +1,7 @@
 """Run the django_shop project against SQLite (`make PATH`, `dump PATH`) or PostgreSQL (`check HOST PORT USER
 PASSWORD NAME UID`, `dump HOST PORT USER PASSWORD NAME`, `create HOST PORT USER PASSWORD NAME`: the schema Django
-itself makes on an empty database), for the tests."""
+itself makes on an empty database, `upgrade HOST PORT USER PASSWORD NAME`: apply the project's next migration), for
+the tests."""
 
 import json
 import sys
@@ -16,8 +17,10 @@ else:
     host, port, user, password, name = sys.argv[2:7]
     database = {"ENGINE": "django.db.backends.postgresql", "HOST": host, "PORT": port, "USER": user,
                 "PASSWORD": password, "NAME": name}
+# `upgrade`: the project one migration later (shop.upgrade holds 0001 and the next one)
 settings.configure(DATABASES={"default": database}, USE_TZ=True, DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
-                   INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "shop"])
+                   INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "shop"],
+                   MIGRATION_MODULES={"shop": "shop.upgrade"} if sys.argv[1] == "upgrade" else {})
 django.setup()
 
 from datetime import datetime, timedelta, timezone  # noqa: E402
@@ -27,7 +30,9 @@ from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 from shop.models import Category, Item, StockMovementAuditEntry  # noqa: E402
 
-if sys.argv[1] == "dump":
+if sys.argv[1] == "upgrade":
+    call_command("migrate", verbosity=0)
+elif sys.argv[1] == "dump":
     call_command("dumpdata", "shop", "auth", "contenttypes")
 elif sys.argv[1] == "create":
     call_command("migrate", verbosity=0)
@@ -52,22 +57,13 @@ else:
                     added=datetime(2025, 1, 1, tzinfo=timezone.utc))
         item.save()
         Category.objects.create(id=999, name="late")
-    # what a later migration does: AlterField(unique=False), RemoveConstraint; both find what they drop by name
-    from django.db import connection, models
-
-    with connection.schema_editor() as editor:
-        old = Category._meta.get_field("name")
-        new = models.CharField(max_length=50, unique=False)
-        new.set_attributes_from_name("name")
-        new.model = Category
-        editor.alter_field(Category, old, new)
-        editor.remove_constraint(Item, Item._meta.constraints[0])
     from datetime import date
 
     on_8th = Item.objects.filter(added__date=date(2024, 1, 8)).count()  # a date lookup on aware datetimes
     by_ip = Item.objects.get(seen_from="10.0.0.7").meta["n"]  # Django binds an inet parameter
     took = found.took == timedelta(days=7, hours=1, microseconds=7)  # a duration comes back as a timedelta
     longer = Item.objects.filter(took__gt=timedelta(days=10)).count()
+    starts = Item.objects.filter(sku__startswith="SKU-01").count()  # LIKE 'SKU-01%', what the _like index serves
     print(json.dumps({"n": found.meta["n"], "blue": blue, "new_id": item.id, "uid_type": type(found.uid).__name__,
                       "aware": found.added.tzinfo is not None and found.added.hour == 12, "on_8th": on_8th,
-                      "by_ip": by_ip, "took": took, "longer": longer}))
+                      "by_ip": by_ip, "took": took, "longer": longer, "starts": starts}))
