@@ -396,3 +396,35 @@ def test_django_integer_widths_follow_the_fields(tmp_path: Path) -> None:
                for f in plan.findings)
     assert [ix.name for ix in plan.table("auth_group").indexes] == ["auth_group_name_key",
                                                                     "auth_group_name_a6ea08ec_like"]
+
+
+def test_a_uuid_column_becomes_uuid_with_the_same_values(tmp_path: Path, pg_db) -> None:  # type: ignore[no-untyped-def]
+    """A column declared UUID (SQLAlchemy's UUID writes 32 hex digits, others the dashed form) becomes uuid, each
+    value the same UUID; one holding anything else stays text, with a finding."""
+    import uuid
+
+    import psycopg2
+
+    from wizard.data_copy.model import CopyOptions
+    from wizard.data_copy.run import migrate
+    from wizard.verify.run import verify
+
+    ids = [uuid.uuid5(uuid.NAMESPACE_DNS, f"{n}.example") for n in range(4)]
+    path = tmp_path / "u.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, u UUID, other UUID)")
+    conn.executemany("INSERT INTO t (u, other) VALUES (?, ?)",
+                     [(ids[0].hex, "x"), (str(ids[1]), str(ids[1])), (str(ids[2]).upper(), None), (None, None)])
+    conn.commit()
+    conn.close()
+    plan = build_plan(path)
+    assert plan.table("t").column("u").pg_type == "uuid"
+    assert plan.table("t").column("other").pg_type == "text"
+    assert any(f.code == "type_fallback" and f.column == "other" for f in plan.findings)
+    migrate(plan, pg_db, CopyOptions(jobs=1))
+    assert verify(plan, pg_db, jobs=1).ok
+    pg = psycopg2.connect(**pg_db.connect_kwargs())
+    with pg, pg.cursor() as cur:
+        cur.execute("SELECT u::text FROM t ORDER BY id")
+        assert [r[0] for r in cur.fetchall()] == [str(ids[0]), str(ids[1]), str(ids[2]), None]
+    pg.close()

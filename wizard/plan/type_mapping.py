@@ -36,7 +36,7 @@ _EXACT: dict[str, tuple[str, str]] = {
     "DOUBLE": ("double precision", "float"), "DOUBLE PRECISION": ("double precision", "float"),
     "FLOAT8": ("double precision", "float"),
     "TEXT": ("text", "text"), "CLOB": ("text", "text"), "STRING": ("text", "text"),
-    "UUID": ("text", "text"),
+    "UUID": ("uuid", "uuid"),  # its values checked: a column holding other text stays text
     "MONEY": ("numeric", "numeric"),
 }
 _VARCHAR = ("VARCHAR", "CHARACTER VARYING", "NVARCHAR", "VARYING CHARACTER", "NATIVE CHARACTER", "NCHAR",
