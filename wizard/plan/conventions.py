@@ -145,12 +145,12 @@ def column_findings(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, col: Colu
         how = "a SERIAL" if col.identity_kind == "serial" else "an integer identity column"
         ctx.find("framework_type", "info", t.name, c.name,
                  f"'{c.name}' is the table's integer key, {how} where {_NAMES[ctx.framework]} creates it on "
-                 "PostgreSQL.", f"A key that must grow past 2,147,483,647 takes --type {t.name}.{c.name}=bigint.")
+                 "PostgreSQL.", f"For a key that must grow past 2,147,483,647: --type {t.name}.{c.name}=bigint.")
     if col.identity and col.pg_type == "bigint" and _key_width(ctx, t, c)[1] == "default":
         ctx.find("framework_type", "info", t.name, c.name,
                  f"'{c.name}' is taken for a BigAutoField, the project's default key as far as its tables tell "
                  "(on SQLite an AutoField is integer too).",
-                 f"An AutoField (integer) takes --type {t.name}.{c.name}=integer.")
+                 f"For an AutoField: --type {t.name}.{c.name}=integer.")
 
 
 _NAMES = {"django": "Django", "sqlalchemy": "SQLAlchemy"}
