@@ -361,10 +361,24 @@ def test_a_snapshot_interrupted_halfway_leaves_no_partial_file(make_sqlite, tmp_
         reader.backup(dest, pages=4, progress=progress)  # the real backup API, stopped after its first step
 
     monkeypatch.setattr(snapshot, "_backup", ctrl_c_after_first_pages)
-    with pytest.raises(KeyboardInterrupt):
-        snapshot.take_snapshot(path, tmp_path)
-    assert started  # the file was there while the backup ran
-    assert list(tmp_path.glob("*.pgmigrate-backup-*")) == []
+    real_copy = snapshot.shutil.copyfile
+
+    def ctrl_c_halfway(src, dst):  # type: ignore[no-untyped-def]
+        with open(src, "rb") as fh, open(dst, "wb") as out:
+            out.write(fh.read(8192))
+        started.extend(tmp_path.glob("*.pgmigrate-backup-*"))
+        raise KeyboardInterrupt
+
+    for copy in (ctrl_c_halfway, real_copy):  # the file copied as it is; then taken by the backup API (WAL mode)
+        monkeypatch.setattr(snapshot.shutil, "copyfile", copy)
+        started.clear()
+        with pytest.raises(KeyboardInterrupt):
+            snapshot.take_snapshot(path, tmp_path)
+        assert started  # the file was there while the copy ran
+        assert list(tmp_path.glob("*.pgmigrate-backup-*")) == []
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.close()
 
 
 def test_a_snapshot_that_cannot_fit_is_refused_before_it_starts(make_sqlite, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -61,6 +61,38 @@ def _backup(reader: sqlite3.Connection, dest: sqlite3.Connection) -> None:
         reader.backup(dest, pages=-1)
 
 
+_LOCK_PAGE_AT = 1 << 30  # where SQLite's lock bytes are; Windows refuses to read a range another process locked
+
+
+def _copy_whole(reader: sqlite3.Connection, src: Path, partial: Path, dest: sqlite3.Connection) -> bool:
+    """Copy the file as it is, under a read transaction, when that is a consistent snapshot: a rollback-journal
+    file (no -wal, no -journal beside it), whose writers cannot commit while we hold the read lock. The kernel
+    copies it several times faster than the backup API, which reads and writes it page by page through SQLite.
+    False (nothing done) when the backup API has to take it."""
+    try:
+        with open(src, "rb") as fh:
+            head = fh.read(20)
+    except OSError:
+        return False
+    if head[18:20] != b"\x01\x01" or Path(f"{src}-wal").exists() or Path(f"{src}-journal").exists():
+        return False
+    if sys.platform == "win32" and src.stat().st_size > _LOCK_PAGE_AT:
+        return False
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM sqlite_master").fetchone()  # takes the read lock, held until COMMIT
+        if Path(f"{src}-journal").exists():  # a writer began between the look and the lock: let SQLite copy
+            return False
+        dest.close()  # the copy replaces the empty file the backup would have filled
+        shutil.copyfile(src, partial)
+        return True
+    except sqlite3.Error:
+        return False
+    finally:
+        if reader.in_transaction:
+            reader.execute("COMMIT")
+
+
 # A snapshot at least this big is hashed in the background, beside the copy, instead of before it starts
 # (SHA-256 reads about 1.3 GB/s on one core); a smaller one costs too little to be worth the wait for its record.
 HASH_AHEAD_BYTES = 64 << 20
@@ -298,10 +330,11 @@ def take_snapshot(source: Path | str, backup_dir: Path | str | None = None) -> S
         # and a resume compares its SHA-256, so a snapshot torn by a power cut is refused rather than read.
         dest.execute("PRAGMA synchronous = OFF")
         try:
-            _backup(reader, dest)
-            # the copy of a WAL-mode file is one too: readers of it (the copy, verify) would leave -wal and -shm
-            # files beside it
-            dest.execute("PRAGMA journal_mode = DELETE")
+            if not _copy_whole(reader, src, partial, dest):
+                _backup(reader, dest)
+                # the copy of a WAL-mode file is one too: readers of it (the copy, verify) would leave -wal and
+                # -shm files beside it
+                dest.execute("PRAGMA journal_mode = DELETE")
         finally:
             dest.close()
         os.replace(partial, target)  # complete: only now does it get the name a run records
