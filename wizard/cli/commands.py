@@ -99,24 +99,22 @@ def _sampled_plan(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from wizard.data_copy.head_start import HeadStart
     from wizard.target import stall_time
     from wizard.target.resolve import database_name_for, resolve_target
 
     stall_time.configure(args.stall_timeout)
-    spec = resolve_target(args.target, default_db=database_name_for(args.sqlite_file))
-    head_start = None
+    # the worker processes need neither the target nor the plan: they start (and import) meanwhile
+    head_start = HeadStart(args.sqlite_file, args.backup_dir, args.jobs)
     try:
+        spec = resolve_target(args.target, default_db=database_name_for(args.sqlite_file))
         plan = _known_plan(args, spec)
         if plan is None:
-            from wizard.data_copy.head_start import HeadStart
-
-            # a new migration: its snapshot and worker processes need no plan, so they start while it is sampled
-            head_start = HeadStart(args.sqlite_file, args.backup_dir, args.jobs)
+            head_start.begin_snapshot()  # a new migration: its snapshot needs no plan either
             plan = _sampled_plan(args)
         return _migrate_with(args, spec, plan, head_start)
     finally:
-        if head_start is not None:
-            head_start.close()
+        head_start.close()
 
 
 def _migrate_with(args: argparse.Namespace, spec, plan, head_start) -> int:  # type: ignore[no-untyped-def]

@@ -1,7 +1,8 @@
 """What a migration without a saved plan can begin while its plan is still being sampled.
 
-The snapshot (a page copy of the file, done by SQLite with the GIL released) and the start of the worker
-processes (each a new Python importing the copy's modules) need no plan. Begun before the sample is profiled, they
+The start of the worker processes (each a new Python importing the copy's modules) needs neither a plan nor the
+target: they start first, beside finding the target and any plan recorded there. A new migration's snapshot (a
+copy of the file, with the GIL released) needs no plan either. Begun before the sample is profiled, they
 run on the other core instead of one after the other, which on a 2-core laptop takes most of the wait before the
 first row is sent. `migrate()` takes what it can use and the rest is cleaned up by `close()`: a snapshot no run
 state refers to is deleted, processes no copy took are ended.
@@ -21,7 +22,8 @@ PROCESS_MIN_BYTES = 4 * 1024 * 1024
 
 
 class HeadStart:
-    """The snapshot of `source` being taken in a thread, and (for a big file) worker processes starting."""
+    """(For a big file) worker processes starting, and once asked (`begin_snapshot`) the snapshot of `source`
+    being taken in a thread."""
 
     def __init__(self, source: Path | str, backup_dir: Path | str | None, jobs: int) -> None:
         self._source = source
@@ -32,8 +34,14 @@ class HeadStart:
         self.workers: Processes | None = None
         if jobs > 1 and _size(source) >= PROCESS_MIN_BYTES:
             self.workers = start_processes(jobs, "wizard.data_copy.run")
-        self._thread = threading.Thread(target=self._take, name="snapshot-ahead", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+
+    def begin_snapshot(self) -> None:
+        """Take the snapshot beside whatever comes next (a migration that starts anew needs one; a resumed one
+        reads the snapshot it started from, so it never asks)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._take, name="snapshot-ahead", daemon=True)
+            self._thread.start()
 
     def _take(self) -> None:
         try:
@@ -43,6 +51,8 @@ class HeadStart:
 
     def snapshot(self) -> Snapshot:
         """The snapshot, once taken; from now on the caller owns it (records it in a run state or discards it)."""
+        self.begin_snapshot()
+        assert self._thread is not None
         self._thread.join()
         if self._error is not None:
             raise self._error
@@ -60,7 +70,8 @@ class HeadStart:
         if self.workers is not None:
             self.workers.close()
             self.workers = None
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         if not self._taken and self._snapshot is not None:
             discard(self._snapshot)
             self._taken = True
