@@ -22,7 +22,7 @@ from typing import Any
 
 from wizard.convert.as_written import plain_stamps, plain_texts, with_nulls, zoned_stamps
 from wizard.convert.text_copy import BadField
-from wizard.convert.values import BadValue, JsonValue, column_converter
+from wizard.convert.values import INTEGER_MAX, BadValue, JsonValue, column_converter
 from wizard.plan_model import ColumnPlan, TablePlan
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # signature, flags, no header extension
@@ -32,7 +32,7 @@ _LEN = struct.Struct(">i").pack
 # the fixed-width forms: struct code and width of the value
 _CODES = {"bigint": ("q", 8), "integer": ("i", 4), "smallint": ("h", 2), "float8": ("d", 8), "bool": ("B", 1),
           "timestamp": ("q", 8), "timestamptz": ("q", 8)}
-_INT_LIMITS = {"bigint": 2**63, "integer": 2**31, "smallint": 2**15}
+_INT_LIMITS = {kind: top + 1 for kind, top in INTEGER_MAX.items()}
 _BOOLS = {0: b"\x00\x00\x00\x01\x00", 1: b"\x00\x00\x00\x01\x01"}  # the whole field: a lookup beats a pack
 _EPOCH = datetime(2000, 1, 1)  # PostgreSQL's timestamps count microseconds from here
 _EPOCH_UTC = _EPOCH.replace(tzinfo=timezone.utc)

@@ -38,6 +38,7 @@ _FALSE = frozenset({"0", "f", "false", "n", "no", "off"})
 _EPOCH = datetime(1970, 1, 1)
 _JULIAN_EPOCH = 2440587.5  # julian day number of 1970-01-01T00:00Z
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INTEGER_MAX = {"smallint": 2**15 - 1, "integer": 2**31 - 1, "bigint": INT64_MAX}  # PostgreSQL's integer types
 
 
 _FAST_ISO = sys.version_info >= (3, 11)  # fromisoformat reads 'T' or ' ', fractions, Z and offsets since 3.11
@@ -359,7 +360,6 @@ def converter(kind: str, *, text_fix: str | None = None, epoch_unit: str = "s", 
 
 
 _WHOLE = re.compile(r"^\s*-?\d+\s*\Z")
-_EPOCH = datetime(1970, 1, 1)
 _UUID_TEXT = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
                         r"[0-9a-fA-F]{12})\Z")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from wizard.convert.values import guess_epoch_unit
+from wizard.convert.values import INTEGER_MAX, guess_epoch_unit
 from wizard.plan import conventions
 from wizard.plan.context import PlanContext
 from wizard.plan.defaults import plan_default
@@ -22,7 +22,6 @@ _FLAG_NAME = re.compile(r"^(is|has|can|should|allow|enable|use)_|_(flag|enabled|
                         re.IGNORECASE)
 
 
-_KEY_TYPES = ("bigint", "integer", "smallint")  # an integer key generates its values whatever its width
 _DATE_LIKE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}")
 
 
@@ -110,7 +109,8 @@ def decide_column(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, target: str
                      scale=m.scale, epoch_unit=guess_epoch_unit(p.max_abs_integer),
                      override=ctx.overrides.get(key), mapped_type=m.pg_type,
                      generated_sql=c.generated_expr, classes=p.classes, nulls=p.nulls)
-    col.identity = c.name == t.rowid_alias and m.conversion == "int" and m.pg_type in _KEY_TYPES
+    # an integer key generates its values, whatever its width
+    col.identity = c.name == t.rowid_alias and m.conversion == "int" and m.pg_type in INTEGER_MAX
     if col.identity:
         col.nullable = False
         col.identity_kind = conventions.key_style(ctx)

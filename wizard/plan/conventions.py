@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from wizard.convert.values import INTEGER_MAX
 from wizard.plan.context import PlanContext
 from wizard.plan.type_mapping import Mapping
 from wizard.plan_model import ColumnPlan
@@ -18,8 +19,6 @@ from wizard.source.schema import SqliteColumn, SqliteTable
 
 _DJANGO_IP = re.compile(r"^char\s*\(\s*39\s*\)$", re.IGNORECASE)
 _UUID32 = re.compile(r"^char\s*\(\s*32\s*\)$", re.IGNORECASE)
-# the integer types Django and SQLAlchemy write on SQLite, and the widest value each takes on PostgreSQL
-_INTEGERS = {"integer": 2**31 - 1, "smallint": 2**15 - 1, "bigint": 2**63 - 1}
 # The models of Django's own apps keep AutoField (integer) keys whatever the project's DEFAULT_AUTO_FIELD (their
 # many-to-many tables, like the project's own, follow the setting)
 _DJANGO_CONTRIB = {"auth_permission", "auth_group", "auth_user", "django_content_type", "django_admin_log",
@@ -44,7 +43,7 @@ def _integer_name(declared: str) -> str | None:
     """integer, smallint or bigint when that is the declared type (Django adds "unsigned" to its positive
     fields), else None."""
     name = " ".join(declared.lower().replace("unsigned", "").split())
-    return name if name in _INTEGERS else None
+    return name if name in INTEGER_MAX else None
 
 
 def column_mapping(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, p: ColumnProfile) -> Mapping | None:
@@ -63,14 +62,14 @@ def column_mapping(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, p: ColumnP
         return Mapping("json", "json")  # SQLAlchemy's JSON is json on PostgreSQL (JSONB is a type of its own)
     if ctx.framework in ("django", "sqlalchemy"):
         name = _integer_name(c.declared_type)
-        if name and p.max_abs_integer <= _INTEGERS[name]:
+        if name and p.max_abs_integer <= INTEGER_MAX[name]:
             return Mapping(name, "int")  # IntegerField / Integer are integer there, as declared here
     return None
 
 
 def _key_mapping(ctx: PlanContext, t: SqliteTable, c: SqliteColumn, p: ColumnProfile) -> Mapping | None:
     width = _key_width(ctx, t, c)[0]
-    if width == "integer" and p.max_abs_integer > _INTEGERS["integer"]:
+    if width == "integer" and p.max_abs_integer > INTEGER_MAX["integer"]:
         width = "bigint"
     return Mapping(width, "int") if width else None
 

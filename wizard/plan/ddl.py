@@ -12,6 +12,7 @@ from typing import Any
 
 from psycopg2 import sql
 
+from wizard.convert.values import INTEGER_MAX
 from wizard.plan_model import MigrationPlan, TablePlan
 
 
@@ -37,7 +38,6 @@ def table_ident(t: TablePlan, schema: str = "public") -> sql.Composed:
 
 
 _SERIAL = {"integer": "serial", "bigint": "bigserial", "smallint": "smallserial"}
-_CEILING = {"integer": 2**31 - 1, "bigint": 2**63 - 1, "smallint": 2**15 - 1}
 
 
 def create_table(t: TablePlan, schema: str = "public") -> Statement:
@@ -137,7 +137,7 @@ def phase2(plan: MigrationPlan, schema: str = "public") -> list[Statement]:
         top = sql.SQL("GREATEST((SELECT max({}) FROM {}), {}, 0)").format(
             sql.Identifier(ident.target), table_ident(t, schema), sql.Literal(t.sequence_floor))
         # at the type's ceiling there is no next value: mark it used rather than overflow here
-        ceiling = sql.Literal(_CEILING.get(ident.pg_type, _CEILING["bigint"]))
+        ceiling = sql.Literal(INTEGER_MAX.get(ident.pg_type, INTEGER_MAX["bigint"]))
         stmt = sql.SQL("SELECT CASE WHEN {top} >= {ceiling} THEN setval({seq}, {ceiling}, true) "
                        "ELSE setval({seq}, {top} + 1, false) END").format(top=top, seq=seq, ceiling=ceiling)
         out.append(Statement(2, "sequence", t.target, ident.target, stmt, False))
