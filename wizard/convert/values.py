@@ -349,11 +349,9 @@ def converter(kind: str, *, text_fix: str | None = None, epoch_unit: str = "s", 
             if v is None:
                 return None
             try:
-                iface = ipaddress.ip_interface(as_text(v).strip())
+                return inet_text(as_text(v).strip())  # the same address (a network's /len stays)
             except ValueError:
                 raise BadValue("is not an IP address") from None
-            # the same address (a network's /len stays), written as PostgreSQL reads it
-            return str(iface.ip) if iface.network.prefixlen == iface.max_prefixlen else str(iface)
         return conv_inet
 
     raise ValueError(f"unknown conversion {kind!r}")
@@ -362,6 +360,13 @@ def converter(kind: str, *, text_fix: str | None = None, epoch_unit: str = "s", 
 _WHOLE = re.compile(r"^\s*-?\d+\s*\Z")
 _UUID_TEXT = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
                         r"[0-9a-fA-F]{12})\Z")
+
+
+def inet_text(v: str) -> str:
+    """An address as one text, whoever wrote it (the copy's value and verify's reading of both sides): PostgreSQL
+    prints a host address without /32 or /128, and an IPv4-mapped IPv6 address with its IPv4 part dotted."""
+    iface = ipaddress.ip_interface(v)
+    return str(iface.ip) if iface.network.prefixlen == iface.max_prefixlen else str(iface)
 
 
 class JsonValue:

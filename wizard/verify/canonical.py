@@ -14,7 +14,6 @@ expressions over a whole chunk where the copy sent the values as written.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import marshal
 import re
@@ -28,7 +27,7 @@ from typing import Any
 
 from wizard.convert.as_written import numeric_as_written, timestamp_shapes, with_nulls
 from wizard.convert.text_copy import as_written_many
-from wizard.convert.values import BadValue, JsonValue, column_converter, reject_json_constant
+from wizard.convert.values import BadValue, JsonValue, column_converter, inet_text, reject_json_constant
 from wizard.plan_model import ColumnPlan
 
 Canon = Callable[[Any], Any]
@@ -204,14 +203,6 @@ def value_canon(col: ColumnPlan) -> Canon | None:
     if kind == "interval":  # psycopg2 gives a timedelta; the converter too
         return lambda v: None if v is None else v // timedelta(microseconds=1)
     raise ValueError(f"unknown conversion {kind!r}")
-
-
-def inet_text(v: str) -> str:
-    """An address as one text, whoever wrote it: PostgreSQL prints a host address without /32 or /128, and an
-    IPv4-mapped IPv6 address with its IPv4 part dotted; both sides are read back the same way."""
-    iface = ipaddress.ip_interface(v)
-    full = iface.network.prefixlen == iface.max_prefixlen
-    return str(iface.ip) if full else str(iface)
 
 
 def source_canon(col: ColumnPlan) -> Canon:
