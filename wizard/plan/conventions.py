@@ -83,7 +83,7 @@ def _key_width(ctx: PlanContext, t: SqliteTable, c: SqliteColumn) -> tuple[str |
         return ("integer" if _integer_name(c.declared_type) == "integer" else None), "declared"
     if ctx.framework != "django":
         return None, ""
-    pointing = {_integer_name(frm.declared_type) for frm in _referencing_columns(ctx, t, c)}
+    pointing = _pointing(ctx).get((t.name.lower(), c.name.lower()), set())
     if "bigint" in pointing:
         return "bigint", "pointed"
     if "integer" in pointing:
@@ -97,23 +97,27 @@ def _django_default(ctx: PlanContext) -> str:
     """The project's DEFAULT_AUTO_FIELD as its own tables show it: the width of the keys pointing at its
     models' keys (integer for AutoField, bigint for BigAutoField), bigint when nothing tells."""
     if "django_default" not in ctx.memo:
-        widths = {_integer_name(frm.declared_type)
-                  for t in ctx.schema.tables if t.rowid_alias and t.name not in _DJANGO_CONTRIB
-                  for frm in _referencing_columns(ctx, t, next(c for c in t.columns if c.name == t.rowid_alias))}
+        keys = {(t.name.lower(), t.rowid_alias.lower()) for t in ctx.schema.tables
+                if t.rowid_alias and t.name not in _DJANGO_CONTRIB}
+        widths = set().union(*(w for key, w in _pointing(ctx).items() if key in keys))
         ctx.memo["django_default"] = "integer" if widths == {"integer"} else "bigint"
     return str(ctx.memo["django_default"])
 
 
-def _referencing_columns(ctx: PlanContext, t: SqliteTable, c: SqliteColumn) -> list[SqliteColumn]:
-    out = []
-    for other in ctx.schema.tables:
-        for fk in other.foreign_keys:
-            if fk.ref_table.lower() != t.name.lower() or len(fk.from_columns) != 1:
-                continue
-            if fk.to_columns and (fk.to_columns[0] or "").lower() != c.name.lower():
-                continue
-            out += [oc for oc in other.columns if oc.name.lower() == fk.from_columns[0].lower()]
-    return out
+def _pointing(ctx: PlanContext) -> dict[tuple[str, str], set[str | None]]:
+    """(table, column) in lower case -> the integer widths of the single-column foreign keys pointing at it
+    (None for a key of another type); worked out once per schema."""
+    if "pointing" not in ctx.memo:
+        out: dict[tuple[str, str], set[str | None]] = {}
+        for t in ctx.schema.tables:
+            declared = {c.name.lower(): c.declared_type for c in t.columns}
+            for fk in t.foreign_keys:  # (its referenced columns resolved on read when SQLite left them out)
+                if len(fk.from_columns) != 1 or len(fk.to_columns) != 1 or fk.from_columns[0].lower() not in declared:
+                    continue
+                out.setdefault((fk.ref_table.lower(), fk.to_columns[0].lower()), set()).add(
+                    _integer_name(declared[fk.from_columns[0].lower()]))
+        ctx.memo["pointing"] = out
+    return ctx.memo["pointing"]  # type: ignore[return-value]
 
 
 def key_style(ctx: PlanContext) -> str:
