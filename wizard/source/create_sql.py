@@ -55,14 +55,10 @@ def parse_create_table(sql: str) -> _ParsedTable:
             if found and is_word(sig[0], "CONSTRAINT") and len(sig) > 2 and is_word(sig[2], "CHECK"):
                 result.check_names[found[0]] = sig[1].value  # CONSTRAINT name CHECK (...), as an app names it
             if is_word(sig[0], "CONSTRAINT") and len(sig) > 3 and is_word(sig[2], "UNIQUE") and sig[3].text == "(":
-                inner, _ = paren_body(part, part.index(sig[3]))
-                result.unique_names[tuple(t.value.lower() for t in significant(inner)
-                                          if t.kind in ("ident", "qident"))] = sig[1].value
+                result.unique_names[_names_in(part, sig[3])] = sig[1].value
             foreign = next((i for i, t in enumerate(sig) if is_word(t, "FOREIGN")), None)
             if foreign is not None and _deferred(sig) and foreign + 2 < len(sig) and sig[foreign + 2].text == "(":
-                inner, _ = paren_body(part, part.index(sig[foreign + 2]))
-                result.deferred_fks.add(tuple(t.value.lower() for t in significant(inner)
-                                              if t.kind in ("ident", "qident")))
+                result.deferred_fks.add(_names_in(part, sig[foreign + 2]))
             continue
         col = ParsedColumn(checks=_checks_in(part))
         for i, t in enumerate(sig):
@@ -80,6 +76,12 @@ def parse_create_table(sql: str) -> _ParsedTable:
         if any(is_word(t, "REFERENCES") for t in sig) and _deferred(sig):
             result.deferred_fks.add((sig[0].value.lower(),))
     return result
+
+
+def _names_in(part: list[Token], opening: Token) -> tuple[str, ...]:
+    """The column names (lower case) in the parentheses that `opening`, a token of `part`, opens."""
+    inner, _ = paren_body(part, next(i for i, t in enumerate(part) if t is opening))
+    return tuple(t.value.lower() for t in significant(inner) if t.kind in ("ident", "qident"))
 
 
 def _deferred(sig: list[Token]) -> bool:
