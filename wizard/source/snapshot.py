@@ -64,7 +64,7 @@ def _backup(reader: sqlite3.Connection, dest: sqlite3.Connection) -> None:
 _LOCK_PAGE_AT = 1 << 30  # where SQLite's lock bytes are; Windows refuses to read a range another process locked
 
 
-def _copy_whole(reader: sqlite3.Connection, src: Path, partial: Path, dest: sqlite3.Connection) -> bool:
+def _copy_whole(reader: sqlite3.Connection, src: Path, partial: Path) -> bool:
     """Copy the file as it is, under a read transaction, when that is a consistent snapshot: a rollback-journal
     file (no -wal, no -journal beside it), whose writers cannot commit while we hold the read lock. The kernel
     copies it several times faster than the backup API, which reads and writes it page by page through SQLite.
@@ -83,7 +83,6 @@ def _copy_whole(reader: sqlite3.Connection, src: Path, partial: Path, dest: sqli
         reader.execute("SELECT count(*) FROM sqlite_master").fetchone()  # takes the read lock, held until COMMIT
         if Path(f"{src}-journal").exists():  # a writer began between the look and the lock: let SQLite copy
             return False
-        dest.close()  # the copy replaces the empty file the backup would have filled
         shutil.copyfile(src, partial)
         return True
     except sqlite3.Error:
@@ -325,18 +324,19 @@ def take_snapshot(source: Path | str, backup_dir: Path | str | None = None) -> S
     reader = open_readonly(src)
     try:
         _marker(target).touch()  # before the snapshot has its name: no other run's pruning may take it
-        dest = sqlite3.connect(partial)
-        # No fsync inside the backup: the file is flushed in the background once it is complete (wait_flushed),
-        # and a resume compares its SHA-256, so a snapshot torn by a power cut is refused rather than read.
-        dest.execute("PRAGMA synchronous = OFF")
-        try:
-            if not _copy_whole(reader, src, partial, dest):
+        if not _copy_whole(reader, src, partial):
+            dest = sqlite3.connect(partial)
+            # No fsync inside the backup: the file is flushed in the background once it is complete
+            # (wait_flushed), and a resume compares its SHA-256, so a snapshot torn by a power cut is refused
+            # rather than read.
+            dest.execute("PRAGMA synchronous = OFF")
+            try:
                 _backup(reader, dest)
                 # the copy of a WAL-mode file is one too: readers of it (the copy, verify) would leave -wal and
                 # -shm files beside it
                 dest.execute("PRAGMA journal_mode = DELETE")
-        finally:
-            dest.close()
+            finally:
+                dest.close()
         os.replace(partial, target)  # complete: only now does it get the name a run records
         size = target.stat().st_size
         later = size >= HASH_AHEAD_BYTES
