@@ -62,8 +62,9 @@ class IndexPlan:
     where: str | None = None
     source_sql: str | None = None
     skipped: str | None = None
-    # a UNIQUE constraint in SQLite (of plain columns): a UNIQUE constraint in PostgreSQL too, under the name
-    # PostgreSQL itself gives one (table_column_key), where an app's later migration looks for it
+    # a UNIQUE constraint in SQLite (of plain columns), or a unique index Django would make one on PostgreSQL: a
+    # UNIQUE constraint in PostgreSQL too (its own name, else table_column_key), where an app's later migration
+    # looks for it
     constraint: bool = False
 
 
