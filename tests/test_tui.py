@@ -54,6 +54,15 @@ def fill_connection(app: WizardApp, spec: ConnectionSpec, password: str | None) 
     screen.query_one("#sslmode", Select).value = "disable"
 
 
+async def connect_to(app: WizardApp, pilot, spec: ConnectionSpec) -> None:  # type: ignore[no-untyped-def]
+    """From the Source step: on to the Connection step, `spec` (with its password) filled in and tested."""
+    await settle(app, pilot)
+    await pilot.press("ctrl+n")
+    fill_connection(app, spec, spec.password)
+    await pilot.press("ctrl+t")
+    await settle(app, pilot)
+
+
 @pytest.fixture
 def chinook(tmp_path: Path) -> Path:
     src = CORPUS / "chinook" / "Chinook_Sqlite.sqlite"
@@ -163,11 +172,7 @@ async def test_happy_path_on_a_corpus_database(chinook: Path, pg_server, base_na
 async def test_restart_continues_at_the_saved_step(chinook: Path, pg_server, base_name: str) -> None:  # type: ignore[no-untyped-def]
     app = WizardApp(sqlite_file=chinook)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("ctrl+n")
-        fill_connection(app, pg_server.admin, pg_server.admin.password)
-        await pilot.press("ctrl+t")
-        await settle(app, pilot)
+        await connect_to(app, pilot, pg_server.admin)
         await pilot.press("ctrl+n")
         assert isinstance(app.screen, DatabasesScreen)
         await pilot.press("ctrl+q")
@@ -250,11 +255,7 @@ def _bad_row_db(tmp_path: Path) -> Path:
 
 
 async def _to_copy(app: WizardApp, pilot, spec: ConnectionSpec) -> None:  # type: ignore[no-untyped-def]
-    await settle(app, pilot)
-    await pilot.press("ctrl+n")
-    fill_connection(app, spec, spec.password)
-    await pilot.press("ctrl+t")
-    await settle(app, pilot)
+    await connect_to(app, pilot, spec)
     assert app.state.server is not None, message(app)
     for _ in range(4):  # to databases (skipped: the connection's database), schema, .env (skipped), copy
         await pilot.press("ctrl+n")
@@ -457,10 +458,7 @@ async def test_a_sampled_plan_is_shown_as_such_and_replanned_by_the_copy(tmp_pat
         await settle(app, pilot)
         assert app.state.plan is not None and app.state.plan.table("m").sampled_rows > 0, message(app)
         assert app.state.plan.table("m").column("code").pg_type == "bigint"
-        await pilot.press("ctrl+n")
-        fill_connection(app, pg_db, pg_db.password)
-        await pilot.press("ctrl+t")
-        await settle(app, pilot)
+        await connect_to(app, pilot, pg_db)
         await pilot.press("ctrl+n", "ctrl+n")
         assert isinstance(app.screen, SchemaScreen), message(app)
         assert "types from a sample of" in str(app.screen.query_one("#table-title").content)

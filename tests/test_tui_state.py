@@ -21,7 +21,7 @@ from screens.schema import SchemaScreen
 from screens.source import SourceScreen
 from screens.widgets import ChoiceModal, ConfirmNameModal
 from tests.conftest import drop_test_objects
-from tests.test_tui import SIZE, _to_copy, fill_connection, message, settle
+from tests.test_tui import SIZE, _to_copy, connect_to, fill_connection, message, settle
 from wizard.target.connection import ConnectionSpec
 
 
@@ -93,11 +93,7 @@ async def test_skipping_databases_is_marked_skipped_and_refused_for_the_maintena
         tmp_path: Path, pg_server, pg_db: ConnectionSpec) -> None:  # type: ignore[no-untyped-def]
     app = WizardApp(sqlite_file=_db(tmp_path / "app.db"))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("ctrl+n")
-        fill_connection(app, pg_server.admin.with_dbname("postgres"), pg_server.admin.password)
-        await pilot.press("ctrl+t")
-        await settle(app, pilot)
+        await connect_to(app, pilot, pg_server.admin.with_dbname("postgres"))
         await pilot.press("ctrl+n")
         assert isinstance(app.screen, DatabasesScreen)
         await pilot.press("ctrl+n")
@@ -167,11 +163,7 @@ async def test_another_source_marks_later_steps_for_redoing(tmp_path: Path, pg_d
 
 
 async def _to_databases(app: WizardApp, pilot, admin: ConnectionSpec, base: str, envs: str) -> None:  # type: ignore[no-untyped-def]
-    await settle(app, pilot)
-    await pilot.press("ctrl+n")
-    fill_connection(app, admin, admin.password)
-    await pilot.press("ctrl+t")
-    await settle(app, pilot)
+    await connect_to(app, pilot, admin)
     await pilot.press("ctrl+n")
     assert isinstance(app.screen, DatabasesScreen)
     app.screen.query_one("#base", Input).value = base
@@ -516,11 +508,7 @@ async def test_no_stale_status_and_no_command_line_advice_on_the_databases_and_e
     monkeypatch.setattr(databases, "keyring_status", lambda: KeyringStatus(False, "none", "no keyring here"))
     app = WizardApp(sqlite_file=_db(tmp_path / "app.db"))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("ctrl+n")
-        fill_connection(app, pg_server.admin, pg_server.admin.password)
-        await pilot.press("ctrl+t")
-        await settle(app, pilot)
+        await connect_to(app, pilot, pg_server.admin)
         await pilot.press("ctrl+n")
         app.screen.query_one("#base", Input).value = base_name
         app.screen.query_one("#envs", Input).value = "dev"
