@@ -538,6 +538,36 @@ def test_a_table_whose_columns_take_every_rowid_name_copies_in_scan_order(make_s
     assert reject["key"] == [17] and reject["row"]["n"] == 2**40  # its position in the scan
 
 
+def test_the_rowid_column_is_read_once_and_lands_in_its_place(make_sqlite, pg_db, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An INTEGER PRIMARY KEY column is the rowid itself: the copy reads it once, as the batches' key, and puts it
+    back among the columns wherever it stands. Rejected rows name it as their key and show it in its place."""
+    from wizard.data_copy import batches
+
+    rows = [(f"n{i}", i * 3, 2**40 if i in (4, 11) else i, i / 4) for i in range(1, 21)]
+    path = make_sqlite("CREATE TABLE mid (name TEXT, id INTEGER PRIMARY KEY, n INTEGER, price REAL);",
+                       {"mid": rows})
+    plan = build_plan(path, overrides=parse_overrides(["mid.n=integer"]))
+    widths: set[int] = set()
+    real = batches.BatchReader._encode
+
+    def spy(self, chunk):  # type: ignore[no-untyped-def]
+        widths.add(len(chunk[0]))
+        return real(self, chunk)
+
+    monkeypatch.setattr(batches.BatchReader, "_encode", spy)
+    result = migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=5, on_error="skip", rejects_dir=tmp_path))
+    assert widths == {4}  # the key (the id), name, n, price: not the id a second time
+    assert [(t.table, t.rows, t.rejected) for t in result.tables] == [("mid", 18, 2)]
+    conn = psycopg2.connect(**pg_db.connect_kwargs())
+    with conn.cursor() as cur:
+        cur.execute("SELECT name, id, n, price FROM mid ORDER BY id")
+        assert cur.fetchall() == [r for r in rows if r[2] != 2**40]
+    conn.close()
+    rejects = [json.loads(line) for line in (tmp_path / "mid.jsonl").read_text().splitlines()]
+    assert sorted((r["key"], r["row"]["id"], r["row"]["name"], r["row"]["n"]) for r in rejects) == \
+        [([12], 12, "n4", 2**40), ([33], 33, "n11", 2**40)]
+
+
 def test_without_rowid_keys_of_every_storage_class_checkpoint_and_resume(make_sqlite, pg_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A WITHOUT ROWID table orders its batches by its primary key, whose values may be BLOBs (binary UUIDs) or
     of mixed storage classes: the checkpoint keeps each key exactly, so a run stopped halfway resumes after it."""
@@ -625,9 +655,9 @@ def test_rows_of_big_blobs_come_a_few_at_a_time(make_sqlite, pg_db, monkeypatch)
     monkeypatch.setattr(batches.BatchReader, "_encode", spy)
     result = run(build_plan(path), pg_db, batch_size=50_000)
     assert sorted((t.table, t.rows) for t in result.tables) == [("files", 40), ("small", 5000)]
-    file_chunks = chunks[4]  # key, id, name, data
+    file_chunks = chunks[3]  # the key (the id), name, data
     assert len(file_chunks) >= 10 and max(file_chunks) <= (1 << 20) + len(blobs[0])
-    assert len(chunks[3]) <= 10  # small rows still come in big chunks (5000 rows: 1, 4, 16, ... 2000)
+    assert len(chunks[2]) <= 10  # small rows still come in big chunks (5000 rows: 1, 4, 16, ... 2000)
     conn = psycopg2.connect(**pg_db.connect_kwargs())
     with conn.cursor() as cur:
         cur.execute("SELECT id, sha256(data) FROM files ORDER BY id")

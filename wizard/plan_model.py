@@ -107,6 +107,8 @@ class TablePlan:
     checks: list[CheckPlan] = field(default_factory=list)
     sampled_rows: int = 0
     """The rows its types were chosen from, when a sample (0: all of them); see data_copy.replan."""
+    rowid_alias: str | None = None
+    """The INTEGER PRIMARY KEY column (source name), which is the rowid itself: the copy reads it once."""
 
     def column(self, source: str) -> ColumnPlan:
         for c in self.columns:

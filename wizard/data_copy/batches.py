@@ -53,6 +53,44 @@ def batch_keys(t: TablePlan) -> list[str]:
     return [name] if name else []
 
 
+@dataclass(frozen=True)
+class RowShape:
+    """How a batch's rows come from SQLite: the `nkey` fields of the key, then the table's columns, except that the
+    column which is the rowid itself (INTEGER PRIMARY KEY), when the rowid is the key, is read once, as the key,
+    and put back among the columns at `alias_at`: a field less per row to read and convert."""
+
+    nkey: int
+    alias_at: int | None = None
+
+    def key(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return row[:self.nkey]
+
+    def values(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The row's values in the order of the table's columns."""
+        if self.alias_at is None:
+            return row[self.nkey:]
+        rest = row[1:]
+        return (*rest[:self.alias_at], row[0], *rest[self.alias_at:])
+
+    def columns(self, fields: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
+        """A chunk given field by field (the key first) as the table's columns."""
+        if self.alias_at is None:
+            return fields[self.nkey:]
+        rest = fields[1:]
+        return [*rest[:self.alias_at], fields[0], *rest[self.alias_at:]]
+
+
+def row_shape(t: TablePlan, keys: list[str]) -> tuple[RowShape, str]:
+    """The shape of t's batch rows for the batch keys `keys` (batch_keys), and the SQL list of the columns read
+    after the key."""
+    names = [c.source for c in t.columns]
+    if t.key_columns == ["rowid"] and keys and t.rowid_alias in names and len(names) > 1:
+        at = names.index(t.rowid_alias)
+        return RowShape(1, at), ", ".join(quote(n) for i, n in enumerate(names) if i != at)
+    # (a table in scan order is keyed by the row's position: one field)
+    return RowShape(max(len(keys), 1)), ", ".join(quote(n) for n in names)
+
+
 def batch_full(nbytes: int) -> bool:
     """Whether a batch of `nbytes` encoded bytes has reached its budget (it then ends before its LIMIT)."""
     return nbytes >= _BATCH_BYTES
@@ -67,13 +105,13 @@ def next_fetch(rows: int, nbytes: int, batch_bytes: int) -> int:
 class BatchReader:
     """File-like object for copy_expert: encodes rows of one batch in the table's COPY format, chunk by chunk."""
 
-    def __init__(self, rows: sqlite3.Cursor, chunks: ChunkFormat, nkey: int,
+    def __init__(self, rows: sqlite3.Cursor, chunks: ChunkFormat, shape: RowShape,
                  stopped: Callable[[], bool], on_bad: Callable[[tuple[Any, ...], BadField], None],
                  on_rows: Callable[[int, int], None], fetch: int = FIRST_CHUNK_ROWS) -> None:
         self.rows = rows
         self.fetch = fetch  # rows the next chunk takes (next_chunk_rows; the part's next batch starts from it)
         self.chunks = chunks
-        self.nkey = nkey
+        self.shape = shape
         self.stopped = stopped
         self.on_bad = on_bad
         self.on_rows = on_rows
@@ -91,7 +129,7 @@ class BatchReader:
         if not 0 < line <= len(self.keys):
             return None
         key = self.keys[line - 1]
-        return key if self.nkey > 1 else (key,)
+        return key if self.shape.nkey > 1 else (key,)
 
     def readline(self, size: int = -1) -> bytes:  # part of the file protocol; COPY FROM only calls read()
         return self.read(size if size > 0 else 65536)
@@ -119,15 +157,15 @@ class BatchReader:
             raise
 
     def _encode(self, rows: list[tuple[Any, ...]]) -> None:
-        columns = list(zip(*rows, strict=True))  # the chunk column by column: most columns encode in bulk
-        n = self.nkey
-        keys: list[Any] = list(columns[0]) if n == 1 else list(zip(*columns[:n], strict=True))
-        data, bad = self.chunks.encode(columns[n:])
+        fields = list(zip(*rows, strict=True))  # the chunk column by column: most columns encode in bulk
+        n = self.shape.nkey
+        keys: list[Any] = list(fields[0]) if n == 1 else list(zip(*fields[:n], strict=True))
+        data, bad = self.chunks.encode(self.shape.columns(fields))
         if bad:
             for i in sorted(bad):
                 self.on_bad(rows[i], bad[i])  # raises unless bad rows are set aside
             keys = [k for i, k in enumerate(keys) if i not in bad]
-        self.last_key = tuple(rows[-1][:n])
+        self.last_key = self.shape.key(rows[-1])
         self.keys += keys
         self.buf += data
         self.nbytes += len(data)

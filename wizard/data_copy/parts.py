@@ -12,7 +12,15 @@ from typing import Any
 import psycopg2
 
 from wizard.convert.text_copy import BadField, field_encoder
-from wizard.data_copy.batches import BatchReader, batch_keys, batch_query, chunk_format, copy_statement, open_snapshot
+from wizard.data_copy.batches import (
+    BatchReader,
+    batch_keys,
+    batch_query,
+    chunk_format,
+    copy_statement,
+    open_snapshot,
+    row_shape,
+)
 from wizard.data_copy.model import CopyError, Part, Run, SampleMiss, TableResult, cancelled
 from wizard.data_copy.rejects import copy_error, isolate, key_text, reject_record, write_rejects
 from wizard.data_copy.state import (
@@ -23,7 +31,6 @@ from wizard.data_copy.state import (
     work_connection,
 )
 from wizard.source.snapshot import Snapshot
-from wizard.source.sql_tokens import quote
 from wizard.source.sqlite_file import FIRST_CHUNK_ROWS
 from wizard.target import stall_time
 from wizard.target.pg_errors import TargetStopped, is_transient
@@ -184,8 +191,7 @@ def _copy_part(job: Part, link: Link, conn: Any) -> None:
         checkpoint: str | None = row[0]
         last_key = key_from_json(checkpoint) if checkpoint else None
         keys = batch_keys(t)
-        nkey = max(len(keys), 1)  # a table in scan order is keyed by the row's position
-        cols_sql = ", ".join(quote(c.source) for c in t.columns)
+        shape, cols_sql = row_shape(t, keys)
         encoders = [field_encoder(c) for c in t.columns]  # also for --on-error skip's isolation, always text
         chunks = chunk_format(t, options.schema, encoders)
         copy_text = copy_statement(t, options.schema)
@@ -194,16 +200,15 @@ def _copy_part(job: Part, link: Link, conn: Any) -> None:
             query, params = batch_query(t, keys, cols_sql, job, last_key, options.batch_size)
             batch_rejects: list[dict[str, Any]] = []
 
-            def on_bad(row: tuple[Any, ...], exc: BadField, _br: list[dict[str, Any]] = batch_rejects,
-                       _n: int = nkey) -> None:
+            def on_bad(row: tuple[Any, ...], exc: BadField, _br: list[dict[str, Any]] = batch_rejects) -> None:
                 column = t.columns[exc.column].source
                 if t.sampled_rows:  # the sample missed such a value: re-plan the table rather than fail or skip
-                    raise SampleMiss(t.source, key_text(row[:_n]), column, str(exc))
+                    raise SampleMiss(t.source, key_text(shape.key(row)), column, str(exc))
                 if options.on_error != "skip":
-                    raise CopyError(t.source, key_text(row[:_n]), column, str(exc))
-                _br.append(reject_record(t, row[:_n], row[_n:], column, str(exc)))
+                    raise CopyError(t.source, key_text(shape.key(row)), column, str(exc))
+                _br.append(reject_record(t, shape.key(row), shape.values(row), column, str(exc)))
 
-            reader = BatchReader(src.execute(query, params), chunks, nkey, link.stopped, on_bad, report, fetch)
+            reader = BatchReader(src.execute(query, params), chunks, shape, link.stopped, on_bad, report, fetch)
             try:
                 with conn.cursor() as cur:
                     cur.copy_expert(chunks.statement, reader, size=1 << 16)
@@ -223,7 +228,7 @@ def _copy_part(job: Part, link: Link, conn: Any) -> None:
                     raise SampleMiss(t.source, miss.key, miss.column, miss.pg_message) from None
                 if options.on_error != "skip":
                     raise copy_error(t, reader, exc) from None
-                count, new_key, more_rejects, cut = isolate(conn, src, t, query, params, encoders, nkey,
+                count, new_key, more_rejects, cut = isolate(conn, src, t, query, params, encoders, shape,
                                                         copy_text)
                 batch_rejects[:] = more_rejects  # the isolation pass re-judged every row of the batch
             if count == 0 or new_key is None:

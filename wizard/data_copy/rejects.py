@@ -13,7 +13,7 @@ from typing import Any
 import psycopg2
 
 from wizard.convert.text_copy import BadField, FieldEncoder, encode_line
-from wizard.data_copy.batches import BatchReader, batch_full, next_fetch
+from wizard.data_copy.batches import BatchReader, RowShape, batch_full, next_fetch
 from wizard.data_copy.model import CopyError, Run
 from wizard.data_copy.state import connect_mid_run
 from wizard.plan_model import TablePlan
@@ -61,7 +61,7 @@ def _jsonable(v: Any) -> Any:
 
 
 def isolate(conn: Any, src: sqlite3.Connection, t: TablePlan, query: str, params: tuple[Any, ...],
-             encoders: list[FieldEncoder], nkey: int,
+             encoders: list[FieldEncoder], shape: RowShape,
              copy_text: str) -> tuple[int, tuple[Any, ...] | None, list[dict[str, Any]], bool]:
     """--on-error skip: load a failed batch by halves inside savepoints; single bad rows go to the rejects.
 
@@ -78,9 +78,10 @@ def isolate(conn: Any, src: sqlite3.Connection, t: TablePlan, query: str, params
         nbytes = 0
         for row in chunk:
             try:
-                line = encode_line(ones, row[nkey:]) + "\n"
+                line = encode_line(ones, shape.values(row)) + "\n"
             except BadField as exc:
-                rejects.append(reject_record(t, row[:nkey], row[nkey:], t.columns[exc.column].source, str(exc)))
+                rejects.append(reject_record(t, shape.key(row), shape.values(row), t.columns[exc.column].source,
+                                             str(exc)))
                 continue
             good.append((row, line))
             nbytes += len(line)
@@ -105,14 +106,14 @@ def isolate(conn: Any, src: sqlite3.Connection, t: TablePlan, query: str, params
                 if len(chunk) == 1:
                     msg = (getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)).strip()
                     row = chunk[0][0]
-                    rejects.append(reject_record(t, row[:nkey], row[nkey:], None, msg))
+                    rejects.append(reject_record(t, shape.key(row), shape.values(row), None, msg))
                     return
         mid = len(chunk) // 2
         load(chunk[:mid])
         load(chunk[mid:])
 
     load(good)
-    return count, (tuple(last[:nkey]) if last is not None else None), rejects, cut
+    return count, (shape.key(last) if last is not None else None), rejects, cut
 
 
 def write_rejects(run: Run) -> dict[str, str]:

@@ -41,7 +41,8 @@ def plan_columns(ctx: PlanContext, t: SqliteTable, profiles: dict[str, ColumnPro
     tp = TablePlan(source=t.name, target=target, columns=columns, primary_key=pk_order, pk_name=pk_name,
                    row_count=t.row_count, without_rowid=t.without_rowid,
                    key_columns=list(t.primary_key) if t.without_rowid else ["rowid"],
-                   autoincrement=t.autoincrement, sequence_floor=ctx.schema.sequences.get(t.name, 0))
+                   autoincrement=t.autoincrement, sequence_floor=ctx.schema.sequences.get(t.name, 0),
+                   rowid_alias=t.rowid_alias)
     return tp
 
 
