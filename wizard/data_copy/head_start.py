@@ -16,6 +16,9 @@ from pathlib import Path
 from wizard.source.snapshot import Snapshot, discard, take_snapshot
 from wizard.workers import Processes, start_processes
 
+# The module of the copy's jobs: all a worker needs (not the rest of the engine, which only the parent uses).
+COPY_JOBS = "wizard.data_copy.parts"
+
 # Below this size the file holds fewer rows than make worker processes pay off (data_copy.parts.PROCESS_MIN_ROWS);
 # the copy then runs in threads and the early processes would only be ended again.
 PROCESS_MIN_BYTES = 4 * 1024 * 1024
@@ -33,7 +36,7 @@ class HeadStart:
         self._taken = False
         self.workers: Processes | None = None
         if jobs > 1 and _size(source) >= PROCESS_MIN_BYTES:
-            self.workers = start_processes(jobs, "wizard.data_copy.run")
+            self.workers = start_processes(jobs, COPY_JOBS)
         self._thread: threading.Thread | None = None
 
     def begin_snapshot(self) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg2
 
-from wizard.data_copy.head_start import HeadStart
+from wizard.data_copy.head_start import COPY_JOBS, HeadStart
 from wizard.data_copy.model import CopyOptions, MigrationResult, Progress, Run, SampleMiss
 from wizard.data_copy.parts import PROCESS_MIN_ROWS, copy_all
 from wizard.data_copy.post_load import post_load
@@ -89,7 +89,7 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
         if options.jobs > 1 and sum(t.row_count for t in plan.included_tables) >= PROCESS_MIN_ROWS:
             workers = head_start.take_workers() if head_start is not None else None
             if workers is None:  # they start (and import) while the snapshot is taken
-                workers = start_processes(options.jobs, __name__)
+                workers = start_processes(options.jobs, COPY_JOBS)
         snapshot, phase = _prepare(run, head_start)
         if phase == "done":
             return MigrationResult(snapshot, results_from_state(run), already_done=True, notes=run.notes,
