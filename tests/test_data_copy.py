@@ -538,7 +538,7 @@ def test_a_table_whose_columns_take_every_rowid_name_copies_in_scan_order(make_s
     assert reject["key"] == [17] and reject["row"]["n"] == 2**40  # its position in the scan
 
 
-def test_the_rowid_column_is_read_once_and_lands_in_its_place(make_sqlite, pg_db, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_rowid_column_is_read_once_and_put_in_its_place(make_sqlite, pg_db, pg_conn, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """An INTEGER PRIMARY KEY column is the rowid itself: the copy reads it once, as the batches' key, and puts it
     back among the columns wherever it stands. Rejected rows name it as their key and show it in its place."""
     from wizard.data_copy import batches
@@ -558,11 +558,9 @@ def test_the_rowid_column_is_read_once_and_lands_in_its_place(make_sqlite, pg_db
     result = migrate(plan, pg_db, CopyOptions(jobs=1, batch_size=5, on_error="skip", rejects_dir=tmp_path))
     assert widths == {4}  # the key (the id), name, n, price: not the id a second time
     assert [(t.table, t.rows, t.rejected) for t in result.tables] == [("mid", 18, 2)]
-    conn = psycopg2.connect(**pg_db.connect_kwargs())
-    with conn.cursor() as cur:
+    with pg_conn.cursor() as cur:
         cur.execute("SELECT name, id, n, price FROM mid ORDER BY id")
         assert cur.fetchall() == [r for r in rows if r[2] != 2**40]
-    conn.close()
     rejects = [json.loads(line) for line in (tmp_path / "mid.jsonl").read_text().splitlines()]
     assert sorted((r["key"], r["row"]["id"], r["row"]["name"], r["row"]["n"]) for r in rejects) == \
         [([12], 12, "n4", 2**40), ([33], 33, "n11", 2**40)]

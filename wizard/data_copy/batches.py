@@ -65,19 +65,16 @@ class RowShape:
     def key(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         return row[:self.nkey]
 
-    def values(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        """The row's values in the order of the table's columns."""
-        if self.alias_at is None:
-            return row[self.nkey:]
-        rest = row[1:]
-        return (*rest[:self.alias_at], row[0], *rest[self.alias_at:])
-
-    def columns(self, fields: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
-        """A chunk given field by field (the key first) as the table's columns."""
+    def columns(self, fields: Sequence[Any]) -> Sequence[Any]:
+        """The fields of a row, or of a chunk given field by field, in the order of the table's columns."""
         if self.alias_at is None:
             return fields[self.nkey:]
         rest = fields[1:]
         return [*rest[:self.alias_at], fields[0], *rest[self.alias_at:]]
+
+    def values(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The row's values in the order of the table's columns."""
+        return tuple(self.columns(row))
 
 
 def row_shape(t: TablePlan, keys: list[str]) -> tuple[RowShape, str]:
