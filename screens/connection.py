@@ -88,6 +88,10 @@ class ConnectionScreen(StepScreen):
             spec = parse_dsn(event.value)
         except WizardError:
             return  # still typing
+        self._take(spec)
+
+    def _take(self, spec: ConnectionSpec) -> None:
+        """A URL's server: in the fields, and chosen over the built-in one."""
         self._fill(spec)
         self.query_one("#kind-own", MarkedRadioButton).value = True
 
@@ -103,7 +107,30 @@ class ConnectionScreen(StepScreen):
         if spec.password:
             event.input.value = spec.with_password(None).url()
 
+    @on(Input.Submitted, "#host")
+    @on(Input.Blurred, "#host")
+    def host_done(self) -> None:
+        try:
+            self._url_in_host()
+        except WizardError as exc:
+            self.failed(exc)
+
+    def _url_in_host(self) -> None:
+        """A URL pasted into the Host field (not the URL field) is read like one there: its parts fill the fields
+        and its password the masked one, so none of it is sent as a host name or shown in an error."""
+        host = self.query_one("#host", Input)
+        if "://" not in host.value:
+            return
+        try:
+            spec = parse_dsn(host.value.strip())
+        except WizardError:
+            raise InputError("The Host field holds a URL that could not be read.", title="Bad host",
+                             hint="Paste it into the URL field above, or type the host name alone.") from None
+        self._take(spec)
+        self.query_one("#url", Input).value = spec.with_password(None).url()
+
     def _spec(self) -> ConnectionSpec:
+        self._url_in_host()
         port_text = self.query_one("#port", Input).value.strip()
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise InputError(f"Port '{port_text}' is not a port number.", title="Bad port",

@@ -407,6 +407,33 @@ async def test_an_entered_url_keeps_its_password_off_the_screen(chinook: Path) -
         assert app.screen.query_one("#port", Input).value == "6543"
 
 
+async def test_a_url_pasted_into_the_host_field_fills_the_fields(chinook: Path, pg_db: ConnectionSpec) -> None:
+    """A URL put into the Host field instead of the URL field is read the same way when the connection is
+    tested: not sent as a host name, nor shown with its password in the error that would follow. One that
+    cannot be read is refused without being shown."""
+    app = WizardApp(sqlite_file=chinook)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+n")
+        host = app.screen.query_one("#host", Input)
+        host.focus()
+        await pilot.pause(0.4)  # a step just shown takes keys after a moment (StepScreen.settling)
+        host.value = ""
+        await pilot.press(*"postgresql://u:S3cret-pw@db.example.com:notaport/shop")
+        await pilot.press("tab")
+        await pilot.pause()
+        assert "could not be read" in message(app) and "S3cret-pw" not in message(app)
+        host.value = ""
+        host.focus()
+        await pilot.press(*pg_db.url(mask=False))
+        await pilot.press("ctrl+t")  # tested without leaving the field
+        await settle(app, pilot)
+        assert "Connected" in message(app)
+        assert host.value == pg_db.host
+        assert app.screen.query_one("#password", Input).value == pg_db.password
+        assert app.screen.query_one("#url", Input).value == pg_db.with_password(None).url()
+
+
 async def test_the_copy_log_wraps_a_constraint_report_to_its_width(tmp_path: Path, pg_db: ConnectionSpec) -> None:
     """A foreign key the copied rows break is reported with its offending keys; the log wraps that long line to
     its width instead of hiding the keys past the right edge, and verify shows the whole detail below its table."""
