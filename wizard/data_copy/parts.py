@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg2
@@ -44,7 +45,11 @@ _REPORT_EVERY_S = 0.1
 
 
 
-def copy_all(run: Run, snapshot: Snapshot, pool: Processes | None = None) -> list[TableResult]:
+def copy_all(run: Run, snapshot: Snapshot, pool: Processes | None = None, *,
+             on_copied: Callable[[str], None] | None = None,
+             on_idle: Callable[[int], None] | None = None) -> list[TableResult]:
+    """Copy every part not done yet. `on_copied(target)` hears of each table whose rows are all in (those done
+    before too), `on_idle(n)` how many workers have no part left to take: work of its own may use their cores."""
     conn = connect_mid_run(run.spec, "reading the progress")
     try:
         with conn.cursor() as cur:
@@ -70,8 +75,17 @@ def copy_all(run: Run, snapshot: Snapshot, pool: Processes | None = None) -> lis
         before = done_before.get(t.source, 0)
         if t.source not in left:
             run.emit(t, "done", before, 0, started, before)
+            if on_copied is not None:
+                on_copied(t.target)
         elif before:
             run.emit(t, "resumed", before, 0, started, before)
+    parts_left = [len(parts)]
+
+    def idle() -> None:  # a worker holds at least one part while it works: fewer parts than workers leave some idle
+        if on_idle is not None and parts_left[0] < run.options.jobs:
+            on_idle(run.options.jobs - parts_left[0])
+
+    idle()
     done_rows = dict(done_before)
     nbytes: dict[str, int] = {}
     seconds: dict[str, float] = {}
@@ -94,9 +108,13 @@ def copy_all(run: Run, snapshot: Snapshot, pool: Processes | None = None) -> lis
                      before=done_before.get(source, 0))
         elif kind == "part-done":
             left[source] -= 1
+            parts_left[0] -= 1
             if left[source] == 0:
                 seconds[source] = at[0] - began_at[source] if source in began_at else time.monotonic() - started
                 run.emit(t, "done", done_rows.get(source, 0), nbytes.get(source, 0), began.get(source, started), 0)
+                if on_copied is not None:
+                    on_copied(t.target)
+            idle()
 
     expected = {s: max(tables[s].row_count // max(1, n), 1) for s, n in n_parts.items()}
     # costliest first (rows left times columns: wide rows cost more to encode), so no worker is left alone at the end

@@ -53,11 +53,16 @@ def replan(run: Run, snapshot: Snapshot, miss: SampleMiss) -> list[str]:
     conn = connect_mid_run(run.spec, "re-planning a table")
     try:
         with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('pgmigrate.post_done') IS NOT NULL")
+            (built_early,) = cur.fetchone()  # keys and indexes built during the copy are recorded there
             for t in changed:
                 cur.execute(sql.SQL("DROP TABLE {} CASCADE").format(ddl.table_ident(before[t.source],
                                                                                      run.options.schema)))
                 cur.execute("DELETE FROM pgmigrate.progress WHERE table_name = %s", (before[t.source].target,))
                 cur.execute("DELETE FROM pgmigrate.rejects WHERE table_name = %s", (before[t.source].target,))
+                if built_early:
+                    cur.execute("DELETE FROM pgmigrate.post_done WHERE step = %s",
+                                (ddl.table_step_key(before[t.source].target),))
             cur.execute("UPDATE pgmigrate.run SET plan = %s WHERE id = 1", (recordable(new),))
         create_tables(conn, run, snapshot, changed)
         conn.commit()

@@ -23,7 +23,7 @@ import psycopg2
 from wizard.data_copy.head_start import COPY_JOBS, HeadStart
 from wizard.data_copy.model import CopyOptions, MigrationResult, Progress, Run, SampleMiss
 from wizard.data_copy.parts import PROCESS_MIN_ROWS, copy_all
-from wizard.data_copy.post_load import post_load
+from wizard.data_copy.post_load import PostLoad
 from wizard.data_copy.replan import replan
 from wizard.data_copy.state import (
     connect_mid_run,
@@ -76,6 +76,7 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
     workers: Processes | None = None
     snapshot: Snapshot | None = None
     digest: _Digest | None = None
+    post: PostLoad | None = None
     try:
         with guard.cursor() as cur:
             cur.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,))
@@ -94,14 +95,18 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
         if phase == "done":
             return MigrationResult(snapshot, results_from_state(run), already_done=True, notes=run.notes,
                                    plan=run.plan)
+        post = PostLoad(run)
         if phase == "copy":
             digest = _Digest(spec, snapshot) if not snapshot.sha256 else None
             while True:
                 try:
-                    tables = copy_all(run, snapshot, workers)
+                    # a copied table's keys and indexes are built on the cores the copy's last parts leave idle
+                    tables = copy_all(run, snapshot, workers, on_copied=post.table_copied, on_idle=post.idle)
                     break
                 except SampleMiss as miss:  # a value the sample did not show: re-plan, then go on
+                    post.close()  # what it began on a table made anew is rolled back; its record is dropped
                     again = replan(run, snapshot, miss)
+                    post = PostLoad(run)
                     run.overall_done = 0  # the next copy counts every row copied so far again
                     run.notes.append(f"A value of {miss.table} (row {miss.key}) did not fit the types chosen from "
                                      f"a sample: {miss.table} was profiled in full"
@@ -115,14 +120,14 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
         else:
             tables = results_from_state(run)
         try:
-            post = post_load(run, tables)
+            built = post.finish(tables)
         except psycopg2.Error as exc:
             if is_transient(exc):
                 raise TargetStopped("building indexes and constraints", exc) from None
             raise
         set_phase(spec, "done")
         release(snapshot.path)  # a resume no longer needs it
-        result = MigrationResult(snapshot, tables, post, notes=run.notes, plan=run.plan)
+        result = MigrationResult(snapshot, tables, built, notes=run.notes, plan=run.plan)
         if not options.keep_snapshots and not result.rejected:
             result.pruned = prune_snapshots(plan.source_path, snapshot)
         return result
@@ -131,6 +136,8 @@ def migrate(plan: MigrationPlan, spec: ConnectionSpec, options: CopyOptions | No
             raise TargetStopped("recording progress", exc) from None
         raise
     finally:
+        if post is not None:
+            post.close()  # a step still running (the copy failed or stopped) is cancelled and rolls back
         if workers is not None:
             workers.close()
         if digest is not None:

@@ -153,15 +153,22 @@ class Step:
 
     key: str
     statements: list[Statement]
+    table: str | None = None  # a step of one table that needs no other: it may run once that table is copied
+
+
+def table_step_key(table: str) -> str:
+    """The key of the step building table `table`'s own keys, indexes and CHECKs."""
+    return f"table:{table}"
 
 
 def phase2_stages(plan: MigrationPlan, schema: str = "public") -> list[list[Step]]:
     """Phase 2 as stages that run one after another. The steps of a stage lock different tables, so they may run
-    side by side on separate connections: keys, indexes and CHECKs per table; then every foreign key added NOT
-    VALID (quick, one step: adding one locks both tables); then views and sequences; then per table the
-    validations of its foreign keys (the slow part, a join per key) followed by its ANALYZE. ANALYZE shares that
-    step because it would wait for the table's validations anyway (both take the same lock), while it need not
-    wait for other tables': so a table without foreign keys is analyzed while the long validations run."""
+    side by side on separate connections: keys, indexes and CHECKs per table (each needs only its own table, so it
+    may begin as soon as that table is copied); then every foreign key added NOT VALID (quick, one step: adding
+    one locks both tables); then views and sequences; then per table the validations of its foreign keys (the
+    slow part, a join per key) followed by its ANALYZE. ANALYZE shares that step because it would wait for the
+    table's validations anyway (both take the same lock), while it need not wait for other tables': so a table
+    without foreign keys is analyzed while the long validations run."""
     fk_names = {(t.target, fk.name) for t in plan.included_tables for fk in t.foreign_keys}
     per_table: dict[str, list[Statement]] = {}
     validations: dict[str, list[Statement]] = {}
@@ -181,7 +188,7 @@ def phase2_stages(plan: MigrationPlan, schema: str = "public") -> list[list[Step
         else:  # views (they may use any table) and sequences
             last.append(st)
     finish = {t: validations.get(t, []) + analyze.get(t, []) for t in [*validations, *analyze]}
-    stages = [[Step(f"table:{t}", sts) for t, sts in per_table.items()],
+    stages = [[Step(table_step_key(t), sts, t) for t, sts in per_table.items()],
               [Step("foreign-keys", fks)] if fks else [],
               [Step("views-sequences", last)] if last else [],
               [Step(f"validate-analyze:{t}", sts) for t, sts in finish.items()]]
