@@ -4,14 +4,14 @@ real PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import psycopg2
 import pytest
 
-from wizard.data_copy import parts
+from wizard.data_copy import parts, post_load
 from wizard.data_copy.model import CopyOptions
 from wizard.data_copy.run import migrate
 from wizard.plan.planner import build_plan
@@ -27,15 +27,16 @@ def _built(spec: ConnectionSpec, table: str, timeout: float = 10.0) -> bool:
     conn = psycopg2.connect(**spec.connect_kwargs())
     conn.autocommit = True
     try:
-        while time.monotonic() < end:
+        while True:
             with conn.cursor() as cur:
                 cur.execute("SELECT to_regclass('pgmigrate.post_done') IS NOT NULL")
                 if cur.fetchone()[0]:
                     cur.execute("SELECT 1 FROM pgmigrate.post_done WHERE step = %s", (f"table:{table}",))
                     if cur.fetchone():
                         return True
+            if time.monotonic() >= end:
+                return False
             time.sleep(0.05)
-        return False
     finally:
         conn.close()
 
@@ -109,3 +110,43 @@ def test_a_table_made_anew_by_a_replan_gets_its_indexes_again(  # type: ignore[n
             assert cur.fetchone() == (f"X-{odd}",)
     finally:
         conn.close()
+
+
+def test_a_failed_copy_cancels_the_build_in_progress_and_a_rerun_finishes(  # type: ignore[no-untyped-def]
+        make_sqlite, pg_db: ConnectionSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copy of tags fails while items' keys are being built: the build is cancelled at once (not waited
+    for), nothing of it is recorded, and the next run builds it."""
+    db = make_sqlite("CREATE TABLE items (id INTEGER PRIMARY KEY, code INTEGER NOT NULL);"
+                     "CREATE UNIQUE INDEX items_code ON items (code);"
+                     "CREATE TABLE tags (id INTEGER PRIMARY KEY, item_id INTEGER REFERENCES items (id), tag TEXT);",
+                     {"items": [(i, i * 3) for i in range(1, ITEMS + 1)],
+                      "tags": [(i, i, f"tag {i}") for i in range(1, 101)]})
+    building = threading.Event()
+    real_apply = post_load.apply
+
+    def slow_apply(conn, statements):  # type: ignore[no-untyped-def]
+        if any(st.table == "items" for st in statements):
+            building.set()
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_sleep(60)")  # a long build, on the server
+        return real_apply(conn, statements)
+
+    real_copy = parts._copy_part
+
+    def failing_copy(job: Any, link: Any, conn: Any) -> None:
+        if job.table.source == "tags":
+            assert building.wait(10), "items' keys were not being built while tags was still to copy"
+            raise RuntimeError("the copy of tags failed")
+        real_copy(job, link, conn)
+
+    monkeypatch.setattr(post_load, "apply", slow_apply)
+    monkeypatch.setattr(parts, "_copy_part", failing_copy)
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="the copy of tags failed"):
+        migrate(build_plan(db), pg_db, CopyOptions(jobs=2))
+    assert time.monotonic() - started < 30, "the failure waited for the build in progress"
+    assert not _built(pg_db, "items", timeout=0)
+    monkeypatch.undo()
+    result = migrate(build_plan(db), pg_db, CopyOptions(jobs=2))
+    assert result.failed_statements == [] and sum(t.rows for t in result.tables) == ITEMS + 100
+    assert {"items_pkey", "items_code"} <= _index_names(pg_db, "items")

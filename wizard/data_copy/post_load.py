@@ -65,6 +65,7 @@ class PostLoad:
         self._per_table = {step.table: step for step in first if step.table is not None}
         self._pool: ThreadPoolExecutor | None = None
         self._queued: dict[str, Future[list[ddl.StatementResult]]] = {}
+        self._waiting: list[ddl.Step] = []  # queued, not started: a free core takes the costliest
         self._slots = threading.Semaphore(0)  # a step runs holding one: an idle core
         self._granted = 0
         self._halt = threading.Event()  # start no more steps
@@ -80,7 +81,11 @@ class PostLoad:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=max(1, self.run.options.jobs),
                                                 thread_name_prefix="post-load")
-            self._queued[step.key] = self._pool.submit(self._early, step)
+            future: Future[list[ddl.StatementResult]] = Future()
+            self._queued[step.key] = future
+            with self._guard:
+                self._waiting.append(step)
+            self._pool.submit(self._early)
 
     def idle(self, workers: int) -> None:
         """`workers` of the copy's workers have nothing left to do (a count that only grows)."""
@@ -102,16 +107,34 @@ class PostLoad:
             self._pool = None
         self._queued.clear()
 
-    def _early(self, step: ddl.Step) -> list[ddl.StatementResult]:
-        while not self._slots.acquire(timeout=0.1):
-            if self._halt.is_set() or self.run.cancel.is_set():
-                raise _Stopped
+    def _early(self) -> None:
+        """Once a core is free, the costliest waiting step (longest first balances the connections at the end of
+        the stage); its result or failure goes to its future. Stopped before a core was free: a waiting step is
+        dropped, never started."""
+        free = self._wait_for_core()
+        with self._guard:
+            step = max(self._waiting, key=self._cost)
+            self._waiting.remove(step)
+        future = self._queued[step.key]
         try:
-            if self._halt.is_set() or self.run.cancel.is_set():
-                raise _Stopped
-            return self._step(step)
+            if not free or self._halted():
+                future.set_exception(_Stopped())
+            else:
+                future.set_result(self._step(step))
+        except BaseException as exc:  # handed to the end of the stage (_first_stage)
+            future.set_exception(exc)
         finally:
-            self._slots.release()
+            if free:
+                self._slots.release()
+
+    def _wait_for_core(self) -> bool:
+        while not self._slots.acquire(timeout=0.1):
+            if self._halted():
+                return False
+        return True
+
+    def _halted(self) -> bool:
+        return self._halt.is_set() or self.run.cancel.is_set()
 
     # --- after the copy
 
@@ -157,7 +180,7 @@ class PostLoad:
         for step in sorted(stage, key=self._cost, reverse=True):
             if step.table is not None:
                 self.table_copied(step.table)
-            else:  # (no such step today: every step of the first stage belongs to one table)
+            else:  # a first stage of foreign keys (no table has keys or indexes of its own)
                 by_step[step.key] = self._step(step)
         self.idle(self.run.options.jobs)
         pending = {f: key for key, f in self._queued.items()}
