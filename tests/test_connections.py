@@ -207,3 +207,29 @@ def test_psycopg2_error_text_never_carries_the_password(pg_server) -> None:  # t
         psycopg2.connect(**spec.connect_kwargs())
     except psycopg2.OperationalError as exc:
         assert spec.password and spec.password not in str(exc)
+
+
+def test_migrate_and_verify_into_a_missing_database_say_so_before_reading_the_data(  # type: ignore[no-untyped-def]
+        pg_server, make_sqlite, tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    db = make_sqlite("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT);", {"t": [(1, "a"), (2, "b")]})
+    spec = pg_server.admin.with_dbname("no_such_db_z")
+    url = ConnectionSpec(spec.host, spec.port, spec.user, spec.dbname, spec.sslmode).url(mask=False)
+    env = {**os.environ, "PGPASSWORD": spec.password or "", "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+    snaps = tmp_path / "snaps"
+    migrate = subprocess.run([sys.executable, "-m", "wizard", "migrate", str(db), "--target", url,
+                              "--backup-dir", str(snaps)], env=env, capture_output=True, text=True, timeout=120)
+    assert migrate.returncode == 2, migrate.stderr
+    assert "Database 'no_such_db_z' does not exist" in migrate.stderr
+    assert "pgmigrate-wizard create-databases" in migrate.stderr and "CREATE DATABASE no_such_db_z" in migrate.stderr
+    assert "no saved plan" not in migrate.stderr  # said before the data was sampled
+    assert not snaps.exists() or not any(snaps.iterdir())  # and no snapshot taken for nothing
+    verify = subprocess.run([sys.executable, "-m", "wizard", "verify", str(db), "--target", url], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert verify.returncode == 2, verify.stderr
+    assert "does not exist" in verify.stderr and "Check --target" in verify.stderr
+    assert "profiling" not in verify.stderr
+    assert spec.password and spec.password not in migrate.stderr + verify.stderr

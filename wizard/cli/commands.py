@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 
 from wizard.errors import EXIT_OK
 
@@ -44,6 +46,19 @@ def cmd_plan(args: argparse.Namespace) -> int:
         save_plan(plan, path)
         sys.stderr.write(f"plan saved to {path}\n")
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _missing_database(hint: str) -> Iterator[None]:
+    """A target database that does not exist, told with this command's next step."""
+    from wizard.target.connection import ConnectFailed
+
+    try:
+        yield
+    except ConnectFailed as exc:
+        if exc.kind != "no_database":
+            raise
+        raise ConnectFailed(exc.kind, exc.message, hint) from None
 
 
 def _known_plan(args: argparse.Namespace, target=None):  # type: ignore[no-untyped-def]
@@ -108,11 +123,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     head_start = HeadStart(args.sqlite_file, args.backup_dir, args.jobs)
     try:
         spec = resolve_target(args.target, default_db=database_name_for(args.sqlite_file))
-        plan = _known_plan(args, spec)
-        if plan is None:
-            head_start.begin_snapshot()  # a new migration: its snapshot needs no plan either
-            plan = _sampled_plan(args)
-        return _migrate_with(args, spec, plan, head_start)
+        with _missing_database(f"Create it first: 'pgmigrate-wizard create-databases --server DSN --base-name "
+                               f"NAME' makes NAME_dev, NAME_test and NAME_prod (or run CREATE DATABASE "
+                               f"{spec.dbname}); or copy into the built-in server with --target local."):
+            plan = _known_plan(args, spec)  # (a missing database is found here, before the data is read)
+            if plan is None:
+                head_start.begin_snapshot()  # a new migration: its snapshot needs no plan either
+                plan = _sampled_plan(args)
+            return _migrate_with(args, spec, plan, head_start)
     finally:
         head_start.close()
 
@@ -162,7 +180,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     stall_time.configure(args.stall_timeout)
     spec = resolve_target(args.target, default_db=database_name_for(args.sqlite_file), create=False)
-    plan = _plan_for(args, spec)
+    with _missing_database("Check --target: it names the database that migrate copied into."):
+        plan = _plan_for(args, spec)
     report = verify(plan, spec, jobs=args.jobs, examples=args.examples, stall_timeout_s=args.stall_timeout)
     if args.report:
         write_report(report, args.report)

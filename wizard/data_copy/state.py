@@ -55,7 +55,9 @@ def recorded_plan(spec: ConnectionSpec, source: str | Path) -> MigrationPlan | N
     or None: no migration there, one of another file, or one recorded before plans were kept."""
     try:
         conn = connect(spec)
-    except ConnectFailed:
+    except ConnectFailed as exc:
+        if exc.kind == "no_database":
+            raise  # nothing there to read or to copy into: said now, before any data is read
         return None  # the command itself says what is wrong with the target
     try:
         with conn.cursor() as cur:
