@@ -127,6 +127,7 @@ def test_a_failed_copy_cancels_the_build_in_progress_and_a_rerun_finishes(  # ty
     def slow_apply(conn, statements):  # type: ignore[no-untyped-def]
         if any(st.table == "items" for st in statements):
             building.set()
+            time.sleep(0.5)  # the failure's first cancel comes now, between two statements: it must not be lost
             with conn.cursor() as cur:
                 cur.execute("SELECT pg_sleep(60)")  # a long build, on the server
         return real_apply(conn, statements)

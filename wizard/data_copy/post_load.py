@@ -38,6 +38,9 @@ def once(results: list[ddl.StatementResult]) -> list[ddl.StatementResult]:
             or (r.statement.table, r.statement.name) not in not_added]
 
 
+_CANCEL_FOR_S = 10.0  # how long stop() keeps cancelling the steps in progress before it just waits for them
+
+
 class _Stopped(Exception):
     """A step that was stopped before it committed (the run ends, or its table is about to be created anew)."""
 
@@ -97,11 +100,18 @@ class PostLoad:
         """Start no more steps and cancel the ones in progress (they roll back: a resumed run builds them)."""
         self._halt.set()
         self._stop.set()
-        with self._guard:
-            running = list(self._running)
-        for conn in running:
-            with contextlib.suppress(psycopg2.Error):
-                conn.cancel()
+        # A cancel reaches only the statement running at that moment: one sent between two statements of a step
+        # is lost, and the next one would run to its end. Cancel again until every step has ended.
+        deadline = time.monotonic() + _CANCEL_FOR_S
+        while time.monotonic() < deadline:
+            with self._guard:
+                running = list(self._running)
+            if not running:
+                break
+            for conn in running:
+                with contextlib.suppress(psycopg2.Error):
+                    conn.cancel()
+            time.sleep(0.05)
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -257,6 +267,8 @@ class PostLoad:
         with self._guard:
             self._running.add(conn)
         try:
+            if self._stop.is_set():
+                raise _Stopped
             results = [r if r.ok else ddl.StatementResult(r.statement, False, violations.explain(
                 conn, self.run.plan, self.run.options.schema, r.statement) or r.error)
                 for r in apply(conn, step.statements)]
