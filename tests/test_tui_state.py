@@ -5,6 +5,7 @@ copy cannot continue is offered for a fresh start inside the wizard (no CLI flag
 from __future__ import annotations
 
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -241,22 +242,46 @@ async def test_quit_during_a_copy_asks_then_stops_at_a_committed_batch(tmp_path:
 
     path = _db(tmp_path / "app.db", rows=1_500_000, pad=300)  # a copy of several seconds
     app = WizardApp(sqlite_file=path)
-    async with app.run_test(size=SIZE) as pilot:
-        await _to_copy(app, pilot, pg_db)  # the connection's own database, .env skipped
-        app.screen.message.info("Stopped.")  # an earlier run's status: a new start clears it
-        await pilot.press("ctrl+t")
-        await pilot.pause()
-        assert "Stopped." not in message(app) and "copying into" in message(app)
-        await pilot.press("ctrl+q")
-        await pilot.pause()
-        assert isinstance(app.screen, ChoiceModal) and "copy is running" in app.screen.title_text
-        assert app.is_running
-        app.screen.query_one("#choice-quit", Button).press()
-        for _ in range(600):
-            if not app.is_running:
-                break
-            await asyncio.sleep(0.05)
-        assert not app.is_running, "the wizard did not close after stopping the copy"
+    held = psycopg2.connect(**pg_db.connect_kwargs())
+
+    def hold_the_table() -> None:
+        """Once the copy has created t, lock it against the copy's batches (waiting for the one in progress to
+        commit): the copy cannot finish before the quit is chosen, however slowly the screen answers."""
+        with held.cursor() as cur:
+            for _ in range(600):
+                cur.execute("SELECT to_regclass('public.t') IS NOT NULL")
+                if cur.fetchone()[0]:
+                    break
+                held.rollback()
+                time.sleep(0.05)
+            cur.execute("LOCK TABLE t IN SHARE MODE")
+
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _to_copy(app, pilot, pg_db)  # the connection's own database, .env skipped
+            app.screen.message.info("Stopped.")  # an earlier run's status: a new start clears it
+            await pilot.press("ctrl+t")
+            await pilot.pause()
+            assert "Stopped." not in message(app) and "copying into" in message(app)
+            await asyncio.to_thread(hold_the_table)
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            assert isinstance(app.screen, ChoiceModal) and "copy is running" in app.screen.title_text
+            assert app.is_running
+            app.screen.query_one("#choice-quit", Button).press()
+            for _ in range(200):
+                await pilot.pause()
+                if "stopping after the current batch" in message(app):
+                    break
+            assert "stopping after the current batch" in message(app)
+            held.rollback()  # the batches waiting on the lock commit, then the copy stops
+            for _ in range(600):
+                if not app.is_running:
+                    break
+                await asyncio.sleep(0.05)
+            assert not app.is_running, "the wizard did not close after stopping the copy"
+    finally:
+        held.close()
     state = read_state(pg_db)
     assert state is not None and state["phase"] == "copy"  # stopped before the end, resumable
     rows = int(state["tables"]["t"]["rows_done"])
