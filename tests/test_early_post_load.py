@@ -14,6 +14,7 @@ import pytest
 from wizard.data_copy import parts, post_load
 from wizard.data_copy.model import CopyOptions
 from wizard.data_copy.run import migrate
+from wizard.plan.ddl import table_step_key
 from wizard.plan.planner import build_plan
 from wizard.source.profile_jobs import Sample
 from wizard.target.connection import ConnectionSpec
@@ -31,7 +32,7 @@ def _built(spec: ConnectionSpec, table: str, timeout: float = 10.0) -> bool:
             with conn.cursor() as cur:
                 cur.execute("SELECT to_regclass('pgmigrate.post_done') IS NOT NULL")
                 if cur.fetchone()[0]:
-                    cur.execute("SELECT 1 FROM pgmigrate.post_done WHERE step = %s", (f"table:{table}",))
+                    cur.execute("SELECT 1 FROM pgmigrate.post_done WHERE step = %s", (table_step_key(table),))
                     if cur.fetchone():
                         return True
             if time.monotonic() >= end:
@@ -55,18 +56,14 @@ def _hold_copy_of(table: str, until_built: str, spec: ConnectionSpec, seen: list
     monkeypatch.setattr(parts, "_copy_part", copy_part)
 
 
-def _index_names(spec: ConnectionSpec, table: str) -> set[str]:
-    conn = psycopg2.connect(**spec.connect_kwargs())
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (table,))
-            return {r[0] for r in cur.fetchall()}
-    finally:
-        conn.close()
+def _index_names(conn: Any, table: str) -> set[str]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (table,))
+        return {r[0] for r in cur.fetchall()}
 
 
 def test_a_copied_tables_indexes_are_built_while_another_table_copies(  # type: ignore[no-untyped-def]
-        make_sqlite, pg_db: ConnectionSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+        make_sqlite, pg_db: ConnectionSpec, pg_conn, monkeypatch: pytest.MonkeyPatch) -> None:
     db = make_sqlite("CREATE TABLE items (id INTEGER PRIMARY KEY, code INTEGER NOT NULL);"
                      "CREATE UNIQUE INDEX items_code ON items (code);"
                      "CREATE TABLE tags (id INTEGER PRIMARY KEY, item_id INTEGER REFERENCES items (id), tag TEXT);",
@@ -77,12 +74,12 @@ def test_a_copied_tables_indexes_are_built_while_another_table_copies(  # type: 
     result = migrate(build_plan(db), pg_db, CopyOptions(jobs=2))
     assert seen == [True], "items' keys and indexes were not built while tags was still to copy"
     assert result.failed_statements == [] and sum(t.rows for t in result.tables) == ITEMS + 100
-    assert {"items_pkey", "items_code"} <= _index_names(pg_db, "items")
-    assert "tags_pkey" in _index_names(pg_db, "tags")
+    assert {"items_pkey", "items_code"} <= _index_names(pg_conn, "items")
+    assert "tags_pkey" in _index_names(pg_conn, "tags")
 
 
 def test_a_table_made_anew_by_a_replan_gets_its_indexes_again(  # type: ignore[no-untyped-def]
-        make_sqlite, pg_db: ConnectionSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+        make_sqlite, pg_db: ConnectionSpec, pg_conn, monkeypatch: pytest.MonkeyPatch) -> None:
     """items' keys and indexes are built while tags copies; then a value of tags the sample did not show re-plans
     tags, and items, whose code column tags' key joins, is made anew with the new type: the record of its
     first build must not stand for the new table."""
@@ -100,20 +97,16 @@ def test_a_table_made_anew_by_a_replan_gets_its_indexes_again(  # type: ignore[n
     assert seen == [True], "items' keys and indexes were not built before tags' copy met its odd value"
     assert result.plan is not None and result.plan.table("items").column("code").pg_type == "text"
     assert any(f.code == "sample_miss" and f.table == "tags" for f in result.plan.findings)
-    assert {"items_pkey", "items_code"} <= _index_names(pg_db, "items")
-    conn = psycopg2.connect(**pg_db.connect_kwargs())
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT count(*), count(DISTINCT code) FROM items")
-            assert cur.fetchone() == (ITEMS, ITEMS)
-            cur.execute("SELECT item_code FROM tags WHERE id = %s", (odd,))
-            assert cur.fetchone() == (f"X-{odd}",)
-    finally:
-        conn.close()
+    assert {"items_pkey", "items_code"} <= _index_names(pg_conn, "items")
+    with pg_conn.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT code) FROM items")
+        assert cur.fetchone() == (ITEMS, ITEMS)
+        cur.execute("SELECT item_code FROM tags WHERE id = %s", (odd,))
+        assert cur.fetchone() == (f"X-{odd}",)
 
 
 def test_a_failed_copy_cancels_the_build_in_progress_and_a_rerun_finishes(  # type: ignore[no-untyped-def]
-        make_sqlite, pg_db: ConnectionSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+        make_sqlite, pg_db: ConnectionSpec, pg_conn, monkeypatch: pytest.MonkeyPatch) -> None:
     """The copy of tags fails while items' keys are being built: the build is cancelled at once (not waited
     for), nothing of it is recorded, and the next run builds it."""
     db = make_sqlite("CREATE TABLE items (id INTEGER PRIMARY KEY, code INTEGER NOT NULL);"
@@ -150,4 +143,4 @@ def test_a_failed_copy_cancels_the_build_in_progress_and_a_rerun_finishes(  # ty
     monkeypatch.undo()
     result = migrate(build_plan(db), pg_db, CopyOptions(jobs=2))
     assert result.failed_statements == [] and sum(t.rows for t in result.tables) == ITEMS + 100
-    assert {"items_pkey", "items_code"} <= _index_names(pg_db, "items")
+    assert {"items_pkey", "items_code"} <= _index_names(pg_conn, "items")
